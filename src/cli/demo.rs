@@ -1,0 +1,62 @@
+//! `demo`: builds a ledger from the shipped sample, prints statements and a summary.
+//!
+//! Every sample command carries an idempotency key, so a second run appends nothing and prints
+//! the same figures.
+
+use std::path::Path;
+
+use super::{fail, EXIT_OK, EXIT_REJECTED};
+use member_ledger::domain::parse_command;
+use member_ledger::Ledger;
+
+/// The shipped sample: several members whose histories use every command (samples/demo.jsonl).
+const SAMPLE: &str = include_str!("../../samples/demo.jsonl");
+
+pub(super) async fn run(data: &Path) -> u8 {
+    let ledger = match Ledger::open(data).await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot open the ledger at {}: {e}", data.display())),
+    };
+    let lines: Vec<String> = SAMPLE.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+    let before = ledger.head().map(|h| h.position).unwrap_or(0);
+    let results = ledger.submit_batch(&lines).await;
+    let mut rejected = 0;
+    for (line, result) in lines.iter().zip(&results) {
+        if let Err(e) = result {
+            rejected += 1;
+            eprintln!("demo: sample command rejected ({}): {e}: {line}", e.code());
+        }
+    }
+    let mut members: Vec<_> = lines.iter().filter_map(|l| parse_command(l).ok()).filter_map(|(c, _)| c.member()).collect();
+    members.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    members.retain(|m| seen.insert(*m));
+    for member in &members {
+        match ledger.statement(*member, None, None).await {
+            Ok(s) => println!("{}", s.to_text()),
+            Err(e) => return fail(e),
+        }
+    }
+    let after = ledger.head().map(|h| h.position).unwrap_or(0);
+    println!("== summary ==");
+    println!("ledger         {}", data.display());
+    println!("commands       {} in the sample, {} rejected", lines.len(), rejected);
+    println!("events         {} appended now, {} in the log", after - before, after);
+    for member in &members {
+        if let Ok(v) = ledger.account(*member, member_ledger::projection::ViewAt::Head).await {
+            println!(
+                "{}  {:<8} {:<8} {:<9} balance {:>10}  months {:>3} actual + {:>3} deemed",
+                v.member, v.region, format!("{:?}", v.scheme).to_lowercase(), format!("{:?}", v.status).to_lowercase(), v.balance, v.months.actual, v.months.deemed
+            );
+        }
+    }
+    match member_ledger::verify::verify(&ledger).await {
+        Ok(report) => println!("{report}"),
+        Err(e) => return fail(format!("verify failed: {e}")),
+    }
+    if rejected > 0 {
+        EXIT_REJECTED
+    } else {
+        EXIT_OK
+    }
+}

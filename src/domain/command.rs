@@ -1,0 +1,214 @@
+//! Commands: the contract's JSON requests, parsed strictly into typed values.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::{DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Rejection, Scheme, Sex, SuspendReason};
+use crate::money::{Money, Rate};
+use crate::month::Month;
+
+/// Longest idempotency key accepted, in bytes.
+pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 256;
+
+/// A command of CONTRACT.md. `"type"` selects the variant; unknown fields are refused so a typo
+/// never passes silently.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(missing_docs)] // The fields are the contract's; CONTRACT.md documents each.
+pub enum Command {
+    /// Enrol a member in a region and scheme.
+    Enroll { member: MemberId, region: String, scheme: Scheme, sex: Sex, birth_date: NaiveDate, date: NaiveDate },
+    /// Recognise deemed months (pre-1997 service, military, other).
+    RecognizeDeemed { member: MemberId, date: NaiveDate, months: u32, basis: DeemedBasis },
+    /// Post a monthly contribution.
+    Contribute {
+        member: MemberId,
+        month: Month,
+        wage: Money,
+        payer: Payer,
+        #[serde(default)]
+        employer_class: EmployerClass,
+        #[serde(default)]
+        date: Option<NaiveDate>,
+    },
+    /// Pay a resident-scheme premium for a coverage year.
+    PayPremium { member: MemberId, coverage_year: i32, personal: Money, subsidy: Money, date: NaiveDate },
+    /// Stop contributions.
+    Suspend { member: MemberId, date: NaiveDate, reason: SuspendReason },
+    /// Receive a member's balance and months from another region.
+    TransferIn { member: MemberId, date: NaiveDate, from_region: String, balance: Money, months: u32 },
+    /// Send the balance to another region and close the account.
+    TransferOut { member: MemberId, date: NaiveDate, to_region: String },
+    /// Refund months (employee) or a coverage year (resident).
+    Refund {
+        member: MemberId,
+        date: NaiveDate,
+        reason: RefundReason,
+        #[serde(default)]
+        months: Option<RefundMonths>,
+        #[serde(default)]
+        coverage_year: Option<i32>,
+    },
+    /// Convert to retiree.
+    Retire { member: MemberId, date: NaiveDate },
+    /// Pay a retirement shortfall in one sum.
+    LumpSumMakeup { member: MemberId, date: NaiveDate, months: u32 },
+    /// Credit the monthly retiree allocation (one member, or every retiree).
+    CreditRetireeAllocation {
+        month: Month,
+        #[serde(default)]
+        member: Option<MemberId>,
+    },
+    /// Spend from the personal account.
+    Spend {
+        member: MemberId,
+        date: NaiveDate,
+        amount: Money,
+        purpose: Purpose,
+        #[serde(default)]
+        beneficiary: Option<String>,
+    },
+    /// Record a member's death.
+    RecordDeath { member: MemberId, date: NaiveDate },
+    /// Hand a deceased member's balance to heirs (or the pooled fund).
+    SettleInheritance { member: MemberId, date: NaiveDate, heirs: Vec<Heir> },
+}
+
+/// The months a refund names: a list of `YYYY-MM`, or a count (the latest refundable months).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RefundMonths {
+    /// These months.
+    List(Vec<Month>),
+    /// One month.
+    One(Month),
+    /// The latest `n` refundable months.
+    Count(u32),
+}
+
+/// One heir of a settlement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heir {
+    /// The heir's member id when the heir is a member, else `null`.
+    #[serde(default)]
+    pub heir: Option<MemberId>,
+    /// The heir's name.
+    pub name: String,
+    /// The heir's share, a fraction; the shares sum to 1.
+    pub share: Rate,
+}
+
+impl Command {
+    /// The member the command is about, when it names exactly one.
+    pub fn member(&self) -> Option<MemberId> {
+        match self {
+            Command::Enroll { member, .. }
+            | Command::RecognizeDeemed { member, .. }
+            | Command::Contribute { member, .. }
+            | Command::PayPremium { member, .. }
+            | Command::Suspend { member, .. }
+            | Command::TransferIn { member, .. }
+            | Command::TransferOut { member, .. }
+            | Command::Refund { member, .. }
+            | Command::Retire { member, .. }
+            | Command::LumpSumMakeup { member, .. }
+            | Command::Spend { member, .. }
+            | Command::RecordDeath { member, .. }
+            | Command::SettleInheritance { member, .. } => Some(*member),
+            Command::CreditRetireeAllocation { member, .. } => *member,
+        }
+    }
+
+    /// Every member whose state the decision reads (the subject and, for a settlement, the heirs).
+    /// An allocation to every retiree reads the retiree index instead.
+    pub fn members_read(&self) -> Vec<MemberId> {
+        let mut ids: Vec<MemberId> = self.member().into_iter().collect();
+        if let Command::SettleInheritance { heirs, .. } = self {
+            ids.extend(heirs.iter().filter_map(|h| h.heir));
+        }
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// The command's type as on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Command::Enroll { .. } => "enroll",
+            Command::RecognizeDeemed { .. } => "recognize_deemed",
+            Command::Contribute { .. } => "contribute",
+            Command::PayPremium { .. } => "pay_premium",
+            Command::Suspend { .. } => "suspend",
+            Command::TransferIn { .. } => "transfer_in",
+            Command::TransferOut { .. } => "transfer_out",
+            Command::Refund { .. } => "refund",
+            Command::Retire { .. } => "retire",
+            Command::LumpSumMakeup { .. } => "lump_sum_makeup",
+            Command::CreditRetireeAllocation { .. } => "credit_retiree_allocation",
+            Command::Spend { .. } => "spend",
+            Command::RecordDeath { .. } => "record_death",
+            Command::SettleInheritance { .. } => "settle_inheritance",
+        }
+    }
+}
+
+/// The command types of the contract, for messages.
+const COMMAND_TYPES: &str = "enroll, recognize_deemed, contribute, pay_premium, suspend, transfer_in, transfer_out, \
+refund, retire, lump_sum_makeup, credit_retiree_allocation, spend, record_death, settle_inheritance";
+
+/// Parses one JSON command (a line of `submit`), returning it with its idempotency key.
+///
+/// Every fault is an [`super::ErrorCode::InvalidInput`] rejection naming the field.
+pub fn parse_command(text: &str) -> Result<(Command, Option<String>), Rejection> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Rejection::invalid(format!("not a JSON command: {e}")))?;
+    parse_command_value(value)
+}
+
+/// Like [`parse_command`], from an already parsed JSON value.
+pub fn parse_command_value(mut value: serde_json::Value) -> Result<(Command, Option<String>), Rejection> {
+    let object = value.as_object_mut().ok_or_else(|| Rejection::invalid("a command is a JSON object with a \"type\""))?;
+    let key = match object.remove("key") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(k)) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_BYTES_MAX => Some(k),
+        Some(_) => {
+            let msg = format!("\"key\" must be a non-empty string of at most {IDEMPOTENCY_KEY_BYTES_MAX} bytes");
+            return Err(Rejection::invalid(msg));
+        }
+    };
+    let type_name = match object.get("type") {
+        Some(serde_json::Value::String(t)) => t.clone(),
+        Some(_) => return Err(Rejection::invalid("\"type\" must be a string")),
+        None => return Err(Rejection::invalid(format!("missing \"type\"; one of: {COMMAND_TYPES}"))),
+    };
+    if !COMMAND_TYPES.split(", ").any(|t| t == type_name) {
+        return Err(Rejection::invalid(format!("unknown command type '{type_name}'; one of: {COMMAND_TYPES}")));
+    }
+    let command: Command =
+        serde_json::from_value(value).map_err(|e| Rejection::invalid(format!("{type_name}: {e}")))?;
+    Ok((command, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_contribution_with_defaults_and_key() {
+        let text = r#"{"type":"contribute","member":"00000000-0000-4000-8000-000000000001","month":"2024-01","wage":"8000.00","payer":"employer","key":"r-1"}"#;
+        let (command, key) = parse_command(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(key.as_deref(), Some("r-1"));
+        assert!(matches!(command, Command::Contribute { employer_class: EmployerClass::Enterprise, date: None, .. }));
+    }
+
+    #[test]
+    fn refuses_unknown_type_fields_and_three_decimals() {
+        let unknown = parse_command(r#"{"type":"withdraw_cash","member":"x"}"#);
+        assert!(unknown.is_err_and(|r| r.message.contains("unknown command type")));
+        let extra = r#"{"type":"record_death","member":"00000000-0000-4000-8000-000000000001","date":"2024-01-01","colour":"red"}"#;
+        assert!(parse_command(extra).is_err_and(|r| r.message.contains("colour")));
+        let fen = r#"{"type":"spend","member":"00000000-0000-4000-8000-000000000001","date":"2024-01-01","amount":"1.234","purpose":"pharmacy"}"#;
+        assert!(parse_command(fen).is_err_and(|r| r.message.contains("two decimals")));
+    }
+}

@@ -1,0 +1,66 @@
+//! Contributions: rates and base, account credit, one month counted once. DOMAIN §2, §3.
+
+use super::{alive_on, benefits, employee_scheme, not_retired, open_on, subject, Context, Decision};
+use crate::domain::{Command, Contribution, ErrorCode, Event, Payer, Rejection};
+use crate::month::age_on;
+
+pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
+    let Command::Contribute { member, month, wage, payer, employer_class, date } = command else {
+        unreachable!("dispatched on type")
+    };
+    let s = subject(ctx, *member)?;
+    let date = date.unwrap_or_else(|| month.last_day());
+    open_on(&s, date, "posting date")?;
+    employee_scheme(&s, "a contribution")?;
+    alive_on(&s, month.first_day(), "contribution month starting")?;
+    not_retired(&s, "contributing")?;
+    if *month < s.policy.actual_months_from() {
+        let msg = format!("contribution month {month} is before {}; recognise earlier service as deemed months", s.policy.actual_months_from());
+        return Err(Rejection::invalid(msg));
+    }
+    if date < month.first_day() {
+        return Err(Rejection::invalid(format!("posting date {date} is before the contribution month {month} begins")));
+    }
+    if !wage.is_positive() {
+        return Err(Rejection::invalid(format!("wage {wage} must be positive")));
+    }
+    let cover = s.state.months.get(month).copied().unwrap_or_default();
+    if cover.paid_by(*payer) {
+        let who = if *payer == Payer::Employer { "the employer" } else { "the member" };
+        let msg = format!("{month} is already paid by {who}; a month counts once (a duplicate is a refund candidate, not a new month)");
+        return Err(Rejection::new(ErrorCode::DuplicateMonth, msg));
+    }
+    let base = s.policy.contribution_base(*month, *wage)?;
+    let (employee_rate, employee_src) = s.policy.employee_rate(*month)?;
+    let (employer_rate, employer_src) = s.policy.employer_rate(*month, *employer_class)?;
+    let age = age_on(s.profile.birth_date, month.last_day());
+    let (own_rate, employer_part, credit_src) = s.policy.account_credit_rate(*month, age)?;
+    let account_credit = base.times_rate(own_rate) + base.times_rate(employer_part);
+    let counts_month = !cover.counts();
+    let benefits = if counts_month { benefits::after_contribution(&s, *month, date, *payer)? } else { None };
+    let rule = format!(
+        "base {base}; employee {} {employee_src}; employer {} {employer_src}; account credit {} + {} at age {age} {credit_src}",
+        employee_rate.percent(),
+        employer_rate.percent(),
+        own_rate.percent(),
+        employer_part.percent()
+    );
+    let contribution = Contribution {
+        month: *month,
+        date,
+        payer: *payer,
+        employer_class: *employer_class,
+        wage: *wage,
+        base,
+        employee_rate,
+        employer_rate,
+        employee: base.times_rate(employee_rate),
+        employer: base.times_rate(employer_rate),
+        credit_rate: own_rate.plus(employer_part),
+        account_credit,
+        counts_month,
+        benefits,
+        rule,
+    };
+    Ok(vec![(*member, Event::ContributionPosted(contribution))])
+}

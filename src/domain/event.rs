@@ -1,0 +1,237 @@
+//! Events: immutable facts, stored with every amount and date their decision computed.
+//!
+//! An event is a compatibility boundary: its JSON (tag `type`, snake_case fields) is what the log
+//! holds forever. The catalogue in `events/` keeps one example of each, and a test round-trips
+//! them, so any change to what is persisted shows up in review.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Scheme, Sex, SuspendReason,
+};
+use crate::money::{Money, Rate};
+use crate::month::Month;
+
+/// The schema version of every event type written by this build.
+pub const EVENT_SCHEMA_VERSION: u32 = 1;
+
+/// What happened to a member's account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(missing_docs)] // Field meanings are documented in events/README.md beside their examples.
+pub enum Event {
+    /// The member joined a region's scheme.
+    Enrolled { region: String, scheme: Scheme, sex: Sex, birth_date: NaiveDate, date: NaiveDate },
+    /// Months recognised as deemed contribution.
+    DeemedRecognized { date: NaiveDate, months: u32, basis: DeemedBasis },
+    /// A monthly contribution was posted.
+    ContributionPosted(Contribution),
+    /// A resident premium was paid for a coverage year.
+    PremiumPaid { coverage_year: i32, date: NaiveDate, personal: Money, subsidy: Money, benefits_from: NaiveDate, rule: String },
+    /// Contributions stopped.
+    Suspended { date: NaiveDate, reason: SuspendReason },
+    /// A balance and months arrived from another region.
+    TransferredIn { date: NaiveDate, from_region: String, balance: Money, months: u32 },
+    /// The balance left for another region; the account closed.
+    TransferredOut { date: NaiveDate, to_region: String, balance: Money, months_actual: u32, months_deemed: u32 },
+    /// Contribution payments were refunded to the member (outside the account).
+    ContributionRefunded { date: NaiveDate, reason: RefundReason, payments: Vec<RefundedPayment>, amount: Money },
+    /// A resident premium was refunded.
+    PremiumRefunded { date: NaiveDate, reason: RefundReason, coverage_year: i32, amount: Money },
+    /// The member converted to retiree.
+    Retired {
+        date: NaiveDate,
+        months_actual: u32,
+        months_deemed: u32,
+        months_required_total: u32,
+        months_required_actual: u32,
+        benefits_from: Option<NaiveDate>,
+        rule: String,
+    },
+    /// A retirement shortfall was paid in one sum.
+    LumpSumPaid { date: NaiveDate, months: u32, makeup_base: Money, rate: Rate, amount: Money, rule: String },
+    /// A retiree's monthly allocation was credited.
+    RetireeAllocationCredited { month: Month, date: NaiveDate, age: u32, amount: Money, rule: String },
+    /// Money was spent from the account.
+    Spent { date: NaiveDate, amount: Money, purpose: Purpose, beneficiary: Option<String> },
+    /// The member died.
+    DeathRecorded { date: NaiveDate },
+    /// A deceased member's balance was handed on; the account closed.
+    InheritanceSettled { date: NaiveDate, balance: Money, shares: Vec<InheritanceShare> },
+    /// This member's account received an inheritance.
+    InheritanceReceived { date: NaiveDate, from: MemberId, amount: Money },
+}
+
+/// A posted contribution with everything its decision computed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contribution {
+    /// The contribution month.
+    pub month: Month,
+    /// Posting date (the effective date).
+    pub date: NaiveDate,
+    /// Who paid.
+    pub payer: Payer,
+    /// Employer class that set the employer rate.
+    pub employer_class: EmployerClass,
+    /// Declared wage.
+    pub wage: Money,
+    /// Contribution base after floor and cap.
+    pub base: Money,
+    /// Employee rate applied.
+    pub employee_rate: Rate,
+    /// Employer rate applied.
+    pub employer_rate: Rate,
+    /// Employee share.
+    pub employee: Money,
+    /// Employer share.
+    pub employer: Money,
+    /// Share of base credited to the personal account (own + employer part).
+    pub credit_rate: Rate,
+    /// Amount credited to the personal account.
+    pub account_credit: Money,
+    /// Whether this payment adds the month (false when another payer already covers it).
+    pub counts_month: bool,
+    /// What the payment did to the member's benefits, when anything.
+    pub benefits: Option<BenefitChange>,
+    /// The rules applied, with their DOMAIN tags.
+    pub rule: String,
+}
+
+/// A change to when benefits apply. DOMAIN §4.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(missing_docs)] // `rule` is the DOMAIN-tagged reason; the dates are named for what they are.
+pub enum BenefitChange {
+    /// Benefits apply from this date.
+    Starts { benefits_from: NaiveDate, rule: String },
+    /// Resumed without a break: benefits continue.
+    Continues { rule: String },
+    /// A waiting period began: benefits after `months_needed` full months from `from_month`.
+    Waits { from_month: Month, months_needed: u32, rule: String },
+}
+
+/// One payment of a contribution refund.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundedPayment {
+    /// The month.
+    pub month: Month,
+    /// Whose payment is refunded.
+    pub payer: Payer,
+    /// What the payer paid for the month.
+    pub paid: Money,
+    /// What that payment had credited to the account (kept there).
+    pub credited: Money,
+    /// Paid back: `paid − credited`.
+    pub amount: Money,
+    /// Whether the month still counts (another payment covers it).
+    pub month_still_counts: bool,
+}
+
+/// Where an heir's share went. DOMAIN §9.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeirDestination {
+    /// Into the heir's own personal account (the heir is insured here).
+    Account,
+    /// Paid out to the heir.
+    Payout,
+    /// No heir: to the pooled fund.
+    PooledFund,
+}
+
+/// One heir's part of a settlement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InheritanceShare {
+    /// The heir's member id, if a member.
+    pub heir: Option<MemberId>,
+    /// The heir's name.
+    pub name: String,
+    /// The share.
+    pub share: Rate,
+    /// The amount, to the fen.
+    pub amount: Money,
+    /// Where it went.
+    pub destination: HeirDestination,
+}
+
+impl Event {
+    /// The event's type as stored.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::Enrolled { .. } => "enrolled",
+            Event::DeemedRecognized { .. } => "deemed_recognized",
+            Event::ContributionPosted(_) => "contribution_posted",
+            Event::PremiumPaid { .. } => "premium_paid",
+            Event::Suspended { .. } => "suspended",
+            Event::TransferredIn { .. } => "transferred_in",
+            Event::TransferredOut { .. } => "transferred_out",
+            Event::ContributionRefunded { .. } => "contribution_refunded",
+            Event::PremiumRefunded { .. } => "premium_refunded",
+            Event::Retired { .. } => "retired",
+            Event::LumpSumPaid { .. } => "lump_sum_paid",
+            Event::RetireeAllocationCredited { .. } => "retiree_allocation_credited",
+            Event::Spent { .. } => "spent",
+            Event::DeathRecorded { .. } => "death_recorded",
+            Event::InheritanceSettled { .. } => "inheritance_settled",
+            Event::InheritanceReceived { .. } => "inheritance_received",
+        }
+    }
+
+    /// Every event type, for the catalogue test.
+    pub const TYPE_NAMES: [&'static str; 16] = [
+        "enrolled",
+        "deemed_recognized",
+        "contribution_posted",
+        "premium_paid",
+        "suspended",
+        "transferred_in",
+        "transferred_out",
+        "contribution_refunded",
+        "premium_refunded",
+        "retired",
+        "lump_sum_paid",
+        "retiree_allocation_credited",
+        "spent",
+        "death_recorded",
+        "inheritance_settled",
+        "inheritance_received",
+    ];
+
+    /// The date the event takes effect: what `--as-of` filters on.
+    pub fn effective_date(&self) -> NaiveDate {
+        match self {
+            Event::Enrolled { date, .. }
+            | Event::DeemedRecognized { date, .. }
+            | Event::PremiumPaid { date, .. }
+            | Event::Suspended { date, .. }
+            | Event::TransferredIn { date, .. }
+            | Event::TransferredOut { date, .. }
+            | Event::ContributionRefunded { date, .. }
+            | Event::PremiumRefunded { date, .. }
+            | Event::Retired { date, .. }
+            | Event::LumpSumPaid { date, .. }
+            | Event::RetireeAllocationCredited { date, .. }
+            | Event::Spent { date, .. }
+            | Event::DeathRecorded { date }
+            | Event::InheritanceSettled { date, .. }
+            | Event::InheritanceReceived { date, .. } => *date,
+            Event::ContributionPosted(c) => c.date,
+        }
+    }
+
+    /// The event's effect on the personal-account balance (credit positive, debit negative).
+    pub fn balance_delta(&self) -> Money {
+        match self {
+            Event::ContributionPosted(c) => c.account_credit,
+            Event::TransferredIn { balance, .. } => *balance,
+            Event::RetireeAllocationCredited { amount, .. } | Event::InheritanceReceived { amount, .. } => *amount,
+            Event::Spent { amount, .. } => -*amount,
+            Event::TransferredOut { balance, .. } | Event::InheritanceSettled { balance, .. } => -*balance,
+            _ => Money::ZERO,
+        }
+    }
+}

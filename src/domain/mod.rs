@@ -1,0 +1,136 @@
+//! The insurance domain, pure and synchronous: commands, events, the decision and the fold.
+//!
+//! - [`Command`]: what a service asks for (the contract's JSON commands).
+//! - [`Event`]: what happened, with every amount and date the decision computed.
+//! - [`decide`]: `(states, command, policy) -> events | Rejection`; never mutates, never does I/O,
+//!   never reads a clock.
+//! - [`MemberState::apply`]: folds one event into a member's state; never fails, holds no rule.
+//!
+//! **Invariant**: replaying a member's events through `apply` gives the same state as the live
+//! ledger, because every figure a rule produced is in the event, not recomputed.
+
+mod command;
+mod decide;
+mod event;
+mod rejection;
+mod state;
+
+use serde::{Deserialize, Serialize};
+
+pub use command::{parse_command, Command, Heir, RefundMonths};
+pub use decide::{decide, Context, Decision};
+pub use event::{BenefitChange, Contribution, Event, HeirDestination, InheritanceShare, RefundedPayment, EVENT_SCHEMA_VERSION};
+pub use rejection::{ErrorCode, Rejection};
+pub use state::{Coverage, MemberState, MonthCover, Payment, Profile, Status, Suspension, YearTotals};
+
+/// A member's stable id (a UUID).
+pub type MemberId = uuid::Uuid;
+
+/// The insurance scheme a member is enrolled in. DOMAIN §1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    /// 职工医保: contributions and a personal account.
+    Employee,
+    /// 城乡居民医保: yearly premiums, no personal account.
+    Resident,
+}
+
+/// Sex, which sets the retirement threshold. DOMAIN §5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    /// Male.
+    Male,
+    /// Female.
+    Female,
+}
+
+/// Who paid a contribution. DOMAIN §2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payer {
+    /// Declared and paid by an employer (employee share withheld).
+    Employer,
+    /// Paid by the member as a flexible worker (both shares).
+    Individual,
+}
+
+/// The employer's class, which sets its rate. DOMAIN §2.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmployerClass {
+    /// An enterprise (the default).
+    #[default]
+    Enterprise,
+    /// State organs, social organisations, fiscally funded institutions.
+    Public,
+}
+
+/// Why months are recognised as deemed. DOMAIN §3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeemedBasis {
+    /// Continuous service before 1997.
+    #[serde(rename = "pre_1997_service")]
+    Pre1997Service,
+    /// Military service.
+    Military,
+    /// Any other recognised basis.
+    Other,
+}
+
+/// Why contributions stop. DOMAIN §4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuspendReason {
+    /// Left the employer.
+    LeftEmployer,
+    /// Before a transfer out.
+    TransferOut,
+    /// Emigration.
+    Emigration,
+    /// Anything else.
+    Other,
+}
+
+/// Why money is refunded. DOMAIN §7.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundReason {
+    /// A month paid both by an employer and by the member.
+    Duplicate,
+    /// Death.
+    Death,
+    /// Emigration.
+    Emigration,
+    /// Household registration moved away.
+    HukouMoved,
+    /// Took up employment.
+    Employed,
+    /// An error not caused by the member, after review.
+    Error,
+}
+
+/// What account spending paid for. DOMAIN §8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Designated pharmacy.
+    Pharmacy,
+    /// Outpatient costs.
+    Outpatient,
+    /// Inpatient costs.
+    Inpatient,
+    /// A close relative's medical costs (家庭共济).
+    RelativeCare,
+    /// A close relative's resident premium (家庭共济).
+    RelativePremium,
+}
+
+impl Purpose {
+    /// Whether the spending is for a relative rather than the member.
+    pub fn is_for_relative(self) -> bool {
+        matches!(self, Purpose::RelativeCare | Purpose::RelativePremium)
+    }
+}

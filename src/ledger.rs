@@ -1,0 +1,389 @@
+//! The async facade other services use: [`Ledger`].
+//!
+//! `submit` parses nothing and trusts nothing: it loads the states a command reads from their
+//! checkpoints, decides, and appends the events together with the new checkpoints in one atomic
+//! write, naming the member versions it decided on. A concurrent change makes the append fail
+//! with a version conflict and the command is decided again, at most [`DECIDE_ATTEMPTS_MAX`]
+//! times. A submit returns only after its events are durable.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::codec;
+use crate::domain::{decide, parse_command, Command, Context, ErrorCode, Event, MemberId, MemberState, Rejection};
+use crate::policy::PolicySet;
+use crate::projection::{self, AccountView, Statement, ViewAt};
+use crate::store::{
+    answer, AppendOutcome, AppendRequest, EventStore, Head, IdempotencyClaim, IdempotencyRecord, SledStore, StoreError, StoreOptions,
+    StoredEvent, GENESIS_HASH,
+};
+
+/// How many times a command is decided again after a version conflict before giving up.
+pub const DECIDE_ATTEMPTS_MAX: u32 = 8;
+/// Events read per step when walking the whole log.
+pub const READ_CHUNK_EVENTS: usize = 4096;
+
+const CHECKPOINT_PREFIX: u8 = b'C';
+const RETIREE_PREFIX: u8 = b'R';
+
+/// Why a submit did not go through.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The command was refused; nothing was written. Show the message; fix the command.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// Storage failed; the command was not acknowledged. Retry with the same key after the
+    /// ledger is reopened: the key makes the retry safe.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+impl SubmitError {
+    /// The contract code (`storage_error` for storage failures).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SubmitError::Rejected(r) => r.code.as_str(),
+            SubmitError::Storage(_) => "storage_error",
+        }
+    }
+}
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The member has no enrolment (at that point, for a past view).
+    #[error("member {0} is not enrolled")]
+    UnknownMember(MemberId),
+    /// Storage failed or the log is damaged.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+/// What an accepted command did: the position of its last event and the events.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Receipt {
+    /// Log position after the command (the head when it appended nothing).
+    pub position: u64,
+    /// The events it appended.
+    pub events: Vec<StoredEvent>,
+}
+
+/// A handle on a ledger. Cheap to clone; all clones share one store and one writer.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use member_ledger::Ledger;
+/// use member_ledger::projection::ViewAt;
+///
+/// let ledger = Ledger::open(dir.path()).await?;
+/// let member = "00000000-0000-4000-8000-000000000001";
+/// ledger.submit_json(&format!(r#"{{"type":"enroll","member":"{member}","region":"luzhou","scheme":"employee","sex":"female","birth_date":"1990-01-01","date":"2024-01-01"}}"#)).await?;
+/// ledger.submit_json(&format!(r#"{{"type":"contribute","member":"{member}","month":"2024-01","wage":"8000.00","payer":"employer"}}"#)).await?;
+/// let view = ledger.account(member.parse()?, ViewAt::Head).await?;
+/// assert_eq!(view.balance.to_string(), "160.00"); // 2 % of 8,000.00, own share only since 2023
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn EventStore>,
+    policies: PolicySet,
+}
+
+impl Ledger {
+    /// Opens (or creates) a sled ledger in directory `path` with the shipped policies.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Ledger, StoreError> {
+        Ledger::open_with_policies(path, PolicySet::shipped()).await
+    }
+
+    /// Opens a sled ledger with the given policies.
+    pub async fn open_with_policies(path: impl AsRef<Path>, policies: PolicySet) -> Result<Ledger, StoreError> {
+        let store = SledStore::open_with(path, StoreOptions::default())?;
+        Ok(Ledger::with_store(Arc::new(store), policies))
+    }
+
+    /// A ledger over any store.
+    pub fn with_store(store: Arc<dyn EventStore>, policies: PolicySet) -> Ledger {
+        Ledger { inner: Arc::new(Inner { store, policies }) }
+    }
+
+    /// The policies the ledger decides with.
+    pub fn policies(&self) -> &PolicySet {
+        &self.inner.policies
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.inner.store
+    }
+
+    /// The end of the log.
+    pub fn head(&self) -> Result<Head, StoreError> {
+        self.inner.store.head()
+    }
+
+    /// Parses one JSON command line and submits it.
+    pub async fn submit_json(&self, line: &str) -> Result<Receipt, SubmitError> {
+        let (command, key) = parse_command(line)?;
+        self.submit(command, key).await
+    }
+
+    /// Decides and appends one command; returns once its events are durable.
+    pub async fn submit(&self, command: Command, key: Option<String>) -> Result<Receipt, SubmitError> {
+        let (receipt, durable) = self.submit_deferred(&command, key, true).await?;
+        if let Some(durable) = durable {
+            answer(durable).await?;
+        }
+        Ok(receipt)
+    }
+
+    /// Submits JSON command lines in order, sharing one flush: each result is as if submitted
+    /// alone, and all are durable when this returns (a storage failure turns every accepted
+    /// result into that error, since none was acknowledged).
+    pub async fn submit_batch(&self, lines: &[String]) -> Vec<Result<Receipt, SubmitError>> {
+        let mut results = Vec::with_capacity(lines.len());
+        let mut pending = Vec::new();
+        for line in lines {
+            let result = match parse_command(line) {
+                Ok((command, key)) => self.submit_deferred(&command, key, false).await,
+                Err(rejection) => Err(rejection.into()),
+            };
+            results.push(result.map(|(receipt, durable)| {
+                pending.extend(durable);
+                receipt
+            }));
+        }
+        let synced = if results.iter().any(Result::is_ok) { answer(self.inner.store.sync()).await } else { Ok(()) };
+        for durable in pending {
+            let _ = durable.await;
+        }
+        match synced {
+            Ok(()) => results,
+            Err(e) => {
+                let why = e.to_string();
+                results.into_iter().map(|r| r.and_then(|_| Err(StoreError::Poisoned(why.clone()).into()))).collect()
+            }
+        }
+    }
+
+    /// Decides and applies; returns the receipt and the durability answer still to await.
+    async fn submit_deferred(
+        &self,
+        command: &Command,
+        key: Option<String>,
+        sync: bool,
+    ) -> Result<(Receipt, Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>), SubmitError> {
+        let claim = key.map(|key| IdempotencyClaim { key, payload_hash: payload_hash(command) });
+        for _ in 0..DECIDE_ATTEMPTS_MAX {
+            if let Some(claim) = &claim {
+                if let Some(record) = self.inner.store.idempotency(&claim.key)? {
+                    return self.replayed(claim, record).await.map(|r| (r, None));
+                }
+            }
+            let states = self.states_for(command)?;
+            let ctx = Context { states: &states, policies: &self.inner.policies };
+            let decision = decide(&ctx, command)?;
+            if decision.is_empty() {
+                return Ok((Receipt { position: self.inner.store.head()?.position, events: Vec::new() }, None));
+            }
+            let request = self.append_request(&states, decision, claim.clone(), sync);
+            let ticket = self.inner.store.append(request);
+            match answer(ticket.applied).await? {
+                AppendOutcome::Committed(events) => {
+                    let position = events.last().map_or(0, |e| e.position);
+                    return Ok((Receipt { position, events }, Some(ticket.durable)));
+                }
+                AppendOutcome::Duplicate(record) => {
+                    let claim = claim.as_ref().expect("a duplicate needs a key");
+                    return self.replayed(claim, record).await.map(|r| (r, None));
+                }
+                AppendOutcome::KeyReused => return Err(key_reused(claim.as_ref()).into()),
+                AppendOutcome::VersionConflict { .. } => continue,
+            }
+        }
+        let msg = format!("the members changed {DECIDE_ATTEMPTS_MAX} times while this command was being decided; submit it again");
+        Err(Rejection::new(ErrorCode::VersionConflict, msg).into())
+    }
+
+    /// The first result of a repeated key: the same command returns it, another is refused.
+    async fn replayed(&self, claim: &IdempotencyClaim, record: IdempotencyRecord) -> Result<Receipt, SubmitError> {
+        if record.payload_hash != hex::encode(claim.payload_hash) {
+            return Err(key_reused(Some(claim)).into());
+        }
+        // The first append may still be waiting for its flush: make sure it is durable before
+        // answering as if it were.
+        answer(self.inner.store.sync()).await?;
+        let mut events = Vec::with_capacity(record.positions.len());
+        for position in &record.positions {
+            events.extend(self.inner.store.read_from(*position, 1)?);
+        }
+        Ok(Receipt { position: record.positions.last().copied().unwrap_or(0), events })
+    }
+
+    fn states_for(&self, command: &Command) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+        let mut ids = command.members_read();
+        if let Command::CreditRetireeAllocation { member: None, .. } = command {
+            for (key, _) in self.inner.store.projection_scan(&[RETIREE_PREFIX])? {
+                ids.extend(uuid::Uuid::from_slice(&key[1..]).ok());
+            }
+        }
+        let mut states = BTreeMap::new();
+        for id in ids {
+            states.insert(id, self.checkpoint(id)?);
+        }
+        Ok(states)
+    }
+
+    /// A member's checkpointed state (the state after its latest event), without replay.
+    pub fn checkpoint(&self, member: MemberId) -> Result<MemberState, StoreError> {
+        match self.inner.store.projection(&checkpoint_key(member))? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::Corrupt { position: 0, reason: format!("checkpoint of {member}: {e}") }),
+            None => Ok(MemberState::new(member)),
+        }
+    }
+
+    fn append_request(&self, states: &BTreeMap<MemberId, MemberState>, decision: Vec<(MemberId, Event)>, claim: Option<IdempotencyClaim>, sync: bool) -> AppendRequest {
+        let expected = states.iter().map(|(id, s)| (*id, s.version)).collect();
+        let mut changed: BTreeMap<MemberId, MemberState> = BTreeMap::new();
+        let mut events = Vec::with_capacity(decision.len());
+        for (member, event) in decision {
+            let state = changed.entry(member).or_insert_with(|| states.get(&member).cloned().unwrap_or_else(|| MemberState::new(member)));
+            state.apply(&event);
+            let region = state.profile.as_ref().map(|p| p.region.as_str()).unwrap_or_default();
+            let policy_version = self.inner.policies.version(region).unwrap_or("none");
+            events.push(codec::encode(member, &event, policy_version));
+        }
+        let mut projections = Vec::new();
+        for (member, state) in &changed {
+            projections.push((checkpoint_key(*member), Some(serde_json::to_vec(state).expect("states serialise"))));
+            let retiree = state.retired_on.is_some() && state.closed_on.is_none();
+            projections.push((retiree_key(*member), retiree.then(Vec::new)));
+        }
+        AppendRequest { events, expected, idempotency: claim, projections, sync }
+    }
+
+    /// The account view of a member: at the head (from its checkpoint, no replay), as of a date,
+    /// or as the ledger knew it after a position (both by replaying that member's events).
+    pub async fn account(&self, member: MemberId, at: ViewAt) -> Result<AccountView, QueryError> {
+        let head = self.inner.store.head()?;
+        let (state, on, position) = match at {
+            ViewAt::Head => {
+                let state = self.checkpoint(member)?;
+                let on = state.last_event_on.unwrap_or(NaiveDate::MIN);
+                (state, on, head.position)
+            }
+            ViewAt::AsOf(date) => {
+                let events = self.inner.store.read_member(member, None)?;
+                let effective: Vec<StoredEvent> = events.into_iter().filter(|e| e.effective_date <= date).collect();
+                (projection::fold_member(member, &effective)?, date, head.position)
+            }
+            ViewAt::Position(position) => {
+                let events = self.inner.store.read_member(member, Some(position))?;
+                let state = projection::fold_member(member, &events)?;
+                let on = state.last_event_on.unwrap_or(NaiveDate::MIN);
+                (state, on, position.min(head.position))
+            }
+        };
+        AccountView::of(&state, on, position).ok_or(QueryError::UnknownMember(member))
+    }
+
+    /// The member's statement, limited to effective dates in `[from, to]` when given.
+    pub async fn statement(&self, member: MemberId, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Statement, QueryError> {
+        let events = self.inner.store.read_member(member, None)?;
+        if events.is_empty() {
+            return Err(QueryError::UnknownMember(member));
+        }
+        Ok(Statement::build(member, &events, from, to)?)
+    }
+
+    /// Folds the whole log from scratch into member states, checking positions and the hash chain
+    /// on the way: the ground truth the checkpoints must equal.
+    pub async fn replay_all(&self) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+        let mut states = BTreeMap::new();
+        let mut next = 1;
+        let mut prev = GENESIS_HASH;
+        loop {
+            let chunk = self.inner.store.read_from(next, READ_CHUNK_EVENTS)?;
+            if chunk.is_empty() {
+                break;
+            }
+            for event in &chunk {
+                check_link(event, next, &prev)?;
+                prev = event.hash_bytes().unwrap_or(GENESIS_HASH);
+                next += 1;
+            }
+            projection::replay(&chunk, &mut states)?;
+        }
+        let head = self.inner.store.head()?;
+        if head.position != next - 1 || head.hash != prev {
+            return Err(StoreError::Corrupt { position: head.position, reason: "head record does not match the last event".into() });
+        }
+        Ok(states)
+    }
+
+    /// Every member with a checkpoint, and its checkpointed state.
+    pub fn checkpoints(&self) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+        let mut out = BTreeMap::new();
+        for (key, bytes) in self.inner.store.projection_scan(&[CHECKPOINT_PREFIX])? {
+            let state: MemberState = serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::Corrupt { position: 0, reason: format!("checkpoint: {e}") })?;
+            if key.get(1..) != Some(state.member.as_bytes().as_slice()) {
+                return Err(StoreError::Corrupt { position: 0, reason: format!("checkpoint key does not match member {}", state.member) });
+            }
+            out.insert(state.member, state);
+        }
+        Ok(out)
+    }
+}
+
+/// Checks one event's place in the chain: its position and its hashes.
+pub fn check_link(event: &StoredEvent, expected_position: u64, prev: &[u8; 32]) -> Result<(), StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { position: expected_position, reason };
+    if event.position != expected_position {
+        return Err(corrupt(format!("expected position {expected_position}, found {}", event.position)));
+    }
+    if event.prev_hash_bytes() != Some(*prev) {
+        return Err(corrupt("prev_hash does not match the previous event's hash".into()));
+    }
+    if event.hash_bytes() != Some(event.compute_hash(prev)) {
+        return Err(corrupt("hash does not match the event's contents: the event was altered".into()));
+    }
+    Ok(())
+}
+
+fn checkpoint_key(member: MemberId) -> Vec<u8> {
+    let mut k = vec![CHECKPOINT_PREFIX];
+    k.extend_from_slice(member.as_bytes());
+    k
+}
+
+fn retiree_key(member: MemberId) -> Vec<u8> {
+    let mut k = vec![RETIREE_PREFIX];
+    k.extend_from_slice(member.as_bytes());
+    k
+}
+
+fn key_reused(claim: Option<&IdempotencyClaim>) -> Rejection {
+    let key = claim.map_or("", |c| c.key.as_str());
+    Rejection::new(ErrorCode::KeyReused, format!("key '{key}' was already used for a different command; use a new key"))
+}
+
+/// SHA-256 of the command's canonical JSON: the same command (however its JSON was spelled)
+/// gives the same digest.
+fn payload_hash(command: &Command) -> [u8; 32] {
+    let value = serde_json::to_value(command).expect("commands serialise");
+    Sha256::digest(serde_json::to_vec(&value).expect("values serialise")).into()
+}

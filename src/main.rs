@@ -1,0 +1,11 @@
+//! The `member-ledger` command line: JSON Lines in, JSON out, exit codes per CONTRACT.md.
+//!
+//! Only this binary knows about terminals, files and exit codes; everything else is the library.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

@@ -1,0 +1,140 @@
+//! Calendar months (`YYYY-MM`), the unit of contributions and contribution years.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{Datelike, Months, NaiveDate};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A contribution month 缴费所属期, e.g. `2024-03`. Ordered by time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    year: i32,
+    month: u32,
+}
+
+/// Earliest year the ledger accepts in any date or month: no member's history predates it.
+pub const YEAR_MIN: i32 = 1900;
+/// Latest year the ledger accepts in any date or month.
+pub const YEAR_MAX: i32 = 2200;
+
+impl Month {
+    /// The month `year`-`month`, or `None` when out of range.
+    pub fn new(year: i32, month: u32) -> Option<Month> {
+        ((YEAR_MIN..=YEAR_MAX).contains(&year) && (1..=12).contains(&month)).then_some(Month { year, month })
+    }
+
+    /// The month a date falls in.
+    pub fn of(date: NaiveDate) -> Month {
+        Month { year: date.year(), month: date.month() }
+    }
+
+    /// The calendar year.
+    pub fn year(self) -> i32 {
+        self.year
+    }
+
+    /// The month of the year, 1 to 12.
+    pub fn month(self) -> u32 {
+        self.month
+    }
+
+    /// The first day of the month.
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("valid month")
+    }
+
+    /// The last day of the month.
+    pub fn last_day(self) -> NaiveDate {
+        self.next().first_day().pred_opt().expect("a day before the next month")
+    }
+
+    /// The following month.
+    pub fn next(self) -> Month {
+        self.plus(1)
+    }
+
+    /// The month `count` months later.
+    pub fn plus(self, count: u32) -> Month {
+        Month::of(self.first_day() + Months::new(count))
+    }
+
+    /// Number of months from `self` to `later` (0 when equal; negative when `later` is earlier).
+    pub fn months_until(self, later: Month) -> i64 {
+        i64::from(later.year - self.year) * 12 + i64::from(later.month) - i64::from(self.month)
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl FromStr for Month {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Month, String> {
+        let bad = || format!("'{text}' is not a month in the form YYYY-MM");
+        let (y, m) = text.split_once('-').ok_or_else(bad)?;
+        if y.len() != 4 || m.len() != 2 {
+            return Err(bad());
+        }
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        let month: u32 = m.parse().map_err(|_| bad())?;
+        Month::new(year, month).ok_or_else(bad)
+    }
+}
+
+impl Serialize for Month {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Month {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Whole years of age on `on` for someone born on `birth`.
+pub fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
+    let mut age = on.year() - birth.year();
+    if (on.month(), on.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    u32::try_from(age.max(0)).unwrap_or(0)
+}
+
+/// Whole days from `earlier` to `later` (negative when `later` is earlier).
+pub fn days_between(earlier: NaiveDate, later: NaiveDate) -> i64 {
+    (later - earlier).num_days()
+}
+
+/// `date` plus `count` calendar months (clamped to the month's end).
+pub fn add_months(date: NaiveDate, count: u32) -> NaiveDate {
+    date + Months::new(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_orders_months() {
+        let a: Month = "2024-02".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.last_day(), NaiveDate::from_ymd_opt(2024, 2, 29).unwrap_or_default());
+        assert_eq!(a.next().to_string(), "2024-03");
+        assert!("2024-13".parse::<Month>().is_err());
+        assert!("2024-2".parse::<Month>().is_err());
+        assert_eq!(Month::of(NaiveDate::from_ymd_opt(2023, 12, 5).unwrap_or_default()).months_until(a), 2);
+    }
+
+    #[test]
+    fn age_counts_whole_years() {
+        let birth = NaiveDate::from_ymd_opt(1980, 6, 15).unwrap_or_default();
+        assert_eq!(age_on(birth, NaiveDate::from_ymd_opt(2015, 6, 14).unwrap_or_default()), 34);
+        assert_eq!(age_on(birth, NaiveDate::from_ymd_opt(2015, 6, 15).unwrap_or_default()), 35);
+    }
+}

@@ -1,0 +1,136 @@
+//! The account view of CONTRACT.md.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{MemberId, MemberState, Scheme, Sex, Status};
+use crate::money::Money;
+
+/// Contribution months. DOMAIN §3.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthsView {
+    /// Actual local months.
+    pub actual: u32,
+    /// Deemed months.
+    pub deemed: u32,
+    /// Actual + deemed.
+    pub total: u32,
+}
+
+/// One calendar year's totals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YearRow {
+    /// The year.
+    pub year: i32,
+    /// Months that count in the year.
+    pub months: u32,
+    /// Sum of contribution bases.
+    pub base: Money,
+    /// Employee shares (resident scheme: personal premium).
+    pub employee: Money,
+    /// Employer shares (resident scheme: subsidy).
+    pub employer: Money,
+    /// Credits to the personal account.
+    pub personal_account: Money,
+    /// Refunds.
+    pub refunded: Money,
+}
+
+/// CONTRACT.md's account view, with a few added fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    /// The member.
+    pub member: MemberId,
+    /// Pooling region.
+    pub region: String,
+    /// Scheme.
+    pub scheme: Scheme,
+    /// Status on the view's date.
+    pub status: Status,
+    /// When benefits start (or started), once known.
+    pub benefits_from: Option<NaiveDate>,
+    /// Personal-account balance.
+    pub balance: Money,
+    /// Everything credited.
+    pub credited: Money,
+    /// Everything debited.
+    pub debited: Money,
+    /// Contribution months.
+    pub months: MonthsView,
+    /// Per-year totals.
+    pub years: Vec<YearRow>,
+    /// The global log position the view reflects.
+    pub position: u64,
+    /// The date the status is judged on.
+    pub as_of: NaiveDate,
+    /// Sex.
+    pub sex: Sex,
+    /// Birth date.
+    pub birth_date: NaiveDate,
+    /// Enrolment date.
+    pub enrolled_on: NaiveDate,
+    /// Retirement date.
+    pub retired_on: Option<NaiveDate>,
+    /// Death date.
+    pub died_on: Option<NaiveDate>,
+    /// Months bought by lump-sum makeup (included in `months.actual`).
+    pub lump_sum_months: u32,
+    /// Refunds paid to the member outside the account.
+    pub refunded: Money,
+    /// Member version (events applied).
+    pub version: u64,
+}
+
+impl AccountView {
+    /// The view of an enrolled member's state, judged on `on`, reflecting log `position`.
+    /// `None` for a member with no enrolment.
+    pub fn of(state: &MemberState, on: NaiveDate, position: u64) -> Option<AccountView> {
+        let profile = state.profile.as_ref()?;
+        let years = state
+            .years
+            .iter()
+            .map(|(year, t)| YearRow {
+                year: *year,
+                months: state.months_in_year(*year),
+                base: t.base,
+                employee: t.employee,
+                employer: t.employer,
+                personal_account: t.personal_account,
+                refunded: t.refunded,
+            })
+            .collect();
+        Some(AccountView {
+            member: state.member,
+            region: profile.region.clone(),
+            scheme: profile.scheme,
+            status: state.status_on(on),
+            benefits_from: state.benefits_from_on(on),
+            balance: state.balance,
+            credited: state.credited,
+            debited: state.debited,
+            months: MonthsView { actual: state.months_actual(), deemed: state.months_deemed, total: state.months_total() },
+            years,
+            position,
+            as_of: on,
+            sex: profile.sex,
+            birth_date: profile.birth_date,
+            enrolled_on: profile.enrolled_on,
+            retired_on: state.retired_on,
+            died_on: state.died_on,
+            lump_sum_months: state.months_lump_sum,
+            refunded: state.refunded,
+            version: state.version,
+        })
+    }
+}
+
+/// Which state of the account to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewAt {
+    /// Everything the ledger knows now.
+    Head,
+    /// What was in force on a date (events effective on or before it).
+    AsOf(NaiveDate),
+    /// What the ledger knew after a position.
+    Position(u64),
+}

@@ -1,0 +1,42 @@
+//! Views derived from the log: the account view, the statement, and replay.
+//!
+//! - [`AccountView`]: CONTRACT.md's account view of a [`crate::domain::MemberState`] on a date.
+//! - [`Statement`]: every event of a member with its effect and running balance.
+//! - [`replay`]: folds stored events into member states.
+//!
+//! **Invariant**: projections can be deleted and rebuilt from the log; the checkpoints the ledger
+//! keeps are equal to a replay.
+
+mod account;
+mod statement;
+
+pub use account::{AccountView, MonthsView, ViewAt, YearRow};
+pub use statement::{Statement, StatementLine};
+
+use std::collections::BTreeMap;
+
+use crate::codec;
+use crate::domain::{MemberId, MemberState};
+use crate::store::{StoreError, StoredEvent};
+
+/// Folds stored events (of any members, in log order) into member states.
+pub fn replay<'a>(events: impl IntoIterator<Item = &'a StoredEvent>, states: &mut BTreeMap<MemberId, MemberState>) -> Result<(), StoreError> {
+    for stored in events {
+        let event = codec::decode(stored)?;
+        let state = states.entry(stored.member).or_insert_with(|| MemberState::new(stored.member));
+        if state.version + 1 != stored.member_version {
+            let reason = format!("member {} jumps from version {} to {}", stored.member, state.version, stored.member_version);
+            return Err(StoreError::Corrupt { position: stored.position, reason });
+        }
+        state.apply(&event);
+    }
+    Ok(())
+}
+
+/// Folds one member's events into its state.
+pub fn fold_member(member: MemberId, events: &[StoredEvent]) -> Result<MemberState, StoreError> {
+    let mut states = BTreeMap::new();
+    states.insert(member, MemberState::new(member));
+    replay(events.iter().filter(|e| e.member == member), &mut states)?;
+    Ok(states.remove(&member).unwrap_or_else(|| MemberState::new(member)))
+}

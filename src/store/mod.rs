@@ -1,0 +1,153 @@
+//! The event log: append-only, gapless positions, per-member versions, idempotency keys and a
+//! hash chain. The store knows bytes, positions and envelopes, never insurance.
+//!
+//! - [`EventStore`]: the interface a backend implements ([`SledStore`] is the embedded default).
+//! - [`StoredEvent`]: the envelope every event is stored in.
+//! - [`AppendRequest`] / [`AppendOutcome`]: one atomic append with its optimistic-concurrency
+//!   expectations, idempotency claim and projection writes.
+//!
+//! **Invariants**: positions are 1, 2, 3… without gaps; an event's member version is the previous
+//! one plus one; every event's `hash` is SHA-256(previous hash ‖ canonical bytes); an append is
+//! all or nothing; a ticket's `durable` resolves only after the bytes are on disk (flushed and
+//! fsynced).
+
+mod envelope;
+mod sled_store;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub use envelope::{chain_hash, NewEvent, StoredEvent, GENESIS_HASH};
+pub use sled_store::{SledStore, StoreOptions};
+
+/// A storage failure: the machine's problem, not the caller's. Nothing acknowledged is lost; the
+/// command that met it may or may not be in the log, and its result was never acknowledged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The embedded database failed.
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    /// A file operation (fsync) failed.
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// A stored record does not decode or breaks an invariant.
+    #[error("corrupt log at position {position}: {reason}")]
+    Corrupt {
+        /// The position (0 when not tied to one).
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An earlier flush failed; the store refuses writes until it is reopened (as PostgreSQL does
+    /// after a failed fsync, since the kernel may have dropped the dirty pages).
+    #[error("the store refuses writes after an earlier failure ({0}); reopen it")]
+    Poisoned(String),
+    /// The writer thread has stopped.
+    #[error("the store's writer has stopped")]
+    Closed,
+}
+
+/// The end of the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Position of the last event (0 for an empty log).
+    pub position: u64,
+    /// Its hash (the genesis hash for an empty log).
+    pub hash: [u8; 32],
+}
+
+/// An idempotency key's claim on an append: the key and a digest of the command it carried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// The caller's key.
+    pub key: String,
+    /// SHA-256 of the command's canonical JSON (without the key).
+    pub payload_hash: [u8; 32],
+}
+
+/// What the log remembers of a key: the command's digest and the positions it wrote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// Hex SHA-256 of the command.
+    pub payload_hash: String,
+    /// Positions of the events the command appended.
+    pub positions: Vec<u64>,
+}
+
+/// One atomic append.
+#[derive(Clone, Debug, Default)]
+pub struct AppendRequest {
+    /// Events in order; each names its member.
+    pub events: Vec<NewEvent>,
+    /// The member versions the decision read; any difference is a conflict.
+    pub expected: Vec<(Uuid, u64)>,
+    /// The command's idempotency key, if any.
+    pub idempotency: Option<IdempotencyClaim>,
+    /// Projection records (opaque keys and values) written in the same atomic batch;
+    /// `None` deletes.
+    pub projections: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Whether to flush as soon as the writer is idle (false lets a batch share one flush).
+    pub sync: bool,
+}
+
+/// The result of applying an append (before durability).
+#[derive(Clone, Debug)]
+pub enum AppendOutcome {
+    /// Written; durable when the ticket's `durable` resolves.
+    Committed(Vec<StoredEvent>),
+    /// The key was used before with the same command: nothing written, this is its record.
+    Duplicate(IdempotencyRecord),
+    /// The key was used before with a different command: nothing written.
+    KeyReused,
+    /// A member changed since the decision read it: nothing written; re-decide.
+    VersionConflict {
+        /// The member.
+        member: Uuid,
+        /// The version the decision read.
+        expected: u64,
+        /// The version in the log.
+        actual: u64,
+    },
+}
+
+/// The answers to one append: first when applied, then when durable.
+#[derive(Debug)]
+pub struct AppendTicket {
+    /// Resolves once the append is applied (visible to readers) or refused.
+    pub applied: oneshot::Receiver<Result<AppendOutcome, StoreError>>,
+    /// Resolves once everything applied so far is on disk.
+    pub durable: oneshot::Receiver<Result<(), StoreError>>,
+}
+
+/// Awaits a writer's answer, mapping a dropped sender to [`StoreError::Closed`].
+pub async fn answer<T>(rx: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
+    rx.await.unwrap_or(Err(StoreError::Closed))
+}
+
+/// An event log backend.
+pub trait EventStore: Send + Sync + 'static {
+    /// The end of the log.
+    fn head(&self) -> Result<Head, StoreError>;
+    /// A member's current version (0 when the member has no events).
+    fn member_version(&self, member: Uuid) -> Result<u64, StoreError>;
+    /// A member's events in order, up to `max_position` when given.
+    fn read_member(&self, member: Uuid, max_position: Option<u64>) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Up to `limit` events from `from_position` on, in order.
+    fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// A projection record.
+    fn projection(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Projection records whose key starts with `prefix`.
+    fn projection_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Rewrites projection records outside any append (a rebuild); durable on return.
+    fn write_projections(&self, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
+    /// What the log remembers of an idempotency key.
+    fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Submits an append to the writer.
+    fn append(&self, request: AppendRequest) -> AppendTicket;
+    /// Resolves once everything applied so far is durable.
+    fn sync(&self) -> oneshot::Receiver<Result<(), StoreError>>;
+    /// Bytes on disk.
+    fn size_on_disk(&self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,491 @@
+//! The embedded backend: one sled tree, one writer thread, group commit.
+//!
+//! Key layout (one tree, so that every append is a single atomic `apply_batch`):
+//!
+//! | key | value |
+//! |---|---|
+//! | `E` position (u64 BE) | the event's envelope, JSON |
+//! | `S` member (16) version (u64 BE) | position |
+//! | `V` member (16) | the member's version |
+//! | `K` key bytes | idempotency record, JSON |
+//! | `P` projection key | projection bytes (opaque to the store) |
+//! | `H` | head: position (u64 BE) ‖ hash (32) |
+//!
+//! A single writer thread owns every write: it checks expected versions and keys, assigns the
+//! next positions and hashes, and applies the batch, so positions are gapless by construction and
+//! version checks cannot race. Readers read sled directly. Durability is one `flush` plus an
+//! `fsync` of the data file for every group of appends the writer drained (sled 0.34's flush uses
+//! `sync_file_range`, which is not a full fsync).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{
+    AppendOutcome, AppendRequest, AppendTicket, EventStore, Head, IdempotencyRecord, StoreError, StoredEvent, GENESIS_HASH,
+};
+
+/// Requests waiting for the writer; submitters block (backpressure) beyond this.
+pub const WRITER_QUEUE_DEPTH: usize = 4096;
+/// Most appends one flush covers.
+pub const GROUP_COMMIT_APPENDS_MAX: usize = 1024;
+/// How long an append that asked for no immediate flush may wait for one.
+pub const DEFERRED_FLUSH_MS: u64 = 20;
+/// sled's page cache, in bytes.
+pub const CACHE_CAPACITY_BYTES: u64 = 256 * 1024 * 1024;
+
+const _: () = assert!(GROUP_COMMIT_APPENDS_MAX <= WRITER_QUEUE_DEPTH);
+
+/// Options of a sled store, passed explicitly rather than taken from sled's defaults.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// sled's page cache, bytes.
+    pub cache_capacity_bytes: u64,
+    /// Whether to fsync the data file after each flush (true in production; tests of other things
+    /// may turn it off for speed, never a durability test).
+    pub fsync: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { cache_capacity_bytes: CACHE_CAPACITY_BYTES, fsync: true }
+    }
+}
+
+enum Message {
+    Append(Box<AppendRequest>, oneshot::Sender<Result<AppendOutcome, StoreError>>, oneshot::Sender<Result<(), StoreError>>),
+    Sync(oneshot::Sender<Result<(), StoreError>>),
+    Shutdown,
+}
+
+/// The sled event store. Cheap to share behind an `Arc`; dropping the last handle stops the
+/// writer after it has flushed.
+pub struct SledStore {
+    db: sled::Db,
+    tree: sled::Tree,
+    path: PathBuf,
+    tx: SyncSender<Message>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn event_key(position: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'E';
+    k[1..].copy_from_slice(&position.to_be_bytes());
+    k
+}
+
+fn stream_key(member: Uuid, version: u64) -> [u8; 25] {
+    let mut k = [0u8; 25];
+    k[0] = b'S';
+    k[1..17].copy_from_slice(member.as_bytes());
+    k[17..].copy_from_slice(&version.to_be_bytes());
+    k
+}
+
+fn version_key(member: Uuid) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = b'V';
+    k[1..].copy_from_slice(member.as_bytes());
+    k
+}
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(rest.len() + 1);
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+fn be_u64(bytes: &[u8], position: u64, what: &str) -> Result<u64, StoreError> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt { position, reason: format!("{what} is not 8 bytes") })?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+fn decode_event(position: u64, bytes: &[u8]) -> Result<StoredEvent, StoreError> {
+    let event: StoredEvent = serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt { position, reason: format!("event does not decode: {e}") })?;
+    if event.position != position {
+        return Err(StoreError::Corrupt { position, reason: format!("stored under {position} but says {}", event.position) });
+    }
+    Ok(event)
+}
+
+fn read_head(tree: &sled::Tree) -> Result<Head, StoreError> {
+    let Some(bytes) = tree.get(b"H")? else {
+        return Ok(Head { position: 0, hash: GENESIS_HASH });
+    };
+    if bytes.len() != 40 {
+        return Err(StoreError::Corrupt { position: 0, reason: "head record is not 40 bytes".into() });
+    }
+    let position = be_u64(&bytes[..8], 0, "head position")?;
+    let hash: [u8; 32] = bytes[8..].try_into().map_err(|_| StoreError::Corrupt { position, reason: "head hash".into() })?;
+    Ok(Head { position, hash })
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in directory `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<SledStore, StoreError> {
+        SledStore::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens (or creates) the store with explicit options. Checks that the head record and the
+    /// last event agree, so a damaged log is reported at open rather than served.
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<SledStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(options.cache_capacity_bytes)
+            .flush_every_ms(None)
+            .open()?;
+        let tree = db.open_tree("log")?;
+        let head = read_head(&tree)?;
+        let last = tree.scan_prefix(b"E").next_back().transpose()?;
+        let last_position = match last {
+            Some((k, _)) => be_u64(&k[1..], 0, "event key")?,
+            None => 0,
+        };
+        if last_position != head.position {
+            let reason = format!("head says {} but the last event is at {last_position}", head.position);
+            return Err(StoreError::Corrupt { position: last_position.max(head.position), reason });
+        }
+        let data_file = File::open(path.join("db"))?;
+        if options.fsync {
+            // The directory entries of a new database must survive a crash too.
+            File::open(&path)?.sync_all()?;
+        }
+        let (tx, rx) = mpsc::sync_channel(WRITER_QUEUE_DEPTH);
+        let writer = Writer { db: db.clone(), tree: tree.clone(), data_file, head, versions: HashMap::new(), poisoned: None, fsync: options.fsync };
+        let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || writer.run(rx))?;
+        Ok(SledStore { db, tree, path, tx, writer: Mutex::new(Some(handle)) })
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Raw access for tests that damage the log on purpose (tamper-evidence tests).
+    #[doc(hidden)]
+    pub fn raw_tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    fn send(&self, message: Message) -> bool {
+        self.tx.send(message).is_ok()
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Message::Shutdown);
+        if let Ok(mut guard) = self.writer.lock() {
+            if let Some(handle) = guard.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl EventStore for SledStore {
+    fn head(&self) -> Result<Head, StoreError> {
+        read_head(&self.tree)
+    }
+
+    fn member_version(&self, member: Uuid) -> Result<u64, StoreError> {
+        match self.tree.get(version_key(member))? {
+            Some(v) => be_u64(&v, 0, "member version"),
+            None => Ok(0),
+        }
+    }
+
+    fn read_member(&self, member: Uuid, max_position: Option<u64>) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut prefix = vec![b'S'];
+        prefix.extend_from_slice(member.as_bytes());
+        let mut events = Vec::new();
+        for item in self.tree.scan_prefix(prefix) {
+            let (_, v) = item?;
+            let position = be_u64(&v, 0, "stream index")?;
+            if max_position.is_some_and(|max| position > max) {
+                break;
+            }
+            let bytes = self.tree.get(event_key(position))?;
+            let bytes = bytes.ok_or_else(|| StoreError::Corrupt { position, reason: "indexed event is missing".into() })?;
+            events.push(decode_event(position, &bytes)?);
+        }
+        Ok(events)
+    }
+
+    fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events = Vec::with_capacity(limit.min(4096));
+        for item in self.tree.range(event_key(from_position.max(1))..).take(limit) {
+            let (k, v) = item?;
+            if k.first() != Some(&b'E') {
+                break;
+            }
+            let position = be_u64(&k[1..], 0, "event key")?;
+            events.push(decode_event(position, &v)?);
+        }
+        Ok(events)
+    }
+
+    fn projection(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(prefixed(b'P', key))?.map(|v| v.to_vec()))
+    }
+
+    fn projection_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefixed(b'P', prefix)) {
+            let (k, v) = item?;
+            out.push((k[1..].to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn write_projections(&self, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in records {
+            match v {
+                Some(v) => batch.insert(prefixed(b'P', &k), v),
+                None => batch.remove(prefixed(b'P', &k)),
+            }
+        }
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let Some(bytes) = self.tree.get(prefixed(b'K', key.as_bytes()))? else { return Ok(None) };
+        let record = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { position: 0, reason: format!("idempotency record for '{key}': {e}") })?;
+        Ok(Some(record))
+    }
+
+    fn append(&self, request: AppendRequest) -> AppendTicket {
+        let (applied_tx, applied) = oneshot::channel();
+        let (durable_tx, durable) = oneshot::channel();
+        // A failed send drops both senders, which the receivers see as `Closed`.
+        self.send(Message::Append(Box::new(request), applied_tx, durable_tx));
+        AppendTicket { applied, durable }
+    }
+
+    fn sync(&self) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Message::Sync(tx));
+        rx
+    }
+
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+}
+
+/// The writer thread's state: the only code that writes the log.
+struct Writer {
+    db: sled::Db,
+    tree: sled::Tree,
+    data_file: File,
+    head: Head,
+    versions: HashMap<Uuid, u64>,
+    poisoned: Option<String>,
+    fsync: bool,
+}
+
+type DurableAck = oneshot::Sender<Result<(), StoreError>>;
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Message>) {
+        let mut waiting: Vec<DurableAck> = Vec::new();
+        let mut flush_now = false;
+        loop {
+            let message = if waiting.is_empty() {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else if flush_now {
+                rx.try_recv().map_err(|e| match e {
+                    mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
+            } else {
+                rx.recv_timeout(Duration::from_millis(DEFERRED_FLUSH_MS))
+            };
+            match message {
+                Ok(Message::Append(request, applied, durable)) => {
+                    flush_now |= request.sync;
+                    let result = self.apply(*request);
+                    let failed = result.is_err();
+                    let _ = applied.send(result);
+                    if failed {
+                        let _ = durable.send(Err(StoreError::Poisoned(self.poisoned.clone().unwrap_or_default())));
+                    } else {
+                        waiting.push(durable);
+                    }
+                    if waiting.len() >= GROUP_COMMIT_APPENDS_MAX {
+                        self.flush(&mut waiting);
+                        flush_now = false;
+                    }
+                }
+                Ok(Message::Sync(ack)) => {
+                    waiting.push(ack);
+                    flush_now = true;
+                }
+                Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    self.flush(&mut waiting);
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.flush(&mut waiting);
+                    flush_now = false;
+                }
+            }
+        }
+    }
+
+    /// One flush and fsync for every waiting append: group commit.
+    fn flush(&mut self, waiting: &mut Vec<DurableAck>) {
+        if waiting.is_empty() {
+            return;
+        }
+        let result = match &self.poisoned {
+            Some(why) => Err(StoreError::Poisoned(why.clone())),
+            None => self.flush_and_sync(),
+        };
+        if let Err(e) = &result {
+            self.poisoned.get_or_insert_with(|| e.to_string());
+        }
+        let why = self.poisoned.clone().unwrap_or_default();
+        for ack in waiting.drain(..) {
+            let answer = match &result {
+                Ok(()) => Ok(()),
+                Err(_) => Err(StoreError::Poisoned(why.clone())),
+            };
+            let _ = ack.send(answer);
+        }
+    }
+
+    fn flush_and_sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        if self.fsync {
+            self.data_file.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn version(&mut self, member: Uuid) -> Result<u64, StoreError> {
+        if let Some(v) = self.versions.get(&member) {
+            return Ok(*v);
+        }
+        let v = match self.tree.get(version_key(member))? {
+            Some(bytes) => be_u64(&bytes, 0, "member version")?,
+            None => 0,
+        };
+        self.versions.insert(member, v);
+        Ok(v)
+    }
+
+    fn apply(&mut self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        if let Some(why) = &self.poisoned {
+            return Err(StoreError::Poisoned(why.clone()));
+        }
+        let result = self.try_apply(request);
+        if let Err(e) = &result {
+            self.poisoned = Some(e.to_string());
+        }
+        result
+    }
+
+    fn try_apply(&mut self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        if let Some(claim) = &request.idempotency {
+            if let Some(bytes) = self.tree.get(prefixed(b'K', claim.key.as_bytes()))? {
+                let record: IdempotencyRecord = serde_json::from_slice(&bytes)
+                    .map_err(|e| StoreError::Corrupt { position: 0, reason: format!("idempotency record: {e}") })?;
+                return Ok(if record.payload_hash == hex::encode(claim.payload_hash) {
+                    AppendOutcome::Duplicate(record)
+                } else {
+                    AppendOutcome::KeyReused
+                });
+            }
+        }
+        for (member, expected) in &request.expected {
+            let actual = self.version(*member)?;
+            if actual != *expected {
+                return Ok(AppendOutcome::VersionConflict { member: *member, expected: *expected, actual });
+            }
+        }
+        let (batch, stored, versions) = self.build_batch(&request)?;
+        self.tree.apply_batch(batch)?;
+        if let Some(last) = stored.last() {
+            self.head = Head { position: last.position, hash: last.hash_bytes().unwrap_or(GENESIS_HASH) };
+        }
+        self.versions.extend(versions);
+        Ok(AppendOutcome::Committed(stored))
+    }
+
+    /// Assigns positions, versions and hashes, and gathers every write of the append in one batch.
+    fn build_batch(&mut self, request: &AppendRequest) -> Result<(sled::Batch, Vec<StoredEvent>, HashMap<Uuid, u64>), StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut versions: HashMap<Uuid, u64> = HashMap::new();
+        let mut stored = Vec::with_capacity(request.events.len());
+        let mut position = self.head.position;
+        let mut prev = self.head.hash;
+        let recorded_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        for new in &request.events {
+            position += 1;
+            let version = match versions.get(&new.member) {
+                Some(v) => v + 1,
+                None => self.version(new.member)? + 1,
+            };
+            versions.insert(new.member, version);
+            let mut event = StoredEvent {
+                position,
+                event_id: Uuid::new_v4(),
+                schema_version: new.schema_version,
+                member: new.member,
+                member_version: version,
+                event_type: new.event_type.clone(),
+                effective_date: new.effective_date,
+                recorded_at: recorded_at.clone(),
+                idempotency_key: request.idempotency.as_ref().map(|c| c.key.clone()),
+                policy_version: new.policy_version.clone(),
+                data: new.data.clone(),
+                prev_hash: hex::encode(prev),
+                hash: String::new(),
+            };
+            let hash = event.compute_hash(&prev);
+            event.hash = hex::encode(hash);
+            prev = hash;
+            let bytes = serde_json::to_vec(&event).map_err(|e| StoreError::Corrupt { position, reason: e.to_string() })?;
+            batch.insert(&event_key(position), bytes);
+            batch.insert(&stream_key(new.member, version), &position.to_be_bytes());
+            stored.push(event);
+        }
+        assert_eq!(position, self.head.position + stored.len() as u64, "positions are gapless");
+        for (member, version) in &versions {
+            batch.insert(&version_key(*member), &version.to_be_bytes());
+        }
+        if let Some(claim) = &request.idempotency {
+            let record = IdempotencyRecord { payload_hash: hex::encode(claim.payload_hash), positions: stored.iter().map(|e| e.position).collect() };
+            let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt { position, reason: e.to_string() })?;
+            batch.insert(prefixed(b'K', claim.key.as_bytes()), bytes);
+        }
+        for (key, value) in &request.projections {
+            match value {
+                Some(v) => batch.insert(prefixed(b'P', key), v.as_slice()),
+                None => batch.remove(prefixed(b'P', key)),
+            }
+        }
+        let mut head = Vec::with_capacity(40);
+        head.extend_from_slice(&position.to_be_bytes());
+        head.extend_from_slice(&prev);
+        batch.insert(b"H", head);
+        Ok((batch, stored, versions))
+    }
+}
