@@ -22,21 +22,42 @@ pub fn encode(member: MemberId, event: &Event, policy_version: &str) -> NewEvent
 
 /// Decodes a stored event, upcasting older schema versions; a mismatch is corruption.
 pub fn decode(stored: &StoredEvent) -> Result<Event, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt { position: stored.position, reason };
-    let data = upcast(stored.schema_version, &stored.event_type, stored.data.clone()).map_err(corrupt)?;
-    let event: Event = serde_json::from_value(data).map_err(|e| corrupt(format!("{} does not decode: {e}", stored.event_type)))?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        position: stored.position,
+        reason,
+    };
+    let data = upcast(
+        stored.schema_version,
+        &stored.event_type,
+        stored.data.clone(),
+    )
+    .map_err(corrupt)?;
+    let event: Event = serde_json::from_value(data)
+        .map_err(|e| corrupt(format!("{} does not decode: {e}", stored.event_type)))?;
     if event.type_name() != stored.event_type {
-        return Err(corrupt(format!("envelope says {} but the data is {}", stored.event_type, event.type_name())));
+        return Err(corrupt(format!(
+            "envelope says {} but the data is {}",
+            stored.event_type,
+            event.type_name()
+        )));
     }
     if event.effective_date() != stored.effective_date {
-        return Err(corrupt(format!("envelope date {} differs from the event's {}", stored.effective_date, event.effective_date())));
+        return Err(corrupt(format!(
+            "envelope date {} differs from the event's {}",
+            stored.effective_date,
+            event.effective_date()
+        )));
     }
     Ok(event)
 }
 
 /// Brings `data` of `schema_version` to [`EVENT_SCHEMA_VERSION`]. Version 1 is current, so this
 /// only refuses versions it does not know; a version 2 adds its step here (v1 → v2), never edits v1.
-pub fn upcast(schema_version: u32, event_type: &str, data: serde_json::Value) -> Result<serde_json::Value, String> {
+pub fn upcast(
+    schema_version: u32,
+    event_type: &str,
+    data: serde_json::Value,
+) -> Result<serde_json::Value, String> {
     match schema_version {
         EVENT_SCHEMA_VERSION => Ok(data),
         other => Err(format!("{event_type} has schema version {other}; this build reads version {EVENT_SCHEMA_VERSION}")),

@@ -15,12 +15,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::codec;
-use crate::domain::{decide, parse_command, Command, Context, ErrorCode, Event, MemberId, MemberState, Rejection};
+use crate::domain::{
+    decide, parse_command, Command, Context, ErrorCode, Event, MemberId, MemberState, Rejection,
+};
 use crate::policy::PolicySet;
 use crate::projection::{self, AccountView, Statement, ViewAt};
 use crate::store::{
-    answer, AppendOutcome, AppendRequest, EventStore, Head, IdempotencyClaim, IdempotencyRecord, SledStore, StoreError, StoreOptions,
-    StoredEvent, GENESIS_HASH,
+    answer, AppendOutcome, AppendRequest, EventStore, Head, IdempotencyClaim, IdempotencyRecord,
+    SledStore, StoreError, StoreOptions, StoredEvent, GENESIS_HASH,
 };
 
 /// How many times a command is decided again after a version conflict before giving up.
@@ -109,14 +111,19 @@ impl Ledger {
     }
 
     /// Opens a sled ledger with the given policies.
-    pub async fn open_with_policies(path: impl AsRef<Path>, policies: PolicySet) -> Result<Ledger, StoreError> {
+    pub async fn open_with_policies(
+        path: impl AsRef<Path>,
+        policies: PolicySet,
+    ) -> Result<Ledger, StoreError> {
         let store = SledStore::open_with(path, StoreOptions::default())?;
         Ok(Ledger::with_store(Arc::new(store), policies))
     }
 
     /// A ledger over any store.
     pub fn with_store(store: Arc<dyn EventStore>, policies: PolicySet) -> Ledger {
-        Ledger { inner: Arc::new(Inner { store, policies }) }
+        Ledger {
+            inner: Arc::new(Inner { store, policies }),
+        }
     }
 
     /// The policies the ledger decides with.
@@ -141,7 +148,11 @@ impl Ledger {
     }
 
     /// Decides and appends one command; returns once its events are durable.
-    pub async fn submit(&self, command: Command, key: Option<String>) -> Result<Receipt, SubmitError> {
+    pub async fn submit(
+        &self,
+        command: Command,
+        key: Option<String>,
+    ) -> Result<Receipt, SubmitError> {
         let (receipt, durable) = self.submit_deferred(&command, key, true).await?;
         if let Some(durable) = durable {
             answer(durable).await?;
@@ -165,7 +176,11 @@ impl Ledger {
                 receipt
             }));
         }
-        let synced = if results.iter().any(Result::is_ok) { answer(self.inner.store.sync()).await } else { Ok(()) };
+        let synced = if results.iter().any(Result::is_ok) {
+            answer(self.inner.store.sync()).await
+        } else {
+            Ok(())
+        };
         for durable in pending {
             let _ = durable.await;
         }
@@ -173,7 +188,10 @@ impl Ledger {
             Ok(()) => results,
             Err(e) => {
                 let why = e.to_string();
-                results.into_iter().map(|r| r.and_then(|_| Err(StoreError::Poisoned(why.clone()).into()))).collect()
+                results
+                    .into_iter()
+                    .map(|r| r.and_then(|_| Err(StoreError::Poisoned(why.clone()).into())))
+                    .collect()
             }
         }
     }
@@ -184,8 +202,17 @@ impl Ledger {
         command: &Command,
         key: Option<String>,
         sync: bool,
-    ) -> Result<(Receipt, Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>), SubmitError> {
-        let claim = key.map(|key| IdempotencyClaim { key, payload_hash: payload_hash(command) });
+    ) -> Result<
+        (
+            Receipt,
+            Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>,
+        ),
+        SubmitError,
+    > {
+        let claim = key.map(|key| IdempotencyClaim {
+            key,
+            payload_hash: payload_hash(command),
+        });
         for _ in 0..DECIDE_ATTEMPTS_MAX {
             if let Some(claim) = &claim {
                 if let Some(record) = self.inner.store.idempotency(&claim.key)? {
@@ -193,10 +220,19 @@ impl Ledger {
                 }
             }
             let states = self.states_for(command)?;
-            let ctx = Context { states: &states, policies: &self.inner.policies };
+            let ctx = Context {
+                states: &states,
+                policies: &self.inner.policies,
+            };
             let decision = decide(&ctx, command)?;
             if decision.is_empty() {
-                return Ok((Receipt { position: self.inner.store.head()?.position, events: Vec::new() }, None));
+                return Ok((
+                    Receipt {
+                        position: self.inner.store.head()?.position,
+                        events: Vec::new(),
+                    },
+                    None,
+                ));
             }
             let request = self.append_request(&states, decision, claim.clone(), sync);
             let ticket = self.inner.store.append(request);
@@ -218,7 +254,11 @@ impl Ledger {
     }
 
     /// The first result of a repeated key: the same command returns it, another is refused.
-    async fn replayed(&self, claim: &IdempotencyClaim, record: IdempotencyRecord) -> Result<Receipt, SubmitError> {
+    async fn replayed(
+        &self,
+        claim: &IdempotencyClaim,
+        record: IdempotencyRecord,
+    ) -> Result<Receipt, SubmitError> {
         if record.payload_hash != hex::encode(claim.payload_hash) {
             return Err(key_reused(Some(claim)).into());
         }
@@ -229,7 +269,10 @@ impl Ledger {
         for position in &record.positions {
             events.extend(self.inner.store.read_from(*position, 1)?);
         }
-        Ok(Receipt { position: record.positions.last().copied().unwrap_or(0), events })
+        Ok(Receipt {
+            position: record.positions.last().copied().unwrap_or(0),
+            events,
+        })
     }
 
     fn states_for(&self, command: &Command) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
@@ -249,30 +292,56 @@ impl Ledger {
     /// A member's checkpointed state (the state after its latest event), without replay.
     pub fn checkpoint(&self, member: MemberId) -> Result<MemberState, StoreError> {
         match self.inner.store.projection(&checkpoint_key(member))? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| StoreError::Corrupt { position: 0, reason: format!("checkpoint of {member}: {e}") }),
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                position: 0,
+                reason: format!("checkpoint of {member}: {e}"),
+            }),
             None => Ok(MemberState::new(member)),
         }
     }
 
-    fn append_request(&self, states: &BTreeMap<MemberId, MemberState>, decision: Vec<(MemberId, Event)>, claim: Option<IdempotencyClaim>, sync: bool) -> AppendRequest {
+    fn append_request(
+        &self,
+        states: &BTreeMap<MemberId, MemberState>,
+        decision: Vec<(MemberId, Event)>,
+        claim: Option<IdempotencyClaim>,
+        sync: bool,
+    ) -> AppendRequest {
         let expected = states.iter().map(|(id, s)| (*id, s.version)).collect();
         let mut changed: BTreeMap<MemberId, MemberState> = BTreeMap::new();
         let mut events = Vec::with_capacity(decision.len());
         for (member, event) in decision {
-            let state = changed.entry(member).or_insert_with(|| states.get(&member).cloned().unwrap_or_else(|| MemberState::new(member)));
+            let state = changed.entry(member).or_insert_with(|| {
+                states
+                    .get(&member)
+                    .cloned()
+                    .unwrap_or_else(|| MemberState::new(member))
+            });
             state.apply(&event);
-            let region = state.profile.as_ref().map(|p| p.region.as_str()).unwrap_or_default();
+            let region = state
+                .profile
+                .as_ref()
+                .map(|p| p.region.as_str())
+                .unwrap_or_default();
             let policy_version = self.inner.policies.version(region).unwrap_or("none");
             events.push(codec::encode(member, &event, policy_version));
         }
         let mut projections = Vec::new();
         for (member, state) in &changed {
-            projections.push((checkpoint_key(*member), Some(serde_json::to_vec(state).expect("states serialise"))));
+            projections.push((
+                checkpoint_key(*member),
+                Some(serde_json::to_vec(state).expect("states serialise")),
+            ));
             let retiree = state.retired_on.is_some() && state.closed_on.is_none();
             projections.push((retiree_key(*member), retiree.then(Vec::new)));
         }
-        AppendRequest { events, expected, idempotency: claim, projections, sync }
+        AppendRequest {
+            events,
+            expected,
+            idempotency: claim,
+            projections,
+            sync,
+        }
     }
 
     /// The account view of a member: at the head (from its checkpoint, no replay), as of a date,
@@ -287,8 +356,15 @@ impl Ledger {
             }
             ViewAt::AsOf(date) => {
                 let events = self.inner.store.read_member(member, None)?;
-                let effective: Vec<StoredEvent> = events.into_iter().filter(|e| e.effective_date <= date).collect();
-                (projection::fold_member(member, &effective)?, date, head.position)
+                let effective: Vec<StoredEvent> = events
+                    .into_iter()
+                    .filter(|e| e.effective_date <= date)
+                    .collect();
+                (
+                    projection::fold_member(member, &effective)?,
+                    date,
+                    head.position,
+                )
             }
             ViewAt::Position(position) => {
                 let events = self.inner.store.read_member(member, Some(position))?;
@@ -301,7 +377,12 @@ impl Ledger {
     }
 
     /// The member's statement, limited to effective dates in `[from, to]` when given.
-    pub async fn statement(&self, member: MemberId, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Statement, QueryError> {
+    pub async fn statement(
+        &self,
+        member: MemberId,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Statement, QueryError> {
         let events = self.inner.store.read_member(member, None)?;
         if events.is_empty() {
             return Err(QueryError::UnknownMember(member));
@@ -329,7 +410,10 @@ impl Ledger {
         }
         let head = self.inner.store.head()?;
         if head.position != next - 1 || head.hash != prev {
-            return Err(StoreError::Corrupt { position: head.position, reason: "head record does not match the last event".into() });
+            return Err(StoreError::Corrupt {
+                position: head.position,
+                reason: "head record does not match the last event".into(),
+            });
         }
         Ok(states)
     }
@@ -338,10 +422,16 @@ impl Ledger {
     pub fn checkpoints(&self) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
         let mut out = BTreeMap::new();
         for (key, bytes) in self.inner.store.projection_scan(&[CHECKPOINT_PREFIX])? {
-            let state: MemberState = serde_json::from_slice(&bytes)
-                .map_err(|e| StoreError::Corrupt { position: 0, reason: format!("checkpoint: {e}") })?;
+            let state: MemberState =
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                    position: 0,
+                    reason: format!("checkpoint: {e}"),
+                })?;
             if key.get(1..) != Some(state.member.as_bytes().as_slice()) {
-                return Err(StoreError::Corrupt { position: 0, reason: format!("checkpoint key does not match member {}", state.member) });
+                return Err(StoreError::Corrupt {
+                    position: 0,
+                    reason: format!("checkpoint key does not match member {}", state.member),
+                });
             }
             out.insert(state.member, state);
         }
@@ -350,16 +440,30 @@ impl Ledger {
 }
 
 /// Checks one event's place in the chain: its position and its hashes.
-pub fn check_link(event: &StoredEvent, expected_position: u64, prev: &[u8; 32]) -> Result<(), StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt { position: expected_position, reason };
+pub fn check_link(
+    event: &StoredEvent,
+    expected_position: u64,
+    prev: &[u8; 32],
+) -> Result<(), StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        position: expected_position,
+        reason,
+    };
     if event.position != expected_position {
-        return Err(corrupt(format!("expected position {expected_position}, found {}", event.position)));
+        return Err(corrupt(format!(
+            "expected position {expected_position}, found {}",
+            event.position
+        )));
     }
     if event.prev_hash_bytes() != Some(*prev) {
-        return Err(corrupt("prev_hash does not match the previous event's hash".into()));
+        return Err(corrupt(
+            "prev_hash does not match the previous event's hash".into(),
+        ));
     }
     if event.hash_bytes() != Some(event.compute_hash(prev)) {
-        return Err(corrupt("hash does not match the event's contents: the event was altered".into()));
+        return Err(corrupt(
+            "hash does not match the event's contents: the event was altered".into(),
+        ));
     }
     Ok(())
 }
@@ -378,7 +482,10 @@ fn retiree_key(member: MemberId) -> Vec<u8> {
 
 fn key_reused(claim: Option<&IdempotencyClaim>) -> Rejection {
     let key = claim.map_or("", |c| c.key.as_str());
-    Rejection::new(ErrorCode::KeyReused, format!("key '{key}' was already used for a different command; use a new key"))
+    Rejection::new(
+        ErrorCode::KeyReused,
+        format!("key '{key}' was already used for a different command; use a new key"),
+    )
 }
 
 /// SHA-256 of the command's canonical JSON: the same command (however its JSON was spelled)

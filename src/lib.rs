@@ -1,13 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+pub mod codec;
 pub mod domain;
+pub mod ledger;
 pub mod money;
 pub mod month;
 pub mod policy;
-pub mod store;
-pub mod codec;
 pub mod projection;
-pub mod ledger;
+pub mod store;
 
 pub use ledger::{Ledger, QueryError, Receipt, SubmitError};
 pub mod verify;

@@ -48,7 +48,10 @@ impl Money {
     /// go through [`Money::parse`].
     pub fn from_decimal(value: Decimal) -> Money {
         let mut v = value;
-        assert!(v.round_dp(MONEY_SCALE_DIGITS) == v, "money with fractions of a fen: {value}");
+        assert!(
+            v.round_dp(MONEY_SCALE_DIGITS) == v,
+            "money with fractions of a fen: {value}"
+        );
         v.rescale(MONEY_SCALE_DIGITS);
         Money(v)
     }
@@ -66,7 +69,12 @@ impl Money {
     /// Parses a decimal string such as `"1234.56"`; refuses three decimals and absurd sizes.
     pub fn parse(text: &str) -> Result<Money, MoneyError> {
         let trimmed = text.trim();
-        let value = Decimal::from_str(trimmed).map_err(|_| MoneyError::NotANumber(text.to_string()))?;
+        let digits = trimmed.strip_prefix('-').unwrap_or(trimmed);
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            return Err(MoneyError::NotANumber(text.to_string()));
+        }
+        let value =
+            Decimal::from_str(trimmed).map_err(|_| MoneyError::NotANumber(text.to_string()))?;
         if value.normalize().scale() > MONEY_SCALE_DIGITS {
             return Err(MoneyError::TooManyDecimals(text.to_string()));
         }
@@ -102,12 +110,17 @@ impl Money {
 
     /// Rounds any decimal half-up to the fen (四舍五入). DOMAIN §10.
     pub fn round_half_up(value: Decimal) -> Money {
-        Money::from_decimal(value.round_dp_with_strategy(MONEY_SCALE_DIGITS, RoundingStrategy::MidpointAwayFromZero))
+        Money::from_decimal(
+            value
+                .round_dp_with_strategy(MONEY_SCALE_DIGITS, RoundingStrategy::MidpointAwayFromZero),
+        )
     }
 
     /// Rounds down (toward zero) to the fen; used where the remainder is handed out explicitly.
     pub fn round_down(value: Decimal) -> Money {
-        Money::from_decimal(value.round_dp_with_strategy(MONEY_SCALE_DIGITS, RoundingStrategy::ToZero))
+        Money::from_decimal(
+            value.round_dp_with_strategy(MONEY_SCALE_DIGITS, RoundingStrategy::ToZero),
+        )
     }
 
     /// True for a strictly positive amount.
@@ -194,7 +207,11 @@ impl<'de> Deserialize<'de> for Money {
         let text = match &value {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
-            other => return Err(serde::de::Error::custom(format!("expected a decimal amount as a string, got {other}"))),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a decimal amount as a string, got {other}"
+                )))
+            }
         };
         Money::parse(&text).map_err(serde::de::Error::custom)
     }
@@ -247,9 +264,14 @@ impl<'de> Deserialize<'de> for Rate {
         let text = match &value {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
-            other => return Err(serde::de::Error::custom(format!("expected a decimal fraction, got {other}"))),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a decimal fraction, got {other}"
+                )))
+            }
         };
-        let d = Decimal::from_str(text.trim()).map_err(|_| serde::de::Error::custom(format!("'{text}' is not a decimal fraction")))?;
+        let d = Decimal::from_str(text.trim())
+            .map_err(|_| serde::de::Error::custom(format!("'{text}' is not a decimal fraction")))?;
         Ok(Rate::new(d))
     }
 }
@@ -260,19 +282,45 @@ mod tests {
 
     #[test]
     fn parse_keeps_two_decimals_and_refuses_three() {
-        assert_eq!(Money::parse("12.5").map(|m| m.to_string()), Ok("12.50".to_string()));
-        assert_eq!(Money::parse("100").map(|m| m.to_string()), Ok("100.00".to_string()));
-        assert!(matches!(Money::parse("1.234"), Err(MoneyError::TooManyDecimals(_))));
-        assert!(matches!(Money::parse("1.230"), Ok(_)), "trailing zeros are still fen");
-        assert!(matches!(Money::parse("abc"), Err(MoneyError::NotANumber(_))));
-        assert!(matches!(Money::parse("1e3"), Err(MoneyError::NotANumber(_))));
+        assert_eq!(
+            Money::parse("12.5").map(|m| m.to_string()),
+            Ok("12.50".to_string())
+        );
+        assert_eq!(
+            Money::parse("100").map(|m| m.to_string()),
+            Ok("100.00".to_string())
+        );
+        assert!(matches!(
+            Money::parse("1.234"),
+            Err(MoneyError::TooManyDecimals(_))
+        ));
+        assert!(
+            Money::parse("1.230").is_ok(),
+            "trailing zeros are still fen"
+        );
+        assert!(matches!(
+            Money::parse("abc"),
+            Err(MoneyError::NotANumber(_))
+        ));
+        assert!(matches!(
+            Money::parse("1e3"),
+            Err(MoneyError::NotANumber(_))
+        ));
     }
 
     #[test]
     fn times_rate_rounds_half_up_to_the_fen() {
         // 1000.25 × 2 % = 20.005 → 20.01 (half-up), not banker's 20.00.
         let m = Money::parse("1000.25").unwrap_or_default();
-        assert_eq!(m.times_rate(Rate::new(Decimal::new(2, 2))).to_string(), "20.01");
-        assert_eq!(Money::yuan(8000).times_rate(Rate::new(Decimal::new(775, 4))).to_string(), "620.00");
+        assert_eq!(
+            m.times_rate(Rate::new(Decimal::new(2, 2))).to_string(),
+            "20.01"
+        );
+        assert_eq!(
+            Money::yuan(8000)
+                .times_rate(Rate::new(Decimal::new(775, 4)))
+                .to_string(),
+            "620.00"
+        );
     }
 }

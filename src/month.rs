@@ -21,12 +21,16 @@ pub const YEAR_MAX: i32 = 2200;
 impl Month {
     /// The month `year`-`month`, or `None` when out of range.
     pub fn new(year: i32, month: u32) -> Option<Month> {
-        ((YEAR_MIN..=YEAR_MAX).contains(&year) && (1..=12).contains(&month)).then_some(Month { year, month })
+        ((YEAR_MIN..=YEAR_MAX).contains(&year) && (1..=12).contains(&month))
+            .then_some(Month { year, month })
     }
 
     /// The month a date falls in.
     pub fn of(date: NaiveDate) -> Month {
-        Month { year: date.year(), month: date.month() }
+        Month {
+            year: date.year(),
+            month: date.month(),
+        }
     }
 
     /// The calendar year.
@@ -46,7 +50,10 @@ impl Month {
 
     /// The last day of the month.
     pub fn last_day(self) -> NaiveDate {
-        self.next().first_day().pred_opt().expect("a day before the next month")
+        self.next()
+            .first_day()
+            .pred_opt()
+            .expect("a day before the next month")
     }
 
     /// The following month.
@@ -124,17 +131,35 @@ mod tests {
     #[test]
     fn parses_and_orders_months() {
         let a: Month = "2024-02".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(a.last_day(), NaiveDate::from_ymd_opt(2024, 2, 29).unwrap_or_default());
+        assert_eq!(
+            a.last_day(),
+            NaiveDate::from_ymd_opt(2024, 2, 29).unwrap_or_default()
+        );
         assert_eq!(a.next().to_string(), "2024-03");
         assert!("2024-13".parse::<Month>().is_err());
         assert!("2024-2".parse::<Month>().is_err());
-        assert_eq!(Month::of(NaiveDate::from_ymd_opt(2023, 12, 5).unwrap_or_default()).months_until(a), 2);
+        assert_eq!(
+            Month::of(NaiveDate::from_ymd_opt(2023, 12, 5).unwrap_or_default()).months_until(a),
+            2
+        );
     }
 
     #[test]
     fn age_counts_whole_years() {
         let birth = NaiveDate::from_ymd_opt(1980, 6, 15).unwrap_or_default();
-        assert_eq!(age_on(birth, NaiveDate::from_ymd_opt(2015, 6, 14).unwrap_or_default()), 34);
-        assert_eq!(age_on(birth, NaiveDate::from_ymd_opt(2015, 6, 15).unwrap_or_default()), 35);
+        assert_eq!(
+            age_on(
+                birth,
+                NaiveDate::from_ymd_opt(2015, 6, 14).unwrap_or_default()
+            ),
+            34
+        );
+        assert_eq!(
+            age_on(
+                birth,
+                NaiveDate::from_ymd_opt(2015, 6, 15).unwrap_or_default()
+            ),
+            35
+        );
     }
 }

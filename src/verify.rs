@@ -27,9 +27,18 @@ impl VerifyReport {
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_clean() {
-            write!(f, "verify: ok: {} events, hash chain intact, {} members' checkpoints equal a replay", self.events, self.members)
+            write!(
+                f,
+                "verify: ok: {} events, hash chain intact, {} members' checkpoints equal a replay",
+                self.events, self.members
+            )
         } else {
-            write!(f, "verify: {} checkpoints differ from a replay: {}", self.checkpoint_mismatches.len(), self.checkpoint_mismatches.join(", "))
+            write!(
+                f,
+                "verify: {} checkpoints differ from a replay: {}",
+                self.checkpoint_mismatches.len(),
+                self.checkpoint_mismatches.join(", ")
+            )
         }
     }
 }
@@ -48,5 +57,9 @@ pub async fn verify(ledger: &Ledger) -> Result<VerifyReport, StoreError> {
     for member in checkpoints.keys().filter(|m| !replayed.contains_key(m)) {
         mismatches.push(format!("{member} (checkpoint without events)"));
     }
-    Ok(VerifyReport { events: ledger.head()?.position, members: replayed.len(), checkpoint_mismatches: mismatches })
+    Ok(VerifyReport {
+        events: ledger.head()?.position,
+        members: replayed.len(),
+        checkpoint_mismatches: mismatches,
+    })
 }

@@ -17,7 +17,11 @@ pub(super) async fn run(data: &Path) -> u8 {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot open the ledger at {}: {e}", data.display())),
     };
-    let lines: Vec<String> = SAMPLE.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+    let lines: Vec<String> = SAMPLE
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
     let before = ledger.head().map(|h| h.position).unwrap_or(0);
     let results = ledger.submit_batch(&lines).await;
     let mut rejected = 0;
@@ -27,7 +31,11 @@ pub(super) async fn run(data: &Path) -> u8 {
             eprintln!("demo: sample command rejected ({}): {e}: {line}", e.code());
         }
     }
-    let mut members: Vec<_> = lines.iter().filter_map(|l| parse_command(l).ok()).filter_map(|(c, _)| c.member()).collect();
+    let mut members: Vec<_> = lines
+        .iter()
+        .filter_map(|l| parse_command(l).ok())
+        .filter_map(|(c, _)| c.member())
+        .collect();
     members.dedup();
     let mut seen = std::collections::BTreeSet::new();
     members.retain(|m| seen.insert(*m));
@@ -40,13 +48,30 @@ pub(super) async fn run(data: &Path) -> u8 {
     let after = ledger.head().map(|h| h.position).unwrap_or(0);
     println!("== summary ==");
     println!("ledger         {}", data.display());
-    println!("commands       {} in the sample, {} rejected", lines.len(), rejected);
-    println!("events         {} appended now, {} in the log", after - before, after);
+    println!(
+        "commands       {} in the sample, {} rejected",
+        lines.len(),
+        rejected
+    );
+    println!(
+        "events         {} appended now, {} in the log",
+        after - before,
+        after
+    );
     for member in &members {
-        if let Ok(v) = ledger.account(*member, member_ledger::projection::ViewAt::Head).await {
+        if let Ok(v) = ledger
+            .account(*member, member_ledger::projection::ViewAt::Head)
+            .await
+        {
             println!(
                 "{}  {:<8} {:<8} {:<9} balance {:>10}  months {:>3} actual + {:>3} deemed",
-                v.member, v.region, format!("{:?}", v.scheme).to_lowercase(), format!("{:?}", v.status).to_lowercase(), v.balance, v.months.actual, v.months.deemed
+                v.member,
+                v.region,
+                format!("{:?}", v.scheme).to_lowercase(),
+                format!("{:?}", v.status).to_lowercase(),
+                v.balance,
+                v.months.actual,
+                v.months.deemed
             );
         }
     }

@@ -73,7 +73,11 @@ enum Sub {
 /// Parses the arguments, runs the subcommand, and returns its exit status.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("member-ledger: cannot start the runtime: {e}");
@@ -83,8 +87,18 @@ pub fn main() -> ExitCode {
     let status = runtime.block_on(async move {
         match args.command {
             Sub::Submit { file } => submit::run(&args.data, file).await,
-            Sub::Account { member, as_of, at, json } => query::account(&args.data, &member, as_of.as_deref(), at, json).await,
-            Sub::Statement { member, from, to, json } => query::statement(&args.data, &member, from.as_deref(), to.as_deref(), json).await,
+            Sub::Account {
+                member,
+                as_of,
+                at,
+                json,
+            } => query::account(&args.data, &member, as_of.as_deref(), at, json).await,
+            Sub::Statement {
+                member,
+                from,
+                to,
+                json,
+            } => query::statement(&args.data, &member, from.as_deref(), to.as_deref(), json).await,
             Sub::Verify => query::verify(&args.data).await,
             Sub::Demo => demo::run(&args.data).await,
         }

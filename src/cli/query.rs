@@ -10,18 +10,22 @@ use member_ledger::projection::{AccountView, ViewAt};
 use member_ledger::{Ledger, QueryError};
 
 fn parse_member(text: &str) -> Result<MemberId, String> {
-    text.parse().map_err(|_| format!("'{text}' is not a member id (a UUID)"))
+    text.parse()
+        .map_err(|_| format!("'{text}' is not a member id (a UUID)"))
 }
 
 fn parse_date(text: &str, flag: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("{flag} '{text}' is not a date YYYY-MM-DD"))
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{flag} '{text}' is not a date YYYY-MM-DD"))
 }
 
 async fn open(data: &Path) -> Result<Ledger, u8> {
     if !data.exists() {
         return Err(fail(format!("no ledger at {}", data.display())));
     }
-    Ledger::open(data).await.map_err(|e| fail(format!("cannot open the ledger at {}: {e}", data.display())))
+    Ledger::open(data)
+        .await
+        .map_err(|e| fail(format!("cannot open the ledger at {}: {e}", data.display())))
 }
 
 fn query_failed(e: QueryError) -> u8 {
@@ -34,7 +38,13 @@ fn query_failed(e: QueryError) -> u8 {
     }
 }
 
-pub(super) async fn account(data: &Path, member: &str, as_of: Option<&str>, at: Option<u64>, json: bool) -> u8 {
+pub(super) async fn account(
+    data: &Path,
+    member: &str,
+    as_of: Option<&str>,
+    at: Option<u64>,
+    json: bool,
+) -> u8 {
     let member = match parse_member(member) {
         Ok(m) => m,
         Err(e) => return fail(e),
@@ -66,11 +76,25 @@ pub(super) async fn account(data: &Path, member: &str, as_of: Option<&str>, at: 
 }
 
 fn account_text(v: &AccountView) -> String {
-    let mut out = format!("member    {}\nregion    {} ({:?} scheme)\n", v.member, v.region, v.scheme);
-    let from = v.benefits_from.map_or_else(|| "-".to_string(), |d| d.to_string());
-    out.push_str(&format!("status    {:?} on {}, benefits from {from}\n", v.status, v.as_of));
-    out.push_str(&format!("balance   {} (credited {}, debited {})\n", v.balance, v.credited, v.debited));
-    out.push_str(&format!("months    {} actual + {} deemed = {}\n", v.months.actual, v.months.deemed, v.months.total));
+    let mut out = format!(
+        "member    {}\nregion    {} ({:?} scheme)\n",
+        v.member, v.region, v.scheme
+    );
+    let from = v
+        .benefits_from
+        .map_or_else(|| "-".to_string(), |d| d.to_string());
+    out.push_str(&format!(
+        "status    {:?} on {}, benefits from {from}\n",
+        v.status, v.as_of
+    ));
+    out.push_str(&format!(
+        "balance   {} (credited {}, debited {})\n",
+        v.balance, v.credited, v.debited
+    ));
+    out.push_str(&format!(
+        "months    {} actual + {} deemed = {}\n",
+        v.months.actual, v.months.deemed, v.months.total
+    ));
     out.push_str("year  months        base    employee    employer     account    refunded\n");
     for y in &v.years {
         out.push_str(&format!(
@@ -82,7 +106,13 @@ fn account_text(v: &AccountView) -> String {
     out
 }
 
-pub(super) async fn statement(data: &Path, member: &str, from: Option<&str>, to: Option<&str>, json: bool) -> u8 {
+pub(super) async fn statement(
+    data: &Path,
+    member: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    json: bool,
+) -> u8 {
     let member = match parse_member(member) {
         Ok(m) => m,
         Err(e) => return fail(e),

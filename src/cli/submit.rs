@@ -55,7 +55,11 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>) -> u8 {
             let line = match result {
                 Ok(receipt) => ok_line(receipt),
                 Err((code, message)) => {
-                    status = status.max(if code == "storage_error" { EXIT_FAILURE } else { EXIT_REJECTED });
+                    status = status.max(if code == "storage_error" {
+                        EXIT_FAILURE
+                    } else {
+                        EXIT_REJECTED
+                    });
                     error_line(code, message)
                 }
             };
@@ -72,7 +76,10 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>) -> u8 {
 }
 
 async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Result<Receipt, (String, String)>> {
-    let texts: Vec<String> = batch.iter().filter_map(|l| l.as_ref().ok().cloned()).collect();
+    let texts: Vec<String> = batch
+        .iter()
+        .filter_map(|l| l.as_ref().ok().cloned())
+        .collect();
     let mut submitted = ledger.submit_batch(&texts).await.into_iter();
     batch
         .into_iter()

@@ -3,7 +3,10 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Rejection, Scheme, Sex, SuspendReason};
+use super::{
+    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Rejection, Scheme, Sex,
+    SuspendReason,
+};
 use crate::money::{Money, Rate};
 use crate::month::Month;
 
@@ -17,9 +20,21 @@ pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 256;
 #[allow(missing_docs)] // The fields are the contract's; CONTRACT.md documents each.
 pub enum Command {
     /// Enrol a member in a region and scheme.
-    Enroll { member: MemberId, region: String, scheme: Scheme, sex: Sex, birth_date: NaiveDate, date: NaiveDate },
+    Enroll {
+        member: MemberId,
+        region: String,
+        scheme: Scheme,
+        sex: Sex,
+        birth_date: NaiveDate,
+        date: NaiveDate,
+    },
     /// Recognise deemed months (pre-1997 service, military, other).
-    RecognizeDeemed { member: MemberId, date: NaiveDate, months: u32, basis: DeemedBasis },
+    RecognizeDeemed {
+        member: MemberId,
+        date: NaiveDate,
+        months: u32,
+        basis: DeemedBasis,
+    },
     /// Post a monthly contribution.
     Contribute {
         member: MemberId,
@@ -32,13 +47,33 @@ pub enum Command {
         date: Option<NaiveDate>,
     },
     /// Pay a resident-scheme premium for a coverage year.
-    PayPremium { member: MemberId, coverage_year: i32, personal: Money, subsidy: Money, date: NaiveDate },
+    PayPremium {
+        member: MemberId,
+        coverage_year: i32,
+        personal: Money,
+        subsidy: Money,
+        date: NaiveDate,
+    },
     /// Stop contributions.
-    Suspend { member: MemberId, date: NaiveDate, reason: SuspendReason },
+    Suspend {
+        member: MemberId,
+        date: NaiveDate,
+        reason: SuspendReason,
+    },
     /// Receive a member's balance and months from another region.
-    TransferIn { member: MemberId, date: NaiveDate, from_region: String, balance: Money, months: u32 },
+    TransferIn {
+        member: MemberId,
+        date: NaiveDate,
+        from_region: String,
+        balance: Money,
+        months: u32,
+    },
     /// Send the balance to another region and close the account.
-    TransferOut { member: MemberId, date: NaiveDate, to_region: String },
+    TransferOut {
+        member: MemberId,
+        date: NaiveDate,
+        to_region: String,
+    },
     /// Refund months (employee) or a coverage year (resident).
     Refund {
         member: MemberId,
@@ -52,7 +87,11 @@ pub enum Command {
     /// Convert to retiree.
     Retire { member: MemberId, date: NaiveDate },
     /// Pay a retirement shortfall in one sum.
-    LumpSumMakeup { member: MemberId, date: NaiveDate, months: u32 },
+    LumpSumMakeup {
+        member: MemberId,
+        date: NaiveDate,
+        months: u32,
+    },
     /// Credit the monthly retiree allocation (one member, or every retiree).
     CreditRetireeAllocation {
         month: Month,
@@ -71,7 +110,11 @@ pub enum Command {
     /// Record a member's death.
     RecordDeath { member: MemberId, date: NaiveDate },
     /// Hand a deceased member's balance to heirs (or the pooled fund).
-    SettleInheritance { member: MemberId, date: NaiveDate, heirs: Vec<Heir> },
+    SettleInheritance {
+        member: MemberId,
+        date: NaiveDate,
+        heirs: Vec<Heir>,
+    },
 }
 
 /// The months a refund names: a list of `YYYY-MM`, or a count (the latest refundable months).
@@ -161,32 +204,48 @@ refund, retire, lump_sum_makeup, credit_retiree_allocation, spend, record_death,
 ///
 /// Every fault is an [`super::ErrorCode::InvalidInput`] rejection naming the field.
 pub fn parse_command(text: &str) -> Result<(Command, Option<String>), Rejection> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Rejection::invalid(format!("not a JSON command: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Rejection::invalid(format!("not a JSON command: {e}")))?;
     parse_command_value(value)
 }
 
 /// Like [`parse_command`], from an already parsed JSON value.
-pub fn parse_command_value(mut value: serde_json::Value) -> Result<(Command, Option<String>), Rejection> {
-    let object = value.as_object_mut().ok_or_else(|| Rejection::invalid("a command is a JSON object with a \"type\""))?;
+pub fn parse_command_value(
+    mut value: serde_json::Value,
+) -> Result<(Command, Option<String>), Rejection> {
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| Rejection::invalid("a command is a JSON object with a \"type\""))?;
     let key = match object.remove("key") {
         None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(k)) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_BYTES_MAX => Some(k),
+        Some(serde_json::Value::String(k))
+            if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_BYTES_MAX =>
+        {
+            Some(k)
+        }
         Some(_) => {
-            let msg = format!("\"key\" must be a non-empty string of at most {IDEMPOTENCY_KEY_BYTES_MAX} bytes");
+            let msg = format!(
+                "\"key\" must be a non-empty string of at most {IDEMPOTENCY_KEY_BYTES_MAX} bytes"
+            );
             return Err(Rejection::invalid(msg));
         }
     };
     let type_name = match object.get("type") {
         Some(serde_json::Value::String(t)) => t.clone(),
         Some(_) => return Err(Rejection::invalid("\"type\" must be a string")),
-        None => return Err(Rejection::invalid(format!("missing \"type\"; one of: {COMMAND_TYPES}"))),
+        None => {
+            return Err(Rejection::invalid(format!(
+                "missing \"type\"; one of: {COMMAND_TYPES}"
+            )))
+        }
     };
     if !COMMAND_TYPES.split(", ").any(|t| t == type_name) {
-        return Err(Rejection::invalid(format!("unknown command type '{type_name}'; one of: {COMMAND_TYPES}")));
+        return Err(Rejection::invalid(format!(
+            "unknown command type '{type_name}'; one of: {COMMAND_TYPES}"
+        )));
     }
-    let command: Command =
-        serde_json::from_value(value).map_err(|e| Rejection::invalid(format!("{type_name}: {e}")))?;
+    let command: Command = serde_json::from_value(value)
+        .map_err(|e| Rejection::invalid(format!("{type_name}: {e}")))?;
     Ok((command, key))
 }
 
@@ -199,7 +258,14 @@ mod tests {
         let text = r#"{"type":"contribute","member":"00000000-0000-4000-8000-000000000001","month":"2024-01","wage":"8000.00","payer":"employer","key":"r-1"}"#;
         let (command, key) = parse_command(text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(key.as_deref(), Some("r-1"));
-        assert!(matches!(command, Command::Contribute { employer_class: EmployerClass::Enterprise, date: None, .. }));
+        assert!(matches!(
+            command,
+            Command::Contribute {
+                employer_class: EmployerClass::Enterprise,
+                date: None,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -22,23 +22,64 @@ pub const EVENT_SCHEMA_VERSION: u32 = 1;
 #[allow(missing_docs)] // Field meanings are documented in events/README.md beside their examples.
 pub enum Event {
     /// The member joined a region's scheme.
-    Enrolled { region: String, scheme: Scheme, sex: Sex, birth_date: NaiveDate, date: NaiveDate },
+    Enrolled {
+        region: String,
+        scheme: Scheme,
+        sex: Sex,
+        birth_date: NaiveDate,
+        date: NaiveDate,
+    },
     /// Months recognised as deemed contribution.
-    DeemedRecognized { date: NaiveDate, months: u32, basis: DeemedBasis },
+    DeemedRecognized {
+        date: NaiveDate,
+        months: u32,
+        basis: DeemedBasis,
+    },
     /// A monthly contribution was posted.
     ContributionPosted(Contribution),
     /// A resident premium was paid for a coverage year.
-    PremiumPaid { coverage_year: i32, date: NaiveDate, personal: Money, subsidy: Money, benefits_from: NaiveDate, rule: String },
+    PremiumPaid {
+        coverage_year: i32,
+        date: NaiveDate,
+        personal: Money,
+        subsidy: Money,
+        benefits_from: NaiveDate,
+        rule: String,
+    },
     /// Contributions stopped.
-    Suspended { date: NaiveDate, reason: SuspendReason },
+    Suspended {
+        date: NaiveDate,
+        reason: SuspendReason,
+    },
     /// A balance and months arrived from another region.
-    TransferredIn { date: NaiveDate, from_region: String, balance: Money, months: u32 },
+    TransferredIn {
+        date: NaiveDate,
+        from_region: String,
+        balance: Money,
+        months: u32,
+    },
     /// The balance left for another region; the account closed.
-    TransferredOut { date: NaiveDate, to_region: String, balance: Money, months_actual: u32, months_deemed: u32 },
+    TransferredOut {
+        date: NaiveDate,
+        to_region: String,
+        balance: Money,
+        months_actual: u32,
+        months_deemed: u32,
+    },
     /// Contribution payments were refunded to the member (outside the account).
-    ContributionRefunded { date: NaiveDate, reason: RefundReason, payments: Vec<RefundedPayment>, amount: Money },
+    ContributionRefunded {
+        date: NaiveDate,
+        reason: RefundReason,
+        payments: Vec<RefundedPayment>,
+        amount: Money,
+    },
     /// A resident premium was refunded.
-    PremiumRefunded { date: NaiveDate, reason: RefundReason, coverage_year: i32, amount: Money },
+    PremiumRefunded {
+        date: NaiveDate,
+        reason: RefundReason,
+        coverage_year: i32,
+        amount: Money,
+    },
     /// The member converted to retiree.
     Retired {
         date: NaiveDate,
@@ -50,17 +91,43 @@ pub enum Event {
         rule: String,
     },
     /// A retirement shortfall was paid in one sum.
-    LumpSumPaid { date: NaiveDate, months: u32, makeup_base: Money, rate: Rate, amount: Money, rule: String },
+    LumpSumPaid {
+        date: NaiveDate,
+        months: u32,
+        makeup_base: Money,
+        rate: Rate,
+        amount: Money,
+        rule: String,
+    },
     /// A retiree's monthly allocation was credited.
-    RetireeAllocationCredited { month: Month, date: NaiveDate, age: u32, amount: Money, rule: String },
+    RetireeAllocationCredited {
+        month: Month,
+        date: NaiveDate,
+        age: u32,
+        amount: Money,
+        rule: String,
+    },
     /// Money was spent from the account.
-    Spent { date: NaiveDate, amount: Money, purpose: Purpose, beneficiary: Option<String> },
+    Spent {
+        date: NaiveDate,
+        amount: Money,
+        purpose: Purpose,
+        beneficiary: Option<String>,
+    },
     /// The member died.
     DeathRecorded { date: NaiveDate },
     /// A deceased member's balance was handed on; the account closed.
-    InheritanceSettled { date: NaiveDate, balance: Money, shares: Vec<InheritanceShare> },
+    InheritanceSettled {
+        date: NaiveDate,
+        balance: Money,
+        shares: Vec<InheritanceShare>,
+    },
     /// This member's account received an inheritance.
-    InheritanceReceived { date: NaiveDate, from: MemberId, amount: Money },
+    InheritanceReceived {
+        date: NaiveDate,
+        from: MemberId,
+        amount: Money,
+    },
 }
 
 /// A posted contribution with everything its decision computed.
@@ -105,11 +172,18 @@ pub struct Contribution {
 #[allow(missing_docs)] // `rule` is the DOMAIN-tagged reason; the dates are named for what they are.
 pub enum BenefitChange {
     /// Benefits apply from this date.
-    Starts { benefits_from: NaiveDate, rule: String },
+    Starts {
+        benefits_from: NaiveDate,
+        rule: String,
+    },
     /// Resumed without a break: benefits continue.
     Continues { rule: String },
     /// A waiting period began: benefits after `months_needed` full months from `from_month`.
-    Waits { from_month: Month, months_needed: u32, rule: String },
+    Waits {
+        from_month: Month,
+        months_needed: u32,
+        rule: String,
+    },
 }
 
 /// One payment of a contribution refund.
@@ -228,9 +302,12 @@ impl Event {
         match self {
             Event::ContributionPosted(c) => c.account_credit,
             Event::TransferredIn { balance, .. } => *balance,
-            Event::RetireeAllocationCredited { amount, .. } | Event::InheritanceReceived { amount, .. } => *amount,
+            Event::RetireeAllocationCredited { amount, .. }
+            | Event::InheritanceReceived { amount, .. } => *amount,
             Event::Spent { amount, .. } => -*amount,
-            Event::TransferredOut { balance, .. } | Event::InheritanceSettled { balance, .. } => -*balance,
+            Event::TransferredOut { balance, .. } | Event::InheritanceSettled { balance, .. } => {
+                -*balance
+            }
             _ => Money::ZERO,
         }
     }

@@ -19,9 +19,14 @@ use serde::{Deserialize, Serialize};
 
 pub use command::{parse_command, Command, Heir, RefundMonths};
 pub use decide::{decide, Context, Decision};
-pub use event::{BenefitChange, Contribution, Event, HeirDestination, InheritanceShare, RefundedPayment, EVENT_SCHEMA_VERSION};
+pub use event::{
+    BenefitChange, Contribution, Event, HeirDestination, InheritanceShare, RefundedPayment,
+    EVENT_SCHEMA_VERSION,
+};
 pub use rejection::{ErrorCode, Rejection};
-pub use state::{Coverage, MemberState, MonthCover, Payment, Profile, Status, Suspension, YearTotals};
+pub use state::{
+    Coverage, MemberState, MonthCover, Payment, Profile, Status, Suspension, YearTotals,
+};
 
 /// A member's stable id (a UUID).
 pub type MemberId = uuid::Uuid;

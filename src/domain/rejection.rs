@@ -101,7 +101,10 @@ pub struct Rejection {
 impl Rejection {
     /// A rejection with a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Rejection {
-        Rejection { code, message: message.into() }
+        Rejection {
+            code,
+            message: message.into(),
+        }
     }
 
     /// Shorthand for [`ErrorCode::InvalidInput`].

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{BenefitChange, Event, HeirDestination, MemberId, Payer, RefundReason, Scheme, Sex, SuspendReason};
+use super::{
+    BenefitChange, Event, HeirDestination, MemberId, Payer, RefundReason, Scheme, Sex,
+    SuspendReason,
+};
 use crate::money::Money;
 use crate::month::Month;
 
@@ -211,7 +214,10 @@ pub struct MemberState {
 impl MemberState {
     /// The state of a member with no events.
     pub fn new(member: MemberId) -> MemberState {
-        MemberState { member, ..MemberState::default() }
+        MemberState {
+            member,
+            ..MemberState::default()
+        }
     }
 
     /// Whether the member has enrolled.
@@ -223,7 +229,9 @@ impl MemberState {
     pub fn months_actual(&self) -> u32 {
         let counted = self.months.values().filter(|c| c.counts()).count();
         let resident = self.coverage.values().filter(|c| !c.refunded).count() * 12;
-        u32::try_from(counted + resident).unwrap_or(u32::MAX).saturating_add(self.months_lump_sum)
+        u32::try_from(counted + resident)
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.months_lump_sum)
     }
 
     /// Actual + deemed months. DOMAIN §3.
@@ -256,7 +264,8 @@ impl MemberState {
 
     fn resident_status_on(&self, on: NaiveDate) -> Status {
         let year = chrono::Datelike::year(&on);
-        let paid: Vec<(&i32, &Coverage)> = self.coverage.iter().filter(|(_, c)| !c.refunded).collect();
+        let paid: Vec<(&i32, &Coverage)> =
+            self.coverage.iter().filter(|(_, c)| !c.refunded).collect();
         match paid.iter().find(|(y, _)| **y == year) {
             Some((_, c)) if c.benefits_from <= on => Status::Active,
             Some(_) => Status::Waiting,
@@ -267,10 +276,17 @@ impl MemberState {
 
     /// The date benefits start, as the view shows it on `on`.
     pub fn benefits_from_on(&self, on: NaiveDate) -> Option<NaiveDate> {
-        if self.profile.as_ref().is_some_and(|p| p.scheme == Scheme::Resident) {
+        if self
+            .profile
+            .as_ref()
+            .is_some_and(|p| p.scheme == Scheme::Resident)
+        {
             let year = chrono::Datelike::year(&on);
             let paid = self.coverage.iter().filter(|(_, c)| !c.refunded);
-            let current = paid.clone().find(|(y, _)| **y >= year).or_else(|| paid.last());
+            let current = paid
+                .clone()
+                .find(|(y, _)| **y >= year)
+                .or_else(|| paid.clone().next_back());
             return current.map(|(_, c)| c.benefits_from);
         }
         if self.waiting.is_some() {
@@ -302,24 +318,59 @@ impl MemberState {
             *self.balance_by_date.entry(date).or_default() += delta;
         }
         match event {
-            Event::Enrolled { region, scheme, sex, birth_date, date } => {
-                let profile = Profile { region: region.clone(), scheme: *scheme, sex: *sex, birth_date: *birth_date, enrolled_on: *date };
+            Event::Enrolled {
+                region,
+                scheme,
+                sex,
+                birth_date,
+                date,
+            } => {
+                let profile = Profile {
+                    region: region.clone(),
+                    scheme: *scheme,
+                    sex: *sex,
+                    birth_date: *birth_date,
+                    enrolled_on: *date,
+                };
                 self.profile = Some(profile);
             }
             Event::DeemedRecognized { months, .. } => self.months_deemed += months,
             Event::ContributionPosted(c) => self.apply_contribution(c),
-            Event::PremiumPaid { coverage_year, date, personal, subsidy, benefits_from, .. } => {
-                let coverage = Coverage { personal: *personal, subsidy: *subsidy, paid_on: *date, benefits_from: *benefits_from, refunded: false };
+            Event::PremiumPaid {
+                coverage_year,
+                date,
+                personal,
+                subsidy,
+                benefits_from,
+                ..
+            } => {
+                let coverage = Coverage {
+                    personal: *personal,
+                    subsidy: *subsidy,
+                    paid_on: *date,
+                    benefits_from: *benefits_from,
+                    refunded: false,
+                };
                 self.coverage.insert(*coverage_year, coverage);
                 let year = self.years.entry(*coverage_year).or_default();
                 year.employee += *personal;
                 year.employer += *subsidy;
             }
             Event::Suspended { date, reason } => {
-                let had_benefits = self.benefits_from.is_some_and(|d| d <= *date) && self.waiting.is_none();
-                self.suspended = Some(Suspension { date: *date, reason: *reason, had_benefits });
+                let had_benefits =
+                    self.benefits_from.is_some_and(|d| d <= *date) && self.waiting.is_none();
+                self.suspended = Some(Suspension {
+                    date: *date,
+                    reason: *reason,
+                    had_benefits,
+                });
             }
-            Event::TransferredIn { date, balance, months, .. } => {
+            Event::TransferredIn {
+                date,
+                balance,
+                months,
+                ..
+            } => {
                 self.credit(*balance);
                 self.months_deemed += months;
                 self.transferred_in_on = Some(*date);
@@ -329,14 +380,22 @@ impl MemberState {
                 self.closed_on = Some(*date);
             }
             Event::ContributionRefunded { payments, .. } => self.apply_refund(payments),
-            Event::PremiumRefunded { coverage_year, amount, .. } => {
+            Event::PremiumRefunded {
+                coverage_year,
+                amount,
+                ..
+            } => {
                 if let Some(c) = self.coverage.get_mut(coverage_year) {
                     c.refunded = true;
                 }
                 self.refunded += *amount;
                 self.years.entry(*coverage_year).or_default().refunded += *amount;
             }
-            Event::Retired { date, benefits_from, .. } => {
+            Event::Retired {
+                date,
+                benefits_from,
+                ..
+            } => {
                 self.retired_on = Some(*date);
                 self.benefits_from = *benefits_from;
                 self.suspended = None;
@@ -351,24 +410,52 @@ impl MemberState {
                 self.allocations.insert(*month);
                 self.years.entry(month.year()).or_default().personal_account += *amount;
             }
-            Event::Spent { date, amount, purpose, .. } => {
+            Event::Spent {
+                date,
+                amount,
+                purpose,
+                ..
+            } => {
                 self.debit(*amount);
                 if !purpose.is_for_relative() {
-                    self.last_benefit_use = Some(self.last_benefit_use.map_or(*date, |d| d.max(*date)));
+                    self.last_benefit_use =
+                        Some(self.last_benefit_use.map_or(*date, |d| d.max(*date)));
                 }
             }
             Event::DeathRecorded { date } => self.died_on = Some(*date),
-            Event::InheritanceSettled { date, balance, shares } => {
+            Event::InheritanceSettled {
+                date,
+                balance,
+                shares,
+            } => {
                 let handed: Money = shares.iter().map(|s| s.amount).sum();
-                assert!(shares.is_empty() || handed == *balance, "inheritance shares {handed} != balance {balance}");
-                assert!(shares.iter().all(|s| s.destination != HeirDestination::PooledFund) || shares.len() == 1);
+                assert!(
+                    shares.is_empty() || handed == *balance,
+                    "inheritance shares {handed} != balance {balance}"
+                );
+                assert!(
+                    shares
+                        .iter()
+                        .all(|s| s.destination != HeirDestination::PooledFund)
+                        || shares.len() == 1
+                );
                 self.debit(*balance);
                 self.closed_on = Some(*date);
             }
             Event::InheritanceReceived { amount, .. } => self.credit(*amount),
         }
-        assert!(!self.balance.is_negative(), "member {} balance below zero: {}", self.member, self.balance);
-        assert_eq!(self.credited - self.debited, self.balance, "member {}: credited − debited ≠ balance", self.member);
+        assert!(
+            !self.balance.is_negative(),
+            "member {} balance below zero: {}",
+            self.member,
+            self.balance
+        );
+        assert_eq!(
+            self.credited - self.debited,
+            self.balance,
+            "member {}: credited − debited ≠ balance",
+            self.member
+        );
     }
 
     fn credit(&mut self, amount: Money) {
@@ -384,7 +471,14 @@ impl MemberState {
     }
 
     fn apply_contribution(&mut self, c: &super::Contribution) {
-        let payment = Payment { base: c.base, employee: c.employee, employer: c.employer, credit: c.account_credit, posted: c.date, refunded: false };
+        let payment = Payment {
+            base: c.base,
+            employee: c.employee,
+            employer: c.employer,
+            credit: c.account_credit,
+            posted: c.date,
+            refunded: false,
+        };
         *self.months.entry(c.month).or_default().slot(c.payer) = Some(payment);
         self.has_contributed = true;
         self.credit(c.account_credit);
@@ -405,8 +499,15 @@ impl MemberState {
                 }
                 self.suspended = None;
             }
-            Some(BenefitChange::Waits { from_month, months_needed, .. }) => {
-                self.waiting = Some(WaitingPeriod { from_month: *from_month, months_needed: *months_needed });
+            Some(BenefitChange::Waits {
+                from_month,
+                months_needed,
+                ..
+            }) => {
+                self.waiting = Some(WaitingPeriod {
+                    from_month: *from_month,
+                    months_needed: *months_needed,
+                });
                 self.benefits_from = None;
                 self.suspended = None;
             }
@@ -428,13 +529,23 @@ impl MemberState {
 
     /// Contribution months of the year that count (for the year table).
     pub fn months_in_year(&self, year: i32) -> u32 {
-        let counted = self.months.iter().filter(|(m, c)| m.year() == year && c.counts()).count();
+        let counted = self
+            .months
+            .iter()
+            .filter(|(m, c)| m.year() == year && c.counts())
+            .count();
         let resident = usize::from(self.coverage.get(&year).is_some_and(|c| !c.refunded)) * 12;
         u32::try_from(counted + resident).unwrap_or(u32::MAX)
     }
 
     /// Whether a refund reason applies to the resident scheme's list.
     pub fn resident_refund_reason_allowed(reason: RefundReason) -> bool {
-        matches!(reason, RefundReason::HukouMoved | RefundReason::Emigration | RefundReason::Death | RefundReason::Employed)
+        matches!(
+            reason,
+            RefundReason::HukouMoved
+                | RefundReason::Emigration
+                | RefundReason::Death
+                | RefundReason::Employed
+        )
     }
 }

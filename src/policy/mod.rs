@@ -15,8 +15,8 @@ use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
 pub use schema::{
-    AccountCredit, AgeAmount, AgeRate, BaseBounds, Dated, EmployerRates, Fixed, RegionPolicy, Rejoin, ResidentRules,
-    RetirementRules, Series,
+    AccountCredit, AgeAmount, AgeRate, BaseBounds, Dated, EmployerRates, Fixed, RegionPolicy,
+    Rejoin, ResidentRules, RetirementRules, Series,
 };
 
 use crate::domain::EmployerClass;
@@ -24,7 +24,8 @@ use crate::money::{Money, Rate};
 use crate::month::Month;
 
 /// The policy files shipped with the ledger, embedded at build time: `(file name, JSON)`.
-pub const SHIPPED_POLICIES: &[(&str, &str)] = &[("luzhou.json", include_str!("../../policy/luzhou.json"))];
+pub const SHIPPED_POLICIES: &[(&str, &str)] =
+    &[("luzhou.json", include_str!("../../policy/luzhou.json"))];
 
 /// Why a policy file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -68,17 +69,32 @@ impl PolicySet {
     /// # Panics
     /// When a shipped file is invalid: the build's own data is wrong, which tests catch.
     pub fn shipped() -> PolicySet {
-        PolicySet::from_files(SHIPPED_POLICIES.iter().map(|(n, t)| (n.to_string(), t.to_string())))
-            .unwrap_or_else(|e| panic!("shipped policy data is invalid: {e}"))
+        PolicySet::from_files(
+            SHIPPED_POLICIES
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string())),
+        )
+        .unwrap_or_else(|e| panic!("shipped policy data is invalid: {e}"))
     }
 
     /// Loads policies from `(file name, JSON text)` pairs, validating each.
-    pub fn from_files(files: impl IntoIterator<Item = (String, String)>) -> Result<PolicySet, PolicyError> {
+    pub fn from_files(
+        files: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<PolicySet, PolicyError> {
         let mut regions = BTreeMap::new();
         for (file, text) in files {
-            let policy: RegionPolicy = serde_json::from_str(&text)
-                .map_err(|e| PolicyError::Malformed { file: file.clone(), message: e.to_string() })?;
-            policy.validate().map_err(|(parameter, reason)| PolicyError::Invalid { file: file.clone(), parameter, reason })?;
+            let policy: RegionPolicy =
+                serde_json::from_str(&text).map_err(|e| PolicyError::Malformed {
+                    file: file.clone(),
+                    message: e.to_string(),
+                })?;
+            policy
+                .validate()
+                .map_err(|(parameter, reason)| PolicyError::Invalid {
+                    file: file.clone(),
+                    parameter,
+                    reason,
+                })?;
             let digest = Sha256::digest(text.as_bytes());
             let version = format!("{}@{}", policy.region, &hex::encode(digest)[..12]);
             regions.insert(policy.region.clone(), LoadedPolicy { policy, version });
@@ -115,12 +131,25 @@ pub struct NotInForce {
 }
 
 impl RegionPolicy {
-    fn need<'a, T>(&'a self, series: &'a Series<T>, parameter: &'static str, date: NaiveDate) -> Result<&'a Dated<T>, NotInForce> {
-        series.at(date).ok_or_else(|| NotInForce { region: self.region.clone(), parameter, date })
+    fn need<'a, T>(
+        &'a self,
+        series: &'a Series<T>,
+        parameter: &'static str,
+        date: NaiveDate,
+    ) -> Result<&'a Dated<T>, NotInForce> {
+        series.at(date).ok_or_else(|| NotInForce {
+            region: self.region.clone(),
+            parameter,
+            date,
+        })
     }
 
     /// The employer's rate for a contribution month and employer class. DOMAIN §2.
-    pub fn employer_rate(&self, month: Month, class: EmployerClass) -> Result<(Rate, &str), NotInForce> {
+    pub fn employer_rate(
+        &self,
+        month: Month,
+        class: EmployerClass,
+    ) -> Result<(Rate, &str), NotInForce> {
         let entry = self.need(&self.employer_rate, "employer_rate", month.first_day())?;
         let rate = match class {
             EmployerClass::Enterprise => entry.value.enterprise,
@@ -148,23 +177,48 @@ impl RegionPolicy {
         if let Some(average) = bounds.average_wage_monthly.get(&previous) {
             let floor = average.times_rate(bounds.floor_ratio);
             let cap = average.times_rate(bounds.cap_ratio);
-            base = if base < floor { floor } else if base > cap { cap } else { base };
+            base = if base < floor {
+                floor
+            } else if base > cap {
+                cap
+            } else {
+                base
+            };
         }
         Ok(base)
     }
 
     /// The share of base credited to an in-service member's personal account in a contribution
     /// month, at the member's age in that month: own rate plus the employer part. DOMAIN §2.
-    pub fn account_credit_rate(&self, month: Month, age: u32) -> Result<(Rate, Rate, &str), NotInForce> {
+    pub fn account_credit_rate(
+        &self,
+        month: Month,
+        age: u32,
+    ) -> Result<(Rate, Rate, &str), NotInForce> {
         let entry = self.need(&self.account_credit, "account_credit", month.first_day())?;
-        let part = entry.value.employer_part_by_age.iter().rev().find(|b| age >= b.min_age).map_or(Rate::ZERO, |b| b.rate);
+        let part = entry
+            .value
+            .employer_part_by_age
+            .iter()
+            .rev()
+            .find(|b| age >= b.min_age)
+            .map_or(Rate::ZERO, |b| b.rate);
         Ok((entry.value.own_rate, part, &entry.source))
     }
 
     /// The fixed monthly allocation to a retiree's account for a month, at the retiree's age. DOMAIN §2.
     pub fn retiree_allocation(&self, month: Month, age: u32) -> Result<(Money, &str), NotInForce> {
-        let entry = self.need(&self.retiree_allocation, "retiree_allocation", month.first_day())?;
-        let amount = entry.value.iter().rev().find(|b| age >= b.min_age).map_or(Money::ZERO, |b| b.amount);
+        let entry = self.need(
+            &self.retiree_allocation,
+            "retiree_allocation",
+            month.first_day(),
+        )?;
+        let amount = entry
+            .value
+            .iter()
+            .rev()
+            .find(|b| age >= b.min_age)
+            .map_or(Money::ZERO, |b| b.amount);
         Ok((amount, &entry.source))
     }
 
@@ -204,24 +258,39 @@ mod tests {
     use super::*;
 
     fn luzhou() -> RegionPolicy {
-        PolicySet::shipped().region("luzhou").cloned().unwrap_or_else(|| panic!("luzhou shipped"))
+        PolicySet::shipped()
+            .region("luzhou")
+            .cloned()
+            .unwrap_or_else(|| panic!("luzhou shipped"))
     }
 
     #[test]
     fn shipped_policies_load_and_validate() {
         let set = PolicySet::shipped();
         assert!(set.region("luzhou").is_some());
-        assert!(set.version("luzhou").is_some_and(|v| v.starts_with("luzhou@")));
+        assert!(set
+            .version("luzhou")
+            .is_some_and(|v| v.starts_with("luzhou@")));
     }
 
     #[test]
     fn account_credit_changes_at_the_reform_date() {
         let p = luzhou();
         let dec = |m: &str| m.parse::<Month>().unwrap_or_else(|e| panic!("{e}"));
-        let before = p.account_credit_rate(dec("2022-12"), 40).map(|(o, e, _)| (o, e));
-        let after = p.account_credit_rate(dec("2023-01"), 40).map(|(o, e, _)| (o, e));
-        assert_eq!(before.map(|(o, e)| o.plus(e).to_string()), Ok("0.03".to_string()));
-        assert_eq!(after.map(|(o, e)| o.plus(e).to_string()), Ok("0.02".to_string()));
+        let before = p
+            .account_credit_rate(dec("2022-12"), 40)
+            .map(|(o, e, _)| (o, e));
+        let after = p
+            .account_credit_rate(dec("2023-01"), 40)
+            .map(|(o, e, _)| (o, e));
+        assert_eq!(
+            before.map(|(o, e)| o.plus(e).to_string()),
+            Ok("0.03".to_string())
+        );
+        assert_eq!(
+            after.map(|(o, e)| o.plus(e).to_string()),
+            Ok("0.02".to_string())
+        );
     }
 
     #[test]

@@ -47,7 +47,10 @@ impl<T> Series<T> {
         }
         for pair in self.0.windows(2) {
             if pair[1].effective_from <= pair[0].effective_from {
-                let reason = format!("entry from {} does not follow the entry from {}", pair[1].effective_from, pair[0].effective_from);
+                let reason = format!(
+                    "entry from {} does not follow the entry from {}",
+                    pair[1].effective_from, pair[0].effective_from
+                );
                 return Err((name.to_string(), reason));
             }
         }
@@ -193,11 +196,22 @@ pub struct RegionPolicy {
 impl RegionPolicy {
     /// Checks order, signs and ranges; returns `(parameter, reason)` for the first fault.
     pub(crate) fn validate(&self) -> Result<(), (String, String)> {
-        if self.region.is_empty() || !self.region.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-            return Err(("region".into(), "must be a lower-case key such as 'luzhou'".into()));
+        if self.region.is_empty()
+            || !self
+                .region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            return Err((
+                "region".into(),
+                "must be a lower-case key such as 'luzhou'".into(),
+            ));
         }
         if self.rounding.value != "half_up" {
-            return Err(("rounding".into(), format!("'{}' is not supported; use half_up", self.rounding.value)));
+            return Err((
+                "rounding".into(),
+                format!("'{}' is not supported; use half_up", self.rounding.value),
+            ));
         }
         self.employer_rate.check_order("employer_rate")?;
         self.employee_rate.check_order("employee_rate")?;
@@ -205,21 +219,32 @@ impl RegionPolicy {
         self.account_credit.check_order("account_credit")?;
         self.retiree_allocation.check_order("retiree_allocation")?;
         self.retirement.check_order("retirement")?;
-        self.makeup_base_monthly.check_order("makeup_base_monthly")?;
+        self.makeup_base_monthly
+            .check_order("makeup_base_monthly")?;
         self.rejoin.check_order("rejoin")?;
         self.resident.check_order("resident")?;
-        let rates = self.employer_rate.0.iter().flat_map(|d| [d.value.enterprise, d.value.public]);
+        let rates = self
+            .employer_rate
+            .0
+            .iter()
+            .flat_map(|d| [d.value.enterprise, d.value.public]);
         let rates = rates.chain(self.employee_rate.0.iter().map(|d| d.value));
         let rates = rates.chain(self.account_credit.0.iter().flat_map(|d| {
-            std::iter::once(d.value.own_rate).chain(d.value.employer_part_by_age.iter().map(|b| b.rate))
+            std::iter::once(d.value.own_rate)
+                .chain(d.value.employer_part_by_age.iter().map(|b| b.rate))
         }));
         for rate in rates {
-            if rate.as_decimal().is_sign_negative() || rate.as_decimal() >= rust_decimal::Decimal::ONE {
+            if rate.as_decimal().is_sign_negative()
+                || rate.as_decimal() >= rust_decimal::Decimal::ONE
+            {
                 return Err(("rates".into(), format!("rate {rate} is outside [0, 1)")));
             }
         }
         for d in &self.account_credit.0 {
-            check_bands(d.value.employer_part_by_age.iter().map(|b| b.min_age), "account_credit")?;
+            check_bands(
+                d.value.employer_part_by_age.iter().map(|b| b.min_age),
+                "account_credit",
+            )?;
         }
         for d in &self.retiree_allocation.0 {
             check_bands(d.value.iter().map(|b| b.min_age), "retiree_allocation")?;
@@ -227,7 +252,12 @@ impl RegionPolicy {
                 return Err(("retiree_allocation".into(), "negative amount".into()));
             }
         }
-        if self.makeup_base_monthly.0.iter().any(|d| !d.value.is_positive()) {
+        if self
+            .makeup_base_monthly
+            .0
+            .iter()
+            .any(|d| !d.value.is_positive())
+        {
             return Err(("makeup_base_monthly".into(), "must be positive".into()));
         }
         Ok(())

@@ -108,7 +108,11 @@ impl AccountView {
             balance: state.balance,
             credited: state.credited,
             debited: state.debited,
-            months: MonthsView { actual: state.months_actual(), deemed: state.months_deemed, total: state.months_total() },
+            months: MonthsView {
+                actual: state.months_actual(),
+                deemed: state.months_deemed,
+                total: state.months_total(),
+            },
             years,
             position,
             as_of: on,

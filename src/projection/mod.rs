@@ -20,13 +20,24 @@ use crate::domain::{MemberId, MemberState};
 use crate::store::{StoreError, StoredEvent};
 
 /// Folds stored events (of any members, in log order) into member states.
-pub fn replay<'a>(events: impl IntoIterator<Item = &'a StoredEvent>, states: &mut BTreeMap<MemberId, MemberState>) -> Result<(), StoreError> {
+pub fn replay<'a>(
+    events: impl IntoIterator<Item = &'a StoredEvent>,
+    states: &mut BTreeMap<MemberId, MemberState>,
+) -> Result<(), StoreError> {
     for stored in events {
         let event = codec::decode(stored)?;
-        let state = states.entry(stored.member).or_insert_with(|| MemberState::new(stored.member));
+        let state = states
+            .entry(stored.member)
+            .or_insert_with(|| MemberState::new(stored.member));
         if state.version + 1 != stored.member_version {
-            let reason = format!("member {} jumps from version {} to {}", stored.member, state.version, stored.member_version);
-            return Err(StoreError::Corrupt { position: stored.position, reason });
+            let reason = format!(
+                "member {} jumps from version {} to {}",
+                stored.member, state.version, stored.member_version
+            );
+            return Err(StoreError::Corrupt {
+                position: stored.position,
+                reason,
+            });
         }
         state.apply(&event);
     }
@@ -38,5 +49,7 @@ pub fn fold_member(member: MemberId, events: &[StoredEvent]) -> Result<MemberSta
     let mut states = BTreeMap::new();
     states.insert(member, MemberState::new(member));
     replay(events.iter().filter(|e| e.member == member), &mut states)?;
-    Ok(states.remove(&member).unwrap_or_else(|| MemberState::new(member)))
+    Ok(states
+        .remove(&member)
+        .unwrap_or_else(|| MemberState::new(member)))
 }

@@ -53,7 +53,12 @@ pub struct Statement {
 
 impl Statement {
     /// Builds the statement from the member's events (in log order).
-    pub fn build(member: MemberId, events: &[StoredEvent], from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Statement, StoreError> {
+    pub fn build(
+        member: MemberId,
+        events: &[StoredEvent],
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Statement, StoreError> {
         let mut state = MemberState::new(member);
         let mut lines = Vec::new();
         let mut opening: Option<Money> = None;
@@ -79,14 +84,26 @@ impl Statement {
                 months_deemed: state.months_deemed,
             });
         }
-        let closing = lines.last().map_or(opening.unwrap_or(Money::ZERO), |l| l.balance);
-        Ok(Statement { member, from, to, opening_balance: opening.unwrap_or(Money::ZERO), closing_balance: closing, lines })
+        let closing = lines
+            .last()
+            .map_or(opening.unwrap_or(Money::ZERO), |l| l.balance);
+        Ok(Statement {
+            member,
+            from,
+            to,
+            opening_balance: opening.unwrap_or(Money::ZERO),
+            closing_balance: closing,
+            lines,
+        })
     }
 
     /// Plain text for a clerk.
     pub fn to_text(&self) -> String {
         let mut out = format!("Statement of member {}\n", self.member);
-        out.push_str(&format!("{:>6}  {:<10}  {:<28} {:>10} {:>11} {:>7}  {}\n", "pos", "date", "event", "change", "balance", "months", "details"));
+        out.push_str(&format!(
+            "{:>6}  {:<10}  {:<28} {:>10} {:>11} {:>7}  {}\n",
+            "pos", "date", "event", "change", "balance", "months", "details"
+        ));
         for l in &self.lines {
             out.push_str(&format!(
                 "{:>6}  {:<10}  {:<28} {:>10} {:>11} {:>7}  {}\n",
@@ -108,7 +125,9 @@ fn rule_of(event: &Event) -> Option<String> {
     match event {
         Event::ContributionPosted(c) => {
             let benefit = c.benefits.as_ref().map(|b| match b {
-                BenefitChange::Starts { rule, .. } | BenefitChange::Continues { rule } | BenefitChange::Waits { rule, .. } => rule.clone(),
+                BenefitChange::Starts { rule, .. }
+                | BenefitChange::Continues { rule }
+                | BenefitChange::Waits { rule, .. } => rule.clone(),
             });
             Some(match benefit {
                 Some(b) => format!("{}; {b}", c.rule),
@@ -126,38 +145,101 @@ fn rule_of(event: &Event) -> Option<String> {
 /// One line of words for an event.
 pub fn describe(event: &Event) -> String {
     match event {
-        Event::Enrolled { region, scheme, .. } => format!("enrolled in {region}, {scheme:?} scheme"),
-        Event::DeemedRecognized { months, basis, .. } => format!("{months} deemed months recognised ({basis:?})"),
-        Event::ContributionPosted(c) => {
-            let dup = if c.counts_month { "" } else { " (duplicate payment: the month already counts)" };
-            format!("{} contribution {:?}: base {}, employee {}, employer {}, account credit {}{dup}", c.month, c.payer, c.base, c.employee, c.employer, c.account_credit)
+        Event::Enrolled { region, scheme, .. } => {
+            format!("enrolled in {region}, {scheme:?} scheme")
         }
-        Event::PremiumPaid { coverage_year, personal, subsidy, benefits_from, .. } => {
+        Event::DeemedRecognized { months, basis, .. } => {
+            format!("{months} deemed months recognised ({basis:?})")
+        }
+        Event::ContributionPosted(c) => {
+            let dup = if c.counts_month {
+                ""
+            } else {
+                " (duplicate payment: the month already counts)"
+            };
+            format!(
+                "{} contribution {:?}: base {}, employee {}, employer {}, account credit {}{dup}",
+                c.month, c.payer, c.base, c.employee, c.employer, c.account_credit
+            )
+        }
+        Event::PremiumPaid {
+            coverage_year,
+            personal,
+            subsidy,
+            benefits_from,
+            ..
+        } => {
             format!("premium for {coverage_year}: personal {personal}, subsidy {subsidy}; benefits from {benefits_from}")
         }
         Event::Suspended { reason, .. } => format!("contributions suspended ({reason:?})"),
-        Event::TransferredIn { from_region, balance, months, .. } => format!("transferred in from {from_region}: balance {balance}, {months} months as deemed"),
-        Event::TransferredOut { to_region, balance, .. } => format!("transferred out to {to_region}: balance {balance}; account closed"),
-        Event::ContributionRefunded { reason, payments, amount, .. } => {
+        Event::TransferredIn {
+            from_region,
+            balance,
+            months,
+            ..
+        } => format!(
+            "transferred in from {from_region}: balance {balance}, {months} months as deemed"
+        ),
+        Event::TransferredOut {
+            to_region, balance, ..
+        } => format!("transferred out to {to_region}: balance {balance}; account closed"),
+        Event::ContributionRefunded {
+            reason,
+            payments,
+            amount,
+            ..
+        } => {
             let months: Vec<String> = payments.iter().map(|p| p.month.to_string()).collect();
-            format!("refund ({reason:?}) of {}: {amount} paid back outside the account", months.join(", "))
+            format!(
+                "refund ({reason:?}) of {}: {amount} paid back outside the account",
+                months.join(", ")
+            )
         }
-        Event::PremiumRefunded { coverage_year, amount, reason, .. } => format!("premium for {coverage_year} refunded ({reason:?}): {amount}"),
-        Event::Retired { months_actual, months_deemed, benefits_from, .. } => {
+        Event::PremiumRefunded {
+            coverage_year,
+            amount,
+            reason,
+            ..
+        } => format!("premium for {coverage_year} refunded ({reason:?}): {amount}"),
+        Event::Retired {
+            months_actual,
+            months_deemed,
+            benefits_from,
+            ..
+        } => {
             let from = benefits_from.map_or_else(|| "not yet known".to_string(), |d| d.to_string());
             format!("retired with {months_actual} actual and {months_deemed} deemed months; benefits from {from}")
         }
-        Event::LumpSumPaid { months, amount, .. } => format!("lump-sum makeup of {months} months: {amount} to the pooled fund"),
-        Event::RetireeAllocationCredited { month, amount, .. } => format!("retiree allocation for {month}: {amount}"),
-        Event::Spent { amount, purpose, beneficiary, .. } => match beneficiary {
+        Event::LumpSumPaid { months, amount, .. } => {
+            format!("lump-sum makeup of {months} months: {amount} to the pooled fund")
+        }
+        Event::RetireeAllocationCredited { month, amount, .. } => {
+            format!("retiree allocation for {month}: {amount}")
+        }
+        Event::Spent {
+            amount,
+            purpose,
+            beneficiary,
+            ..
+        } => match beneficiary {
             Some(b) => format!("spent {amount} on {purpose:?} for {b}"),
             None => format!("spent {amount} on {purpose:?}"),
         },
         Event::DeathRecorded { .. } => "death recorded".to_string(),
-        Event::InheritanceSettled { balance, shares, .. } => {
-            let parts: Vec<String> = shares.iter().map(|s| format!("{} {} ({:?})", s.name, s.amount, s.destination)).collect();
-            format!("inheritance of {balance} settled: {}; account closed", parts.join(", "))
+        Event::InheritanceSettled {
+            balance, shares, ..
+        } => {
+            let parts: Vec<String> = shares
+                .iter()
+                .map(|s| format!("{} {} ({:?})", s.name, s.amount, s.destination))
+                .collect();
+            format!(
+                "inheritance of {balance} settled: {}; account closed",
+                parts.join(", ")
+            )
         }
-        Event::InheritanceReceived { from, amount, .. } => format!("inherited {amount} from member {from}"),
+        Event::InheritanceReceived { from, amount, .. } => {
+            format!("inherited {amount} from member {from}")
+        }
     }
 }

@@ -133,7 +133,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// A member's current version (0 when the member has no events).
     fn member_version(&self, member: Uuid) -> Result<u64, StoreError>;
     /// A member's events in order, up to `max_position` when given.
-    fn read_member(&self, member: Uuid, max_position: Option<u64>) -> Result<Vec<StoredEvent>, StoreError>;
+    fn read_member(
+        &self,
+        member: Uuid,
+        max_position: Option<u64>,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
     /// Up to `limit` events from `from_position` on, in order.
     fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// A projection record.
@@ -141,7 +145,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// Projection records whose key starts with `prefix`.
     fn projection_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
     /// Rewrites projection records outside any append (a rebuild); durable on return.
-    fn write_projections(&self, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
+    fn write_projections(&self, records: Vec<(Vec<u8>, Option<Vec<u8>>)>)
+        -> Result<(), StoreError>;
     /// What the log remembers of an idempotency key.
     fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
     /// Submits an append to the writer.

@@ -30,7 +30,8 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
-    AppendOutcome, AppendRequest, AppendTicket, EventStore, Head, IdempotencyRecord, StoreError, StoredEvent, GENESIS_HASH,
+    AppendOutcome, AppendRequest, AppendTicket, EventStore, Head, IdempotencyRecord, StoreError,
+    StoredEvent, GENESIS_HASH,
 };
 
 /// Requests waiting for the writer; submitters block (backpressure) beyond this.
@@ -56,12 +57,19 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { cache_capacity_bytes: CACHE_CAPACITY_BYTES, fsync: true }
+        StoreOptions {
+            cache_capacity_bytes: CACHE_CAPACITY_BYTES,
+            fsync: true,
+        }
     }
 }
 
 enum Message {
-    Append(Box<AppendRequest>, oneshot::Sender<Result<AppendOutcome, StoreError>>, oneshot::Sender<Result<(), StoreError>>),
+    Append(
+        Box<AppendRequest>,
+        oneshot::Sender<Result<AppendOutcome, StoreError>>,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
     Sync(oneshot::Sender<Result<(), StoreError>>),
     Shutdown,
 }
@@ -106,28 +114,45 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
 }
 
 fn be_u64(bytes: &[u8], position: u64, what: &str) -> Result<u64, StoreError> {
-    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt { position, reason: format!("{what} is not 8 bytes") })?;
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
+        position,
+        reason: format!("{what} is not 8 bytes"),
+    })?;
     Ok(u64::from_be_bytes(arr))
 }
 
 fn decode_event(position: u64, bytes: &[u8]) -> Result<StoredEvent, StoreError> {
-    let event: StoredEvent = serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Corrupt { position, reason: format!("event does not decode: {e}") })?;
+    let event: StoredEvent = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        position,
+        reason: format!("event does not decode: {e}"),
+    })?;
     if event.position != position {
-        return Err(StoreError::Corrupt { position, reason: format!("stored under {position} but says {}", event.position) });
+        return Err(StoreError::Corrupt {
+            position,
+            reason: format!("stored under {position} but says {}", event.position),
+        });
     }
     Ok(event)
 }
 
 fn read_head(tree: &sled::Tree) -> Result<Head, StoreError> {
     let Some(bytes) = tree.get(b"H")? else {
-        return Ok(Head { position: 0, hash: GENESIS_HASH });
+        return Ok(Head {
+            position: 0,
+            hash: GENESIS_HASH,
+        });
     };
     if bytes.len() != 40 {
-        return Err(StoreError::Corrupt { position: 0, reason: "head record is not 40 bytes".into() });
+        return Err(StoreError::Corrupt {
+            position: 0,
+            reason: "head record is not 40 bytes".into(),
+        });
     }
     let position = be_u64(&bytes[..8], 0, "head position")?;
-    let hash: [u8; 32] = bytes[8..].try_into().map_err(|_| StoreError::Corrupt { position, reason: "head hash".into() })?;
+    let hash: [u8; 32] = bytes[8..].try_into().map_err(|_| StoreError::Corrupt {
+        position,
+        reason: "head hash".into(),
+    })?;
     Ok(Head { position, hash })
 }
 
@@ -139,7 +164,10 @@ impl SledStore {
 
     /// Opens (or creates) the store with explicit options. Checks that the head record and the
     /// last event agree, so a damaged log is reported at open rather than served.
-    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<SledStore, StoreError> {
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: StoreOptions,
+    ) -> Result<SledStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let db = sled::Config::new()
             .path(&path)
@@ -155,8 +183,14 @@ impl SledStore {
             None => 0,
         };
         if last_position != head.position {
-            let reason = format!("head says {} but the last event is at {last_position}", head.position);
-            return Err(StoreError::Corrupt { position: last_position.max(head.position), reason });
+            let reason = format!(
+                "head says {} but the last event is at {last_position}",
+                head.position
+            );
+            return Err(StoreError::Corrupt {
+                position: last_position.max(head.position),
+                reason,
+            });
         }
         let data_file = File::open(path.join("db"))?;
         if options.fsync {
@@ -164,9 +198,25 @@ impl SledStore {
             File::open(&path)?.sync_all()?;
         }
         let (tx, rx) = mpsc::sync_channel(WRITER_QUEUE_DEPTH);
-        let writer = Writer { db: db.clone(), tree: tree.clone(), data_file, head, versions: HashMap::new(), poisoned: None, fsync: options.fsync };
-        let handle = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || writer.run(rx))?;
-        Ok(SledStore { db, tree, path, tx, writer: Mutex::new(Some(handle)) })
+        let writer = Writer {
+            db: db.clone(),
+            tree: tree.clone(),
+            data_file,
+            head,
+            versions: HashMap::new(),
+            poisoned: None,
+            fsync: options.fsync,
+        };
+        let handle = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(SledStore {
+            db,
+            tree,
+            path,
+            tx,
+            writer: Mutex::new(Some(handle)),
+        })
     }
 
     /// The directory the store lives in.
@@ -208,7 +258,11 @@ impl EventStore for SledStore {
         }
     }
 
-    fn read_member(&self, member: Uuid, max_position: Option<u64>) -> Result<Vec<StoredEvent>, StoreError> {
+    fn read_member(
+        &self,
+        member: Uuid,
+        max_position: Option<u64>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut prefix = vec![b'S'];
         prefix.extend_from_slice(member.as_bytes());
         let mut events = Vec::new();
@@ -219,7 +273,10 @@ impl EventStore for SledStore {
                 break;
             }
             let bytes = self.tree.get(event_key(position))?;
-            let bytes = bytes.ok_or_else(|| StoreError::Corrupt { position, reason: "indexed event is missing".into() })?;
+            let bytes = bytes.ok_or_else(|| StoreError::Corrupt {
+                position,
+                reason: "indexed event is missing".into(),
+            })?;
             events.push(decode_event(position, &bytes)?);
         }
         Ok(events)
@@ -227,7 +284,11 @@ impl EventStore for SledStore {
 
     fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let mut events = Vec::with_capacity(limit.min(4096));
-        for item in self.tree.range(event_key(from_position.max(1))..).take(limit) {
+        for item in self
+            .tree
+            .range(event_key(from_position.max(1))..)
+            .take(limit)
+        {
             let (k, v) = item?;
             if k.first() != Some(&b'E') {
                 break;
@@ -251,7 +312,10 @@ impl EventStore for SledStore {
         Ok(out)
     }
 
-    fn write_projections(&self, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+    fn write_projections(
+        &self,
+        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (k, v) in records {
             match v {
@@ -265,8 +329,13 @@ impl EventStore for SledStore {
     }
 
     fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let Some(bytes) = self.tree.get(prefixed(b'K', key.as_bytes()))? else { return Ok(None) };
-        let record = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { position: 0, reason: format!("idempotency record for '{key}': {e}") })?;
+        let Some(bytes) = self.tree.get(prefixed(b'K', key.as_bytes()))? else {
+            return Ok(None);
+        };
+        let record = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            position: 0,
+            reason: format!("idempotency record for '{key}': {e}"),
+        })?;
         Ok(Some(record))
     }
 
@@ -324,7 +393,9 @@ impl Writer {
                     let failed = result.is_err();
                     let _ = applied.send(result);
                     if failed {
-                        let _ = durable.send(Err(StoreError::Poisoned(self.poisoned.clone().unwrap_or_default())));
+                        let _ = durable.send(Err(StoreError::Poisoned(
+                            self.poisoned.clone().unwrap_or_default(),
+                        )));
                     } else {
                         waiting.push(durable);
                     }
@@ -405,8 +476,11 @@ impl Writer {
     fn try_apply(&mut self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         if let Some(claim) = &request.idempotency {
             if let Some(bytes) = self.tree.get(prefixed(b'K', claim.key.as_bytes()))? {
-                let record: IdempotencyRecord = serde_json::from_slice(&bytes)
-                    .map_err(|e| StoreError::Corrupt { position: 0, reason: format!("idempotency record: {e}") })?;
+                let record: IdempotencyRecord =
+                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                        position: 0,
+                        reason: format!("idempotency record: {e}"),
+                    })?;
                 return Ok(if record.payload_hash == hex::encode(claim.payload_hash) {
                     AppendOutcome::Duplicate(record)
                 } else {
@@ -417,20 +491,30 @@ impl Writer {
         for (member, expected) in &request.expected {
             let actual = self.version(*member)?;
             if actual != *expected {
-                return Ok(AppendOutcome::VersionConflict { member: *member, expected: *expected, actual });
+                return Ok(AppendOutcome::VersionConflict {
+                    member: *member,
+                    expected: *expected,
+                    actual,
+                });
             }
         }
         let (batch, stored, versions) = self.build_batch(&request)?;
         self.tree.apply_batch(batch)?;
         if let Some(last) = stored.last() {
-            self.head = Head { position: last.position, hash: last.hash_bytes().unwrap_or(GENESIS_HASH) };
+            self.head = Head {
+                position: last.position,
+                hash: last.hash_bytes().unwrap_or(GENESIS_HASH),
+            };
         }
         self.versions.extend(versions);
         Ok(AppendOutcome::Committed(stored))
     }
 
     /// Assigns positions, versions and hashes, and gathers every write of the append in one batch.
-    fn build_batch(&mut self, request: &AppendRequest) -> Result<(sled::Batch, Vec<StoredEvent>, HashMap<Uuid, u64>), StoreError> {
+    fn build_batch(
+        &mut self,
+        request: &AppendRequest,
+    ) -> Result<(sled::Batch, Vec<StoredEvent>, HashMap<Uuid, u64>), StoreError> {
         let mut batch = sled::Batch::default();
         let mut versions: HashMap<Uuid, u64> = HashMap::new();
         let mut stored = Vec::with_capacity(request.events.len());
@@ -462,18 +546,31 @@ impl Writer {
             let hash = event.compute_hash(&prev);
             event.hash = hex::encode(hash);
             prev = hash;
-            let bytes = serde_json::to_vec(&event).map_err(|e| StoreError::Corrupt { position, reason: e.to_string() })?;
+            let bytes = serde_json::to_vec(&event).map_err(|e| StoreError::Corrupt {
+                position,
+                reason: e.to_string(),
+            })?;
             batch.insert(&event_key(position), bytes);
             batch.insert(&stream_key(new.member, version), &position.to_be_bytes());
             stored.push(event);
         }
-        assert_eq!(position, self.head.position + stored.len() as u64, "positions are gapless");
+        assert_eq!(
+            position,
+            self.head.position + stored.len() as u64,
+            "positions are gapless"
+        );
         for (member, version) in &versions {
             batch.insert(&version_key(*member), &version.to_be_bytes());
         }
         if let Some(claim) = &request.idempotency {
-            let record = IdempotencyRecord { payload_hash: hex::encode(claim.payload_hash), positions: stored.iter().map(|e| e.position).collect() };
-            let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt { position, reason: e.to_string() })?;
+            let record = IdempotencyRecord {
+                payload_hash: hex::encode(claim.payload_hash),
+                positions: stored.iter().map(|e| e.position).collect(),
+            };
+            let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt {
+                position,
+                reason: e.to_string(),
+            })?;
             batch.insert(prefixed(b'K', claim.key.as_bytes()), bytes);
         }
         for (key, value) in &request.projections {

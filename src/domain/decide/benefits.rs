@@ -7,7 +7,12 @@ use crate::domain::{BenefitChange, Payer, Rejection};
 use crate::month::{days_between, Month};
 
 /// The benefit change a counted contribution for `month`, posted on `date`, brings, if any.
-pub(super) fn after_contribution(s: &Subject<'_>, month: Month, date: NaiveDate, payer: Payer) -> Result<Option<BenefitChange>, Rejection> {
+pub(super) fn after_contribution(
+    s: &Subject<'_>,
+    month: Month,
+    date: NaiveDate,
+    payer: Payer,
+) -> Result<Option<BenefitChange>, Rejection> {
     let state = s.state;
     if state.died_on.is_some() {
         return Ok(None);
@@ -40,31 +45,62 @@ pub(super) fn after_contribution(s: &Subject<'_>, month: Month, date: NaiveDate,
             Payer::Individual => waits(s, month, waiting_months, format!("individual paid {days} days after enrolment or transfer (over {window_days}) {src}")),
         }));
     }
-    let Some(waiting) = state.waiting else { return Ok(None) };
+    let Some(waiting) = state.waiting else {
+        return Ok(None);
+    };
     if payer == Payer::Employer {
-        return Ok(Some(starts(month.first_day(), format!("employer's declaration for {month} ends the wait {src}"))));
+        return Ok(Some(starts(
+            month.first_day(),
+            format!("employer's declaration for {month} ends the wait {src}"),
+        )));
     }
-    Ok(full_months_reached(s, waiting.from_month, waiting.months_needed, month).map(|from| {
-        starts(from, format!("{} full months paid since {} {src}", waiting.months_needed, waiting.from_month))
-    }))
+    Ok(
+        full_months_reached(s, waiting.from_month, waiting.months_needed, month).map(|from| {
+            starts(
+                from,
+                format!(
+                    "{} full months paid since {} {src}",
+                    waiting.months_needed, waiting.from_month
+                ),
+            )
+        }),
+    )
 }
 
 fn starts(benefits_from: NaiveDate, rule: String) -> BenefitChange {
-    BenefitChange::Starts { benefits_from, rule }
+    BenefitChange::Starts {
+        benefits_from,
+        rule,
+    }
 }
 
 /// Starts a wait from `month`; if that month alone completes it (a policy of one month), benefits start.
 fn waits(s: &Subject<'_>, month: Month, months_needed: u32, why: String) -> BenefitChange {
     match full_months_reached(s, month, months_needed, month) {
         Some(from) => starts(from, format!("{why}: {months_needed} full months paid")),
-        None => BenefitChange::Waits { from_month: month, months_needed, rule: format!("{why}: benefits after {months_needed} full months") },
+        None => BenefitChange::Waits {
+            from_month: month,
+            months_needed,
+            rule: format!("{why}: benefits after {months_needed} full months"),
+        },
     }
 }
 
 /// With `adding` newly paid, whether `needed` counted months from `from_month` on are paid; then
 /// benefits start the first day of the month after the last of them.
-fn full_months_reached(s: &Subject<'_>, from_month: Month, needed: u32, adding: Month) -> Option<NaiveDate> {
-    let mut paid: Vec<Month> = s.state.months.iter().filter(|(m, c)| **m >= from_month && c.counts()).map(|(m, _)| *m).collect();
+fn full_months_reached(
+    s: &Subject<'_>,
+    from_month: Month,
+    needed: u32,
+    adding: Month,
+) -> Option<NaiveDate> {
+    let mut paid: Vec<Month> = s
+        .state
+        .months
+        .iter()
+        .filter(|(m, c)| **m >= from_month && c.counts())
+        .map(|(m, _)| *m)
+        .collect();
     if !paid.contains(&adding) {
         paid.push(adding);
     }

@@ -1,11 +1,21 @@
 //! Contributions: rates and base, account credit, one month counted once. DOMAIN §2, §3.
 
-use super::{alive_on, benefits, employee_scheme, not_retired, open_on, subject, Context, Decision};
+use super::{
+    alive_on, benefits, employee_scheme, not_retired, open_on, subject, Context, Decision,
+};
 use crate::domain::{Command, Contribution, ErrorCode, Event, Payer, Rejection};
 use crate::month::age_on;
 
 pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
-    let Command::Contribute { member, month, wage, payer, employer_class, date } = command else {
+    let Command::Contribute {
+        member,
+        month,
+        wage,
+        payer,
+        employer_class,
+        date,
+    } = command
+    else {
         unreachable!("dispatched on type")
     };
     let s = subject(ctx, *member)?;
@@ -15,18 +25,27 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
     alive_on(&s, month.first_day(), "contribution month starting")?;
     not_retired(&s, "contributing")?;
     if *month < s.policy.actual_months_from() {
-        let msg = format!("contribution month {month} is before {}; recognise earlier service as deemed months", s.policy.actual_months_from());
+        let msg = format!(
+            "contribution month {month} is before {}; recognise earlier service as deemed months",
+            s.policy.actual_months_from()
+        );
         return Err(Rejection::invalid(msg));
     }
     if date < month.first_day() {
-        return Err(Rejection::invalid(format!("posting date {date} is before the contribution month {month} begins")));
+        return Err(Rejection::invalid(format!(
+            "posting date {date} is before the contribution month {month} begins"
+        )));
     }
     if !wage.is_positive() {
         return Err(Rejection::invalid(format!("wage {wage} must be positive")));
     }
     let cover = s.state.months.get(month).copied().unwrap_or_default();
     if cover.paid_by(*payer) {
-        let who = if *payer == Payer::Employer { "the employer" } else { "the member" };
+        let who = if *payer == Payer::Employer {
+            "the employer"
+        } else {
+            "the member"
+        };
         let msg = format!("{month} is already paid by {who}; a month counts once (a duplicate is a refund candidate, not a new month)");
         return Err(Rejection::new(ErrorCode::DuplicateMonth, msg));
     }
@@ -37,7 +56,11 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
     let (own_rate, employer_part, credit_src) = s.policy.account_credit_rate(*month, age)?;
     let account_credit = base.times_rate(own_rate) + base.times_rate(employer_part);
     let counts_month = !cover.counts();
-    let benefits = if counts_month { benefits::after_contribution(&s, *month, date, *payer)? } else { None };
+    let benefits = if counts_month {
+        benefits::after_contribution(&s, *month, date, *payer)?
+    } else {
+        None
+    };
     let rule = format!(
         "base {base}; employee {} {employee_src}; employer {} {employer_src}; account credit {} + {} at age {age} {credit_src}",
         employee_rate.percent(),

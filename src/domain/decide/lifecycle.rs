@@ -3,8 +3,13 @@
 
 use chrono::NaiveDate;
 
-use super::{alive_on, check_date, employee_scheme, not_before_last_event, not_retired, open_on, subject, Context, Decision, Subject};
-use crate::domain::{Command, DeemedBasis, ErrorCode, Event, MemberId, Rejection, Sex, SuspendReason};
+use super::{
+    alive_on, check_date, employee_scheme, not_before_last_event, not_retired, open_on, subject,
+    Context, Decision, Subject,
+};
+use crate::domain::{
+    Command, DeemedBasis, ErrorCode, Event, MemberId, Rejection, Sex, SuspendReason,
+};
 use crate::month::{add_months, Month};
 
 /// Most months one command may add: 100 years.
@@ -12,72 +17,147 @@ pub const MONTHS_PER_COMMAND_MAX: u32 = 1200;
 
 fn months_in_range(months: u32, what: &str) -> Result<(), Rejection> {
     if months == 0 || months > MONTHS_PER_COMMAND_MAX {
-        return Err(Rejection::invalid(format!("{what} must be between 1 and {MONTHS_PER_COMMAND_MAX} months, got {months}")));
+        return Err(Rejection::invalid(format!(
+            "{what} must be between 1 and {MONTHS_PER_COMMAND_MAX} months, got {months}"
+        )));
     }
     Ok(())
 }
 
 pub(super) fn enroll(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
-    let Command::Enroll { member, region, scheme, sex, birth_date, date } = command else { unreachable!("dispatched on type") };
+    let Command::Enroll {
+        member,
+        region,
+        scheme,
+        sex,
+        birth_date,
+        date,
+    } = command
+    else {
+        unreachable!("dispatched on type")
+    };
     if ctx.states.get(member).is_some_and(|s| s.is_known()) {
-        return Err(Rejection::new(ErrorCode::AlreadyEnrolled, format!("member {member} is already enrolled")));
+        return Err(Rejection::new(
+            ErrorCode::AlreadyEnrolled,
+            format!("member {member} is already enrolled"),
+        ));
     }
     if ctx.policies.region(region).is_none() {
         let known: Vec<&str> = ctx.policies.region_names().collect();
-        let msg = format!("region '{region}' has no policy in this ledger; known: {}", known.join(", "));
+        let msg = format!(
+            "region '{region}' has no policy in this ledger; known: {}",
+            known.join(", ")
+        );
         return Err(Rejection::new(ErrorCode::UnknownRegion, msg));
     }
     check_date(*birth_date, "birth date")?;
     check_date(*date, "enrolment date")?;
     if date < birth_date {
-        return Err(Rejection::invalid(format!("enrolment date {date} is before the birth date {birth_date}")));
+        return Err(Rejection::invalid(format!(
+            "enrolment date {date} is before the birth date {birth_date}"
+        )));
     }
-    let event = Event::Enrolled { region: region.clone(), scheme: *scheme, sex: *sex, birth_date: *birth_date, date: *date };
+    let event = Event::Enrolled {
+        region: region.clone(),
+        scheme: *scheme,
+        sex: *sex,
+        birth_date: *birth_date,
+        date: *date,
+    };
     Ok(vec![(*member, event)])
 }
 
-pub(super) fn recognize_deemed(ctx: &Context<'_>, member: MemberId, date: NaiveDate, months: u32, basis: DeemedBasis) -> Result<Decision, Rejection> {
+pub(super) fn recognize_deemed(
+    ctx: &Context<'_>,
+    member: MemberId,
+    date: NaiveDate,
+    months: u32,
+    basis: DeemedBasis,
+) -> Result<Decision, Rejection> {
     let s = subject(ctx, member)?;
     open_on(&s, date, "recognition date")?;
     employee_scheme(&s, "deemed months")?;
     alive_on(&s, date, "recognition date")?;
-    not_retired(&s, "recognising months (the years were settled at retirement)")?;
+    not_retired(
+        &s,
+        "recognising months (the years were settled at retirement)",
+    )?;
     months_in_range(months, "deemed months")?;
-    Ok(vec![(member, Event::DeemedRecognized { date, months, basis })])
+    Ok(vec![(
+        member,
+        Event::DeemedRecognized {
+            date,
+            months,
+            basis,
+        },
+    )])
 }
 
-pub(super) fn suspend(ctx: &Context<'_>, member: MemberId, date: NaiveDate, reason: SuspendReason) -> Result<Decision, Rejection> {
+pub(super) fn suspend(
+    ctx: &Context<'_>,
+    member: MemberId,
+    date: NaiveDate,
+    reason: SuspendReason,
+) -> Result<Decision, Rejection> {
     let s = subject(ctx, member)?;
     open_on(&s, date, "suspension date")?;
     alive_on(&s, date, "suspension date")?;
     not_retired(&s, "suspension")?;
     if let Some(since) = s.state.suspended {
-        return Err(Rejection::new(ErrorCode::AlreadySuspended, format!("the member is already suspended since {}", since.date)));
+        return Err(Rejection::new(
+            ErrorCode::AlreadySuspended,
+            format!("the member is already suspended since {}", since.date),
+        ));
     }
     Ok(vec![(member, Event::Suspended { date, reason })])
 }
 
 pub(super) fn transfer_in(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
-    let Command::TransferIn { member, date, from_region, balance, months } = command else { unreachable!("dispatched on type") };
+    let Command::TransferIn {
+        member,
+        date,
+        from_region,
+        balance,
+        months,
+    } = command
+    else {
+        unreachable!("dispatched on type")
+    };
     let s = subject(ctx, *member)?;
     open_on(&s, *date, "transfer date")?;
     employee_scheme(&s, "a transfer of a personal account")?;
     alive_on(&s, *date, "transfer date")?;
     not_retired(&s, "a transfer in")?;
     if balance.is_negative() {
-        return Err(Rejection::invalid(format!("transferred balance {balance} must not be negative")));
+        return Err(Rejection::invalid(format!(
+            "transferred balance {balance} must not be negative"
+        )));
     }
     if *months > MONTHS_PER_COMMAND_MAX {
-        return Err(Rejection::invalid(format!("transferred months {months} exceed {MONTHS_PER_COMMAND_MAX}")));
+        return Err(Rejection::invalid(format!(
+            "transferred months {months} exceed {MONTHS_PER_COMMAND_MAX}"
+        )));
     }
     if from_region.trim().is_empty() {
-        return Err(Rejection::invalid("from_region must name the region the member comes from"));
+        return Err(Rejection::invalid(
+            "from_region must name the region the member comes from",
+        ));
     }
-    let event = Event::TransferredIn { date: *date, from_region: from_region.clone(), balance: *balance, months: *months };
+    let event = Event::TransferredIn {
+        date: *date,
+        from_region: from_region.clone(),
+        balance: *balance,
+        months: *months,
+    };
     Ok(vec![(*member, event)])
 }
 
-pub(super) fn transfer_out(ctx: &Context<'_>, member: MemberId, date: NaiveDate, to_region: &str) -> Result<Decision, Rejection> {
+pub(super) fn transfer_out(
+    ctx: &Context<'_>,
+    member: MemberId,
+    date: NaiveDate,
+    to_region: &str,
+) -> Result<Decision, Rejection> {
     let s = subject(ctx, member)?;
     open_on(&s, date, "transfer date")?;
     employee_scheme(&s, "a transfer of a personal account")?;
@@ -89,7 +169,9 @@ pub(super) fn transfer_out(ctx: &Context<'_>, member: MemberId, date: NaiveDate,
     }
     not_before_last_event(&s, date, "transfer date")?;
     if to_region.trim().is_empty() {
-        return Err(Rejection::invalid("to_region must name the receiving region"));
+        return Err(Rejection::invalid(
+            "to_region must name the receiving region",
+        ));
     }
     let event = Event::TransferredOut {
         date,
@@ -111,10 +193,18 @@ pub(super) fn shortfall(s: &Subject<'_>, date: NaiveDate) -> Result<(u32, u32, u
     let required_actual = rules.value.months_actual_min;
     let short_total = required_total.saturating_sub(s.state.months_total());
     let short_actual = required_actual.saturating_sub(s.state.months_actual());
-    Ok((short_total.max(short_actual), required_total, required_actual))
+    Ok((
+        short_total.max(short_actual),
+        required_total,
+        required_actual,
+    ))
 }
 
-pub(super) fn retire(ctx: &Context<'_>, member: MemberId, date: NaiveDate) -> Result<Decision, Rejection> {
+pub(super) fn retire(
+    ctx: &Context<'_>,
+    member: MemberId,
+    date: NaiveDate,
+) -> Result<Decision, Rejection> {
     let s = subject(ctx, member)?;
     open_on(&s, date, "retirement date")?;
     employee_scheme(&s, "retirement conversion")?;
@@ -130,7 +220,12 @@ pub(super) fn retire(ctx: &Context<'_>, member: MemberId, date: NaiveDate) -> Re
         return Err(Rejection::new(ErrorCode::InsufficientYears, msg));
     }
     let rules = s.policy.retirement(date)?;
-    let (benefits_from, rule) = retired_benefits(&s, date, rules.value.continuity_window_months, rules.value.no_benefit_wait_months);
+    let (benefits_from, rule) = retired_benefits(
+        &s,
+        date,
+        rules.value.continuity_window_months,
+        rules.value.no_benefit_wait_months,
+    );
     let rule = format!("{rule} {}", rules.source);
     let event = Event::Retired {
         date,
@@ -145,9 +240,15 @@ pub(super) fn retire(ctx: &Context<'_>, member: MemberId, date: NaiveDate) -> Re
 }
 
 /// Benefit continuity at conversion. DOMAIN §5 [000 Q58].
-fn retired_benefits(s: &Subject<'_>, date: NaiveDate, window_months: u32, wait_months: u32) -> (Option<NaiveDate>, String) {
+fn retired_benefits(
+    s: &Subject<'_>,
+    date: NaiveDate,
+    window_months: u32,
+    wait_months: u32,
+) -> (Option<NaiveDate>, String) {
     let month_after = Month::of(date).next().first_day();
-    let enjoying = |on: NaiveDate| s.state.waiting.is_none() && s.state.benefits_from.is_some_and(|d| d <= on);
+    let enjoying =
+        |on: NaiveDate| s.state.waiting.is_none() && s.state.benefits_from.is_some_and(|d| d <= on);
     match s.state.suspended {
         None if enjoying(date) => (s.state.benefits_from, "enjoying benefits at conversion: continuous".to_string()),
         Some(gap) if gap.had_benefits && add_months(gap.date, window_months) >= date => {
@@ -163,12 +264,20 @@ fn retired_benefits(s: &Subject<'_>, date: NaiveDate, window_months: u32, wait_m
     }
 }
 
-pub(super) fn lump_sum_makeup(ctx: &Context<'_>, member: MemberId, date: NaiveDate, months: u32) -> Result<Decision, Rejection> {
+pub(super) fn lump_sum_makeup(
+    ctx: &Context<'_>,
+    member: MemberId,
+    date: NaiveDate,
+    months: u32,
+) -> Result<Decision, Rejection> {
     let s = subject(ctx, member)?;
     open_on(&s, date, "payment date")?;
     employee_scheme(&s, "a lump-sum makeup")?;
     alive_on(&s, date, "payment date")?;
-    not_retired(&s, "a lump-sum makeup (the years were settled at retirement)")?;
+    not_retired(
+        &s,
+        "a lump-sum makeup (the years were settled at retirement)",
+    )?;
     months_in_range(months, "lump-sum months")?;
     let (short, _, _) = shortfall(&s, date)?;
     if months > short {
@@ -177,22 +286,48 @@ pub(super) fn lump_sum_makeup(ctx: &Context<'_>, member: MemberId, date: NaiveDa
     }
     let base = s.policy.makeup_base(date)?;
     let month = Month::of(date);
-    let (employer_rate, _) = s.policy.employer_rate(month, crate::domain::EmployerClass::Enterprise)?;
+    let (employer_rate, _) = s
+        .policy
+        .employer_rate(month, crate::domain::EmployerClass::Enterprise)?;
     let (employee_rate, _) = s.policy.employee_rate(month)?;
     let rate = employer_rate.plus(employee_rate);
     let amount = base.value.times(months).times_rate(rate);
-    let rule = format!("{months} months × makeup base {} {} × {} (employer + employee) [000 Q58]", base.value, base.source, rate.percent());
-    Ok(vec![(member, Event::LumpSumPaid { date, months, makeup_base: base.value, rate, amount, rule })])
+    let rule = format!(
+        "{months} months × makeup base {} {} × {} (employer + employee) [000 Q58]",
+        base.value,
+        base.source,
+        rate.percent()
+    );
+    Ok(vec![(
+        member,
+        Event::LumpSumPaid {
+            date,
+            months,
+            makeup_base: base.value,
+            rate,
+            amount,
+            rule,
+        },
+    )])
 }
 
-pub(super) fn record_death(ctx: &Context<'_>, member: MemberId, date: NaiveDate) -> Result<Decision, Rejection> {
+pub(super) fn record_death(
+    ctx: &Context<'_>,
+    member: MemberId,
+    date: NaiveDate,
+) -> Result<Decision, Rejection> {
     let s = subject(ctx, member)?;
     open_on(&s, date, "date of death")?;
     if let Some(died) = s.state.died_on {
-        return Err(Rejection::new(ErrorCode::AlreadyDeceased, format!("the member's death is already recorded on {died}")));
+        return Err(Rejection::new(
+            ErrorCode::AlreadyDeceased,
+            format!("the member's death is already recorded on {died}"),
+        ));
     }
     if date < s.profile.birth_date {
-        return Err(Rejection::invalid(format!("date of death {date} is before the birth date")));
+        return Err(Rejection::invalid(format!(
+            "date of death {date} is before the birth date"
+        )));
     }
     Ok(vec![(member, Event::DeathRecorded { date })])
 }

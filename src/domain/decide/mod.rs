@@ -33,19 +33,42 @@ pub type Decision = Vec<(MemberId, Event)>;
 pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
     match command {
         Command::Enroll { .. } => lifecycle::enroll(ctx, command),
-        Command::RecognizeDeemed { member, date, months, basis } => lifecycle::recognize_deemed(ctx, *member, *date, *months, *basis),
+        Command::RecognizeDeemed {
+            member,
+            date,
+            months,
+            basis,
+        } => lifecycle::recognize_deemed(ctx, *member, *date, *months, *basis),
         Command::Contribute { .. } => contribute::contribute(ctx, command),
         Command::PayPremium { .. } => resident::pay_premium(ctx, command),
-        Command::Suspend { member, date, reason } => lifecycle::suspend(ctx, *member, *date, *reason),
+        Command::Suspend {
+            member,
+            date,
+            reason,
+        } => lifecycle::suspend(ctx, *member, *date, *reason),
         Command::TransferIn { .. } => lifecycle::transfer_in(ctx, command),
-        Command::TransferOut { member, date, to_region } => lifecycle::transfer_out(ctx, *member, *date, to_region),
+        Command::TransferOut {
+            member,
+            date,
+            to_region,
+        } => lifecycle::transfer_out(ctx, *member, *date, to_region),
         Command::Refund { .. } => refund::refund(ctx, command),
         Command::Retire { member, date } => lifecycle::retire(ctx, *member, *date),
-        Command::LumpSumMakeup { member, date, months } => lifecycle::lump_sum_makeup(ctx, *member, *date, *months),
-        Command::CreditRetireeAllocation { month, member } => spending::credit_retiree_allocation(ctx, *month, *member),
+        Command::LumpSumMakeup {
+            member,
+            date,
+            months,
+        } => lifecycle::lump_sum_makeup(ctx, *member, *date, *months),
+        Command::CreditRetireeAllocation { month, member } => {
+            spending::credit_retiree_allocation(ctx, *month, *member)
+        }
         Command::Spend { .. } => spending::spend(ctx, command),
         Command::RecordDeath { member, date } => lifecycle::record_death(ctx, *member, *date),
-        Command::SettleInheritance { member, date, heirs } => spending::settle_inheritance(ctx, *member, *date, heirs),
+        Command::SettleInheritance {
+            member,
+            date,
+            heirs,
+        } => spending::settle_inheritance(ctx, *member, *date, heirs),
     }
 }
 
@@ -58,23 +81,49 @@ struct Subject<'a> {
 
 fn subject<'a>(ctx: &'a Context<'_>, member: MemberId) -> Result<Subject<'a>, Rejection> {
     let state = ctx.states.get(&member).filter(|s| s.is_known());
-    let state = state.ok_or_else(|| Rejection::new(ErrorCode::UnknownMember, format!("member {member} is not enrolled; enrol the member first")))?;
-    let profile = state.profile.as_ref().ok_or_else(|| Rejection::new(ErrorCode::UnknownMember, format!("member {member} is not enrolled")))?;
-    let policy = ctx.policies.region(&profile.region).ok_or_else(|| {
-        Rejection::new(ErrorCode::UnknownRegion, format!("member {member} is in region '{}', which this ledger has no policy for", profile.region))
+    let state = state.ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::UnknownMember,
+            format!("member {member} is not enrolled; enrol the member first"),
+        )
     })?;
-    Ok(Subject { state, profile, policy })
+    let profile = state.profile.as_ref().ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::UnknownMember,
+            format!("member {member} is not enrolled"),
+        )
+    })?;
+    let policy = ctx.policies.region(&profile.region).ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::UnknownRegion,
+            format!(
+                "member {member} is in region '{}', which this ledger has no policy for",
+                profile.region
+            ),
+        )
+    })?;
+    Ok(Subject {
+        state,
+        profile,
+        policy,
+    })
 }
 
 /// Refuses anything on a closed account, and a date outside the ledger's range or before enrolment.
 fn open_on(s: &Subject<'_>, date: NaiveDate, what: &str) -> Result<(), Rejection> {
     check_date(date, what)?;
     if let Some(closed) = s.state.closed_on {
-        let msg = format!("member {}'s account closed on {closed}; nothing more may be posted to it", s.state.member);
+        let msg = format!(
+            "member {}'s account closed on {closed}; nothing more may be posted to it",
+            s.state.member
+        );
         return Err(Rejection::new(ErrorCode::AccountClosed, msg));
     }
     if date < s.profile.enrolled_on {
-        let msg = format!("{what} {date} is before the member's enrolment on {}", s.profile.enrolled_on);
+        let msg = format!(
+            "{what} {date} is before the member's enrolment on {}",
+            s.profile.enrolled_on
+        );
         return Err(Rejection::invalid(msg));
     }
     Ok(())
@@ -83,16 +132,20 @@ fn open_on(s: &Subject<'_>, date: NaiveDate, what: &str) -> Result<(), Rejection
 /// Refuses a date after the member's recorded death.
 fn alive_on(s: &Subject<'_>, date: NaiveDate, what: &str) -> Result<(), Rejection> {
     match s.state.died_on {
-        Some(died) if date > died => {
-            Err(Rejection::new(ErrorCode::AfterDeath, format!("{what} {date} is after the member's death on {died}")))
-        }
+        Some(died) if date > died => Err(Rejection::new(
+            ErrorCode::AfterDeath,
+            format!("{what} {date} is after the member's death on {died}"),
+        )),
         _ => Ok(()),
     }
 }
 
 fn not_retired(s: &Subject<'_>, what: &str) -> Result<(), Rejection> {
     match s.state.retired_on {
-        Some(on) => Err(Rejection::new(ErrorCode::AlreadyRetired, format!("the member retired on {on}; {what} is closed to retirees"))),
+        Some(on) => Err(Rejection::new(
+            ErrorCode::AlreadyRetired,
+            format!("the member retired on {on}; {what} is closed to retirees"),
+        )),
         None => Ok(()),
     }
 }
@@ -101,7 +154,13 @@ fn employee_scheme(s: &Subject<'_>, what: &str) -> Result<(), Rejection> {
     if s.profile.scheme == Scheme::Employee {
         return Ok(());
     }
-    Err(Rejection::new(ErrorCode::WrongScheme, format!("{what} is for the employee scheme; member {} is a resident-scheme member", s.state.member)))
+    Err(Rejection::new(
+        ErrorCode::WrongScheme,
+        format!(
+            "{what} is for the employee scheme; member {} is a resident-scheme member",
+            s.state.member
+        ),
+    ))
 }
 
 fn check_date(date: NaiveDate, what: &str) -> Result<(), Rejection> {
@@ -109,14 +168,18 @@ fn check_date(date: NaiveDate, what: &str) -> Result<(), Rejection> {
     if (YEAR_MIN..=YEAR_MAX).contains(&year) {
         return Ok(());
     }
-    Err(Rejection::invalid(format!("{what} {date} is outside the years {YEAR_MIN}..{YEAR_MAX}")))
+    Err(Rejection::invalid(format!(
+        "{what} {date} is outside the years {YEAR_MIN}..{YEAR_MAX}"
+    )))
 }
 
 /// A closing debit (transfer out, inheritance) moves the whole balance, so it may not be dated
 /// before an event already on the account: an as-of view would otherwise show money twice.
 fn not_before_last_event(s: &Subject<'_>, date: NaiveDate, what: &str) -> Result<(), Rejection> {
     match s.state.last_event_on {
-        Some(last) if date < last => Err(Rejection::invalid(format!("{what} {date} is before the member's latest event on {last}"))),
+        Some(last) if date < last => Err(Rejection::invalid(format!(
+            "{what} {date} is before the member's latest event on {last}"
+        ))),
         _ => Ok(()),
     }
 }

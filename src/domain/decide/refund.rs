@@ -3,7 +3,10 @@
 use chrono::NaiveDate;
 
 use super::{open_on, resident, subject, Context, Decision, Subject};
-use crate::domain::{Command, ErrorCode, Event, Payer, RefundMonths, RefundReason, RefundedPayment, Rejection, Scheme};
+use crate::domain::{
+    Command, ErrorCode, Event, Payer, RefundMonths, RefundReason, RefundedPayment, Rejection,
+    Scheme,
+};
 use crate::money::Money;
 use crate::month::Month;
 
@@ -11,39 +14,77 @@ use crate::month::Month;
 pub const REFUND_MONTHS_MAX: usize = 600;
 
 pub(super) fn refund(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
-    let Command::Refund { member, date, reason, months, coverage_year } = command else { unreachable!("dispatched on type") };
+    let Command::Refund {
+        member,
+        date,
+        reason,
+        months,
+        coverage_year,
+    } = command
+    else {
+        unreachable!("dispatched on type")
+    };
     let s = subject(ctx, *member)?;
     open_on(&s, *date, "refund date")?;
     if s.profile.scheme == Scheme::Resident {
-        let year = coverage_year.ok_or_else(|| Rejection::invalid("a resident refund names its coverage_year"))?;
+        let year = coverage_year
+            .ok_or_else(|| Rejection::invalid("a resident refund names its coverage_year"))?;
         return resident::refund_premium(&s, *date, *reason, year);
     }
-    let months = months.as_ref().ok_or_else(|| Rejection::invalid("an employee-scheme refund names its months"))?;
+    let months = months
+        .as_ref()
+        .ok_or_else(|| Rejection::invalid("an employee-scheme refund names its months"))?;
     let months = resolve_months(&s, *date, *reason, months)?;
     let mut payments = Vec::with_capacity(months.len());
     for month in months {
         payments.push(refund_one(&s, *date, *reason, month)?);
     }
     let amount = payments.iter().map(|p| p.amount).sum();
-    Ok(vec![(*member, Event::ContributionRefunded { date: *date, reason: *reason, payments, amount })])
+    Ok(vec![(
+        *member,
+        Event::ContributionRefunded {
+            date: *date,
+            reason: *reason,
+            payments,
+            amount,
+        },
+    )])
 }
 
-fn resolve_months(s: &Subject<'_>, date: NaiveDate, reason: RefundReason, months: &RefundMonths) -> Result<Vec<Month>, Rejection> {
+fn resolve_months(
+    s: &Subject<'_>,
+    date: NaiveDate,
+    reason: RefundReason,
+    months: &RefundMonths,
+) -> Result<Vec<Month>, Rejection> {
     let list = match months {
         RefundMonths::List(list) => list.clone(),
         RefundMonths::One(month) => vec![*month],
         RefundMonths::Count(n) => {
             let n = usize::try_from(*n).unwrap_or(usize::MAX);
-            let eligible: Vec<Month> = s.state.months.keys().rev().filter(|m| refund_one(s, date, reason, **m).is_ok()).take(n).copied().collect();
+            let eligible: Vec<Month> = s
+                .state
+                .months
+                .keys()
+                .rev()
+                .filter(|m| refund_one(s, date, reason, **m).is_ok())
+                .take(n)
+                .copied()
+                .collect();
             if eligible.len() < n {
-                let msg = format!("only {} months are refundable for reason {reason:?}, not {n}", eligible.len());
+                let msg = format!(
+                    "only {} months are refundable for reason {reason:?}, not {n}",
+                    eligible.len()
+                );
                 return Err(Rejection::new(ErrorCode::RefundNotAllowed, msg));
             }
             eligible
         }
     };
     if list.is_empty() || list.len() > REFUND_MONTHS_MAX {
-        return Err(Rejection::invalid(format!("a refund names between 1 and {REFUND_MONTHS_MAX} months")));
+        return Err(Rejection::invalid(format!(
+            "a refund names between 1 and {REFUND_MONTHS_MAX} months"
+        )));
     }
     let mut sorted = list.clone();
     sorted.sort();
@@ -55,7 +96,12 @@ fn resolve_months(s: &Subject<'_>, date: NaiveDate, reason: RefundReason, months
 }
 
 /// One month's refund: which payment, how much, and whether the rules allow it.
-fn refund_one(s: &Subject<'_>, date: NaiveDate, reason: RefundReason, month: Month) -> Result<RefundedPayment, Rejection> {
+fn refund_one(
+    s: &Subject<'_>,
+    date: NaiveDate,
+    reason: RefundReason,
+    month: Month,
+) -> Result<RefundedPayment, Rejection> {
     let cover = s.state.months.get(&month).copied().unwrap_or_default();
     let not_allowed = |why: String| Err(Rejection::new(ErrorCode::RefundNotAllowed, why));
     let payer = match reason {
@@ -75,7 +121,8 @@ fn refund_one(s: &Subject<'_>, date: NaiveDate, reason: RefundReason, month: Mon
             if !cover.paid_by(Payer::Individual) {
                 return not_allowed(format!("{month} has no payment by the member; employer declarations are refunded only for errors"));
             }
-            let begun = s.state.waiting.is_none() && s.state.benefits_from.is_some_and(|from| from <= date);
+            let begun =
+                s.state.waiting.is_none() && s.state.benefits_from.is_some_and(|from| from <= date);
             if begun {
                 return not_allowed(format!("the benefit period began on {}; an individual's contributions are no longer refunded [000 Q56]", s.state.benefits_from.map_or_else(String::new, |d| d.to_string())));
             }
@@ -92,5 +139,12 @@ fn refund_one(s: &Subject<'_>, date: NaiveDate, reason: RefundReason, month: Mon
     // Duplicate refund = own contribution − what it credited to the account [nat 2021-43]; the
     // credit stays in the account, so a refund never moves the balance.
     let amount: Money = payment.paid() - payment.credit;
-    Ok(RefundedPayment { month, payer, paid: payment.paid(), credited: payment.credit, amount, month_still_counts: cover.paid_by(other) })
+    Ok(RefundedPayment {
+        month,
+        payer,
+        paid: payment.paid(),
+        credited: payment.credit,
+        amount,
+        month_still_counts: cover.paid_by(other),
+    })
 }

@@ -4,8 +4,13 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{alive_on, employee_scheme, not_before_last_event, open_on, subject, Context, Decision};
-use crate::domain::{Command, ErrorCode, Event, Heir, HeirDestination, InheritanceShare, MemberId, MemberState, Rejection, Scheme};
+use super::{
+    alive_on, employee_scheme, not_before_last_event, open_on, subject, Context, Decision,
+};
+use crate::domain::{
+    Command, ErrorCode, Event, Heir, HeirDestination, InheritanceShare, MemberId, MemberState,
+    Rejection, Scheme,
+};
 use crate::money::Money;
 use crate::month::{age_on, Month};
 
@@ -13,32 +18,59 @@ use crate::month::{age_on, Month};
 pub const HEIRS_MAX: usize = 64;
 
 pub(super) fn spend(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
-    let Command::Spend { member, date, amount, purpose, beneficiary } = command else { unreachable!("dispatched on type") };
+    let Command::Spend {
+        member,
+        date,
+        amount,
+        purpose,
+        beneficiary,
+    } = command
+    else {
+        unreachable!("dispatched on type")
+    };
     let s = subject(ctx, *member)?;
     open_on(&s, *date, "spending date")?;
     employee_scheme(&s, "spending from a personal account")?;
     alive_on(&s, *date, "spending date")?;
     if !amount.is_positive() {
-        return Err(Rejection::invalid(format!("amount {amount} must be positive")));
+        return Err(Rejection::invalid(format!(
+            "amount {amount} must be positive"
+        )));
     }
     if purpose.is_for_relative() {
         if !s.policy.family_mutual_aid_allowed(*date) {
-            return Err(Rejection::invalid(format!("spending on relatives (家庭共济) is not allowed on {date} [nat 2021]")));
+            return Err(Rejection::invalid(format!(
+                "spending on relatives (家庭共济) is not allowed on {date} [nat 2021]"
+            )));
         }
         if beneficiary.as_deref().is_none_or(|b| b.trim().is_empty()) {
-            return Err(Rejection::invalid("spending on a relative must name the beneficiary"));
+            return Err(Rejection::invalid(
+                "spending on a relative must name the beneficiary",
+            ));
         }
     }
     let available = s.state.balance.min(s.state.balance_floor_from(*date));
     if *amount > available {
-        let msg = format!("the account can pay {available} on and after {date} (balance {}), not {amount}", s.state.balance);
+        let msg = format!(
+            "the account can pay {available} on and after {date} (balance {}), not {amount}",
+            s.state.balance
+        );
         return Err(Rejection::new(ErrorCode::InsufficientBalance, msg));
     }
-    let event = Event::Spent { date: *date, amount: *amount, purpose: *purpose, beneficiary: beneficiary.clone() };
+    let event = Event::Spent {
+        date: *date,
+        amount: *amount,
+        purpose: *purpose,
+        beneficiary: beneficiary.clone(),
+    };
     Ok(vec![(*member, event)])
 }
 
-pub(super) fn credit_retiree_allocation(ctx: &Context<'_>, month: Month, member: Option<MemberId>) -> Result<Decision, Rejection> {
+pub(super) fn credit_retiree_allocation(
+    ctx: &Context<'_>,
+    month: Month,
+    member: Option<MemberId>,
+) -> Result<Decision, Rejection> {
     if let Some(member) = member {
         let s = subject(ctx, member)?;
         let event = allocation(ctx, s.state, month)?;
@@ -57,32 +89,59 @@ pub(super) fn credit_retiree_allocation(ctx: &Context<'_>, month: Month, member:
 fn allocation(ctx: &Context<'_>, state: &MemberState, month: Month) -> Result<Event, Rejection> {
     let s = subject(ctx, state.member)?;
     let Some(retired_on) = state.retired_on else {
-        return Err(Rejection::new(ErrorCode::NotRetired, format!("member {} has not retired; allocations are for retirees", state.member)));
+        return Err(Rejection::new(
+            ErrorCode::NotRetired,
+            format!(
+                "member {} has not retired; allocations are for retirees",
+                state.member
+            ),
+        ));
     };
     if month.last_day() < retired_on {
-        return Err(Rejection::invalid(format!("{month} ends before the member retired on {retired_on}")));
+        return Err(Rejection::invalid(format!(
+            "{month} ends before the member retired on {retired_on}"
+        )));
     }
     let date = month.first_day().max(retired_on);
     open_on(&s, date, "allocation date")?;
     alive_on(&s, month.first_day(), "allocation month starting")?;
     if state.allocations.contains(&month) {
-        return Err(Rejection::new(ErrorCode::DuplicateMonth, format!("the allocation for {month} is already credited")));
+        return Err(Rejection::new(
+            ErrorCode::DuplicateMonth,
+            format!("the allocation for {month} is already credited"),
+        ));
     }
     let age = age_on(s.profile.birth_date, month.first_day());
     let (amount, source) = s.policy.retiree_allocation(month, age)?;
     let rule = format!("retiree allocation {amount} at age {age} {source}");
-    Ok(Event::RetireeAllocationCredited { month, date, age, amount, rule })
+    Ok(Event::RetireeAllocationCredited {
+        month,
+        date,
+        age,
+        amount,
+        rule,
+    })
 }
 
-pub(super) fn settle_inheritance(ctx: &Context<'_>, member: MemberId, date: NaiveDate, heirs: &[Heir]) -> Result<Decision, Rejection> {
+pub(super) fn settle_inheritance(
+    ctx: &Context<'_>,
+    member: MemberId,
+    date: NaiveDate,
+    heirs: &[Heir],
+) -> Result<Decision, Rejection> {
     let s = subject(ctx, member)?;
     open_on(&s, date, "settlement date")?;
     employee_scheme(&s, "an inheritance of a personal account")?;
     let Some(died) = s.state.died_on else {
-        return Err(Rejection::new(ErrorCode::NotDeceased, "record the member's death before settling the inheritance"));
+        return Err(Rejection::new(
+            ErrorCode::NotDeceased,
+            "record the member's death before settling the inheritance",
+        ));
     };
     if date < died {
-        return Err(Rejection::invalid(format!("settlement date {date} is before the death on {died}")));
+        return Err(Rejection::invalid(format!(
+            "settlement date {date} is before the death on {died}"
+        )));
     }
     not_before_last_event(&s, date, "settlement date")?;
     let amounts = split(s.state.balance, heirs)?;
@@ -90,24 +149,64 @@ pub(super) fn settle_inheritance(ctx: &Context<'_>, member: MemberId, date: Naiv
     let mut shares = Vec::with_capacity(heirs.len().max(1));
     let mut decision = Vec::new();
     for (heir, amount) in heirs.iter().zip(amounts) {
-        let receiving = heir.heir.filter(|h| *h != member).and_then(|h| ctx.states.get(&h)).filter(|h| can_receive(h, date));
-        let destination = if receiving.is_some() { HeirDestination::Account } else { HeirDestination::Payout };
+        let receiving = heir
+            .heir
+            .filter(|h| *h != member)
+            .and_then(|h| ctx.states.get(&h))
+            .filter(|h| can_receive(h, date));
+        let destination = if receiving.is_some() {
+            HeirDestination::Account
+        } else {
+            HeirDestination::Payout
+        };
         if let Some(h) = receiving.filter(|_| amount.is_positive()) {
-            decision.push((h.member, Event::InheritanceReceived { date, from: member, amount }));
+            decision.push((
+                h.member,
+                Event::InheritanceReceived {
+                    date,
+                    from: member,
+                    amount,
+                },
+            ));
         }
-        shares.push(InheritanceShare { heir: heir.heir, name: heir.name.clone(), share: heir.share, amount, destination });
+        shares.push(InheritanceShare {
+            heir: heir.heir,
+            name: heir.name.clone(),
+            share: heir.share,
+            amount,
+            destination,
+        });
     }
     if heirs.is_empty() {
         let share = crate::money::Rate::new(Decimal::ONE);
-        shares.push(InheritanceShare { heir: None, name: "pooled fund".into(), share, amount: balance, destination: HeirDestination::PooledFund });
+        shares.push(InheritanceShare {
+            heir: None,
+            name: "pooled fund".into(),
+            share,
+            amount: balance,
+            destination: HeirDestination::PooledFund,
+        });
     }
-    decision.insert(0, (member, Event::InheritanceSettled { date, balance, shares }));
+    decision.insert(
+        0,
+        (
+            member,
+            Event::InheritanceSettled {
+                date,
+                balance,
+                shares,
+            },
+        ),
+    );
     Ok(decision)
 }
 
 /// An heir insured here: an employee-scheme member whose account is open and alive on `date`.
 fn can_receive(heir: &MemberState, date: NaiveDate) -> bool {
-    let employee = heir.profile.as_ref().is_some_and(|p| p.scheme == Scheme::Employee && p.enrolled_on <= date);
+    let employee = heir
+        .profile
+        .as_ref()
+        .is_some_and(|p| p.scheme == Scheme::Employee && p.enrolled_on <= date);
     employee && heir.closed_on.is_none() && heir.died_on.is_none_or(|d| d >= date)
 }
 
@@ -115,7 +214,9 @@ fn can_receive(heir: &MemberState, date: NaiveDate) -> bool {
 /// then the fen left over go one each to the largest remainders (earlier heirs first on ties).
 fn split(balance: Money, heirs: &[Heir]) -> Result<Vec<Money>, Rejection> {
     if heirs.len() > HEIRS_MAX {
-        return Err(Rejection::invalid(format!("at most {HEIRS_MAX} heirs per settlement")));
+        return Err(Rejection::invalid(format!(
+            "at most {HEIRS_MAX} heirs per settlement"
+        )));
     }
     if heirs.iter().any(|h| h.share.as_decimal() <= Decimal::ZERO) {
         return Err(Rejection::invalid("every heir's share must be positive"));
@@ -125,14 +226,23 @@ fn split(balance: Money, heirs: &[Heir]) -> Result<Vec<Money>, Rejection> {
     }
     let total: Decimal = heirs.iter().map(|h| h.share.as_decimal()).sum();
     if !heirs.is_empty() && total != Decimal::ONE {
-        return Err(Rejection::invalid(format!("heirs' shares sum to {total}, not 1")));
+        return Err(Rejection::invalid(format!(
+            "heirs' shares sum to {total}, not 1"
+        )));
     }
-    let exact: Vec<Decimal> = heirs.iter().map(|h| balance.as_decimal() * h.share.as_decimal()).collect();
+    let exact: Vec<Decimal> = heirs
+        .iter()
+        .map(|h| balance.as_decimal() * h.share.as_decimal())
+        .collect();
     let mut amounts: Vec<Money> = exact.iter().map(|e| Money::round_down(*e)).collect();
     let handed: Money = amounts.iter().copied().sum();
     let mut left_fen = (balance - handed).fen();
     let mut order: Vec<usize> = (0..heirs.len()).collect();
-    order.sort_by(|a, b| (exact[*b] - amounts[*b].as_decimal()).cmp(&(exact[*a] - amounts[*a].as_decimal())).then(a.cmp(b)));
+    order.sort_by(|a, b| {
+        (exact[*b] - amounts[*b].as_decimal())
+            .cmp(&(exact[*a] - amounts[*a].as_decimal()))
+            .then(a.cmp(b))
+    });
     for i in order {
         if left_fen <= 0 {
             break;
