@@ -177,3 +177,145 @@ async fn replay_equals_checkpoints_after_the_demo_sample() {
         l.checkpoints().expect("checkpoints")
     );
 }
+
+fn cmd(json: &str) -> String {
+    json.replace("$M", M)
+}
+
+#[tokio::test]
+async fn s4_resident_outside_window_waits_180_days_000_q32() {
+    let enroll = cmd(
+        r#"{"type":"enroll","member":"$M","region":"luzhou","scheme":"resident","sex":"male","birth_date":"1980-01-01","date":"2024-01-01"}"#,
+    );
+    let pay = cmd(
+        r#"{"type":"pay_premium","member":"$M","coverage_year":2024,"personal":"380.00","subsidy":"640.00","date":"2024-03-01"}"#,
+    );
+    let (_d, l) = given(&[enroll, pay]).await;
+    let v = l
+        .account(M.parse().expect("uuid"), ViewAt::Head)
+        .await
+        .expect("view");
+    assert_eq!(
+        v.benefits_from.map(|d| d.to_string()).as_deref(),
+        Some("2024-08-28")
+    );
+    assert_eq!(format!("{:?}", v.status), "Waiting");
+}
+
+#[tokio::test]
+async fn s6_transfer_out_needs_suspension_and_closes_000_q35() {
+    let (_d, l) = given(&[
+        enroll("male", "1980-01-01", "2024-01-01"),
+        contribute("2024-01", "5000.00", "employer"),
+    ])
+    .await;
+    let out =
+        cmd(r#"{"type":"transfer_out","member":"$M","date":"2024-03-01","to_region":"chengdu"}"#);
+    assert_eq!(
+        l.submit_json(&out).await.expect_err("not suspended").code(),
+        "not_suspended"
+    );
+    l.submit_json(&cmd(
+        r#"{"type":"suspend","member":"$M","date":"2024-02-01","reason":"transfer_out"}"#,
+    ))
+    .await
+    .expect("suspend");
+    l.submit_json(&out).await.expect("transfer out");
+    let v = l
+        .account(M.parse().expect("uuid"), ViewAt::Head)
+        .await
+        .expect("view");
+    assert_eq!(
+        (v.balance.to_string(), format!("{:?}", v.status)),
+        ("0.00".to_string(), "Closed".to_string())
+    );
+    assert_eq!(
+        l.submit_json(&contribute("2024-02", "5000.00", "employer"))
+            .await
+            .expect_err("closed")
+            .code(),
+        "account_closed"
+    );
+}
+
+#[tokio::test]
+async fn s7_duplicate_refund_is_paid_minus_credited_nat_2021_43() {
+    let (_d, l) = given(&[
+        enroll("female", "1990-01-01", "2024-01-01"),
+        contribute("2024-01", "5000.00", "employer"),
+        contribute("2024-01", "5000.00", "individual"),
+    ])
+    .await;
+    let r = l.submit_json(&cmd(r#"{"type":"refund","member":"$M","date":"2024-02-10","reason":"duplicate","months":["2024-01"]}"#)).await.expect("refund");
+    // Individual paid 9.75 % of 5,000 = 487.50; 2 % (100.00) was credited and stays: 387.50 back.
+    assert_eq!(r.events[0].data["amount"], "387.50");
+    let v = l
+        .account(M.parse().expect("uuid"), ViewAt::Head)
+        .await
+        .expect("view");
+    assert_eq!(
+        v.months.actual, 1,
+        "the employer's payment still counts the month once"
+    );
+}
+
+#[tokio::test]
+async fn s9_no_contribution_after_death_and_inheritance_splits_to_the_fen() {
+    let (_d, l) = given(&[
+        enroll("male", "1980-01-01", "2024-01-01"),
+        contribute("2024-01", "5000.01", "employer"),
+        cmd(r#"{"type":"record_death","member":"$M","date":"2024-02-10"}"#),
+    ])
+    .await;
+    assert_eq!(
+        l.submit_json(&contribute("2024-03", "5000.00", "employer"))
+            .await
+            .expect_err("dead")
+            .code(),
+        "after_death"
+    );
+    let settle = cmd(
+        r#"{"type":"settle_inheritance","member":"$M","date":"2024-03-01","heirs":[{"heir":null,"name":"A","share":"0.3333"},{"heir":null,"name":"B","share":"0.3333"},{"heir":null,"name":"C","share":"0.3334"}]}"#,
+    );
+    let r = l.submit_json(&settle).await.expect("settle");
+    let shares = r.events[0].data["shares"]
+        .as_array()
+        .expect("shares")
+        .clone();
+    let total: i64 = shares
+        .iter()
+        .map(|s| {
+            member_ledger::money::Money::parse(s["amount"].as_str().expect("amount"))
+                .expect("money")
+                .fen()
+        })
+        .sum();
+    assert_eq!(
+        total, 10000,
+        "100.00 split without losing or creating a fen"
+    );
+}
+
+#[tokio::test]
+async fn s5_lump_sum_counts_as_actual_months_and_then_retirement_passes_000_q58() {
+    let (_d, l) = given(&[enroll("female", "1970-01-01", "2024-01-01"), cmd(r#"{"type":"recognize_deemed","member":"$M","date":"2024-01-02","months":200,"basis":"pre_1997_service"}"#)]).await;
+    let retire = cmd(r#"{"type":"retire","member":"$M","date":"2024-06-01"}"#);
+    assert_eq!(
+        l.submit_json(&retire).await.expect_err("short").code(),
+        "insufficient_years"
+    );
+    l.submit_json(&cmd(
+        r#"{"type":"lump_sum_makeup","member":"$M","date":"2024-05-20","months":120}"#,
+    ))
+    .await
+    .expect("lump sum");
+    l.submit_json(&retire).await.expect("retire");
+    let v = l
+        .account(M.parse().expect("uuid"), ViewAt::Head)
+        .await
+        .expect("view");
+    assert_eq!(
+        (v.months.actual, v.months.total, v.balance.to_string()),
+        (120, 320, "0.00".to_string())
+    );
+}
