@@ -36,7 +36,6 @@ pub(super) async fn run(data: &Path) -> u8 {
         .filter_map(|l| parse_command(l).ok())
         .filter_map(|(c, _)| c.member())
         .collect();
-    members.dedup();
     let mut seen = std::collections::BTreeSet::new();
     members.retain(|m| seen.insert(*m));
     for member in &members {

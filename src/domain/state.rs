@@ -6,10 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    BenefitChange, Event, HeirDestination, MemberId, Payer, RefundReason, Scheme, Sex,
-    SuspendReason,
-};
+use super::{BenefitChange, Event, HeirDestination, MemberId, Payer, Scheme, Sex, SuspendReason};
 use crate::money::Money;
 use crate::month::Month;
 
@@ -536,16 +533,5 @@ impl MemberState {
             .count();
         let resident = usize::from(self.coverage.get(&year).is_some_and(|c| !c.refunded)) * 12;
         u32::try_from(counted + resident).unwrap_or(u32::MAX)
-    }
-
-    /// Whether a refund reason applies to the resident scheme's list.
-    pub fn resident_refund_reason_allowed(reason: RefundReason) -> bool {
-        matches!(
-            reason,
-            RefundReason::HukouMoved
-                | RefundReason::Emigration
-                | RefundReason::Death
-                | RefundReason::Employed
-        )
     }
 }

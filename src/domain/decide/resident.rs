@@ -3,7 +3,7 @@
 use chrono::{Datelike, Duration, NaiveDate};
 
 use super::{alive_on, open_on, subject, Context, Decision, Subject};
-use crate::domain::{Command, ErrorCode, Event, MemberState, RefundReason, Rejection, Scheme};
+use crate::domain::{Command, ErrorCode, Event, RefundReason, Rejection, Scheme};
 use crate::month::{add_months, YEAR_MAX, YEAR_MIN};
 
 pub(super) fn pay_premium(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
@@ -77,12 +77,11 @@ fn premium_benefits_from(
     let birth = s.profile.birth_date;
     let newborn = date <= add_months(birth, r.newborn_window_months) && birth.year() >= year - 1;
     if newborn && r.newborn_covered_from_birth {
-        let from = birth.max(NaiveDate::from_ymd_opt(birth.year(), 1, 1).unwrap_or(birth));
         let rule = format!(
             "newborn paid within {} months of birth: covered from birth {}",
             r.newborn_window_months, rules.source
         );
-        return Ok((from.max(birth), rule));
+        return Ok((birth, rule));
     }
     if date < year_start {
         let rule = format!(
@@ -114,7 +113,10 @@ pub(super) fn refund_premium(
     let started = NaiveDate::from_ymd_opt(year, 1, 1).is_some_and(|d| date >= d);
     let allowed = match reason {
         RefundReason::Error => true,
-        r if MemberState::resident_refund_reason_allowed(r) => !started,
+        RefundReason::HukouMoved
+        | RefundReason::Emigration
+        | RefundReason::Death
+        | RefundReason::Employed => !started,
         _ => false,
     };
     if !allowed {
