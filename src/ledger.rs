@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::codec;
 use crate::domain::{
     decide, parse_command, Command, Context, ErrorCode, Event, MemberId, MemberState, Rejection,
+    ReversalTarget,
 };
 use crate::policy::PolicySet;
 use crate::projection::{self, AccountView, Statement, ViewAt};
@@ -219,10 +220,15 @@ impl Ledger {
                     return self.replayed(claim, record).await.map(|r| (r, None));
                 }
             }
-            let states = self.states_for(command)?;
+            let target = match command {
+                Command::Reverse { event, .. } => self.reversal_target(*event)?,
+                _ => None,
+            };
+            let states = self.states_for(command, target.as_ref())?;
             let ctx = Context {
                 states: &states,
                 policies: &self.inner.policies,
+                target: target.as_ref(),
             };
             let decision = decide(&ctx, command)?;
             if decision.is_empty() {
@@ -275,8 +281,58 @@ impl Ledger {
         })
     }
 
-    fn states_for(&self, command: &Command) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+    /// The stored event with this id, decoded for a reversal.
+    fn reversal_target(&self, event_id: uuid::Uuid) -> Result<Option<ReversalTarget>, StoreError> {
+        let Some(stored) = self.event(event_id)? else {
+            return Ok(None);
+        };
+        Ok(Some(ReversalTarget {
+            event_id,
+            position: stored.position,
+            member: stored.member,
+            event: codec::decode(&stored)?,
+        }))
+    }
+
+    /// The stored event with this id, if the log has it.
+    pub fn event(&self, event_id: uuid::Uuid) -> Result<Option<StoredEvent>, StoreError> {
+        let Some(position) = self.inner.store.event_position(event_id)? else {
+            return Ok(None);
+        };
+        let stored = self.inner.store.read_from(position, 1)?.into_iter().next();
+        match stored {
+            Some(e) if e.position == position && e.event_id == event_id => Ok(Some(e)),
+            _ => Err(StoreError::Corrupt {
+                position,
+                reason: format!(
+                    "the index names event {event_id} at this position, but it is not there"
+                ),
+            }),
+        }
+    }
+
+    /// Reverses a stored event: appends the compensating event (see `reverse` in CONTRACT.md's
+    /// additions and ARCHITECTURE.md). Same as submitting `{"type":"reverse",…}`.
+    pub async fn reverse(
+        &self,
+        event_id: uuid::Uuid,
+        reason: &str,
+        key: Option<String>,
+    ) -> Result<Receipt, SubmitError> {
+        let command = Command::Reverse {
+            event: event_id,
+            reason: reason.to_string(),
+        };
+        self.submit(command, key).await
+    }
+
+    fn states_for(
+        &self,
+        command: &Command,
+        target: Option<&ReversalTarget>,
+    ) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
         let mut ids = command.members_read();
+        ids.extend(target.map(|t| t.member));
         if let Command::CreditRetireeAllocation { member: None, .. } = command {
             for (key, _) in self.inner.store.projection_scan(&[RETIREE_PREFIX])? {
                 ids.extend(uuid::Uuid::from_slice(&key[1..]).ok());

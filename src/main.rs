@@ -7,5 +7,7 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Piped into `head`, a closed stdout ends the program quietly, as for other Unix tools.
+    sigpipe::reset();
     cli::main()
 }

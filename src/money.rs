@@ -189,7 +189,8 @@ impl std::iter::Sum for Money {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.2}", self.0)
+        // `pad` honours width and alignment, so tables line up.
+        f.pad(&format!("{:.2}", self.0))
     }
 }
 

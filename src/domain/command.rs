@@ -115,6 +115,8 @@ pub enum Command {
         date: NaiveDate,
         heirs: Vec<Heir>,
     },
+    /// Cancel an erroneous event's effects on money and months with a compensating event.
+    Reverse { event: uuid::Uuid, reason: String },
 }
 
 /// The months a refund names: a list of `YYYY-MM`, or a count (the latest refundable months).
@@ -160,11 +162,13 @@ impl Command {
             | Command::RecordDeath { member, .. }
             | Command::SettleInheritance { member, .. } => Some(*member),
             Command::CreditRetireeAllocation { member, .. } => *member,
+            Command::Reverse { .. } => None,
         }
     }
 
     /// Every member whose state the decision reads (the subject and, for a settlement, the heirs).
-    /// An allocation to every retiree reads the retiree index instead.
+    /// An allocation to every retiree reads the retiree index instead; a reversal reads the
+    /// member of the event it names (found by the ledger).
     pub fn members_read(&self) -> Vec<MemberId> {
         let mut ids: Vec<MemberId> = self.member().into_iter().collect();
         if let Command::SettleInheritance { heirs, .. } = self {
@@ -192,13 +196,14 @@ impl Command {
             Command::Spend { .. } => "spend",
             Command::RecordDeath { .. } => "record_death",
             Command::SettleInheritance { .. } => "settle_inheritance",
+            Command::Reverse { .. } => "reverse",
         }
     }
 }
 
 /// The command types of the contract, for messages.
 const COMMAND_TYPES: &str = "enroll, recognize_deemed, contribute, pay_premium, suspend, transfer_in, transfer_out, \
-refund, retire, lump_sum_makeup, credit_retiree_allocation, spend, record_death, settle_inheritance";
+refund, retire, lump_sum_makeup, credit_retiree_allocation, spend, record_death, settle_inheritance, reverse";
 
 /// Parses one JSON command (a line of `submit`), returning it with its idempotency key.
 ///

@@ -128,6 +128,15 @@ pub enum Event {
         from: MemberId,
         amount: Money,
     },
+    /// An erroneous event's effects on money and months were cancelled. Dated on the original's
+    /// effective date; `original` is the reversed event as stored, so the fold undoes exactly it.
+    Reversed {
+        date: NaiveDate,
+        event_id: uuid::Uuid,
+        position: u64,
+        reason: String,
+        original: Box<Event>,
+    },
 }
 
 /// A posted contribution with everything its decision computed.
@@ -252,11 +261,12 @@ impl Event {
             Event::DeathRecorded { .. } => "death_recorded",
             Event::InheritanceSettled { .. } => "inheritance_settled",
             Event::InheritanceReceived { .. } => "inheritance_received",
+            Event::Reversed { .. } => "reversed",
         }
     }
 
     /// Every event type, for the catalogue test.
-    pub const TYPE_NAMES: [&'static str; 16] = [
+    pub const TYPE_NAMES: [&'static str; 17] = [
         "enrolled",
         "deemed_recognized",
         "contribution_posted",
@@ -273,6 +283,7 @@ impl Event {
         "death_recorded",
         "inheritance_settled",
         "inheritance_received",
+        "reversed",
     ];
 
     /// The date the event takes effect: what `--as-of` filters on.
@@ -292,7 +303,8 @@ impl Event {
             | Event::Spent { date, .. }
             | Event::DeathRecorded { date }
             | Event::InheritanceSettled { date, .. }
-            | Event::InheritanceReceived { date, .. } => *date,
+            | Event::InheritanceReceived { date, .. }
+            | Event::Reversed { date, .. } => *date,
             Event::ContributionPosted(c) => c.date,
         }
     }
@@ -308,6 +320,7 @@ impl Event {
             Event::TransferredOut { balance, .. } | Event::InheritanceSettled { balance, .. } => {
                 -*balance
             }
+            Event::Reversed { original, .. } => -original.balance_delta(),
             _ => Money::ZERO,
         }
     }

@@ -25,11 +25,25 @@ pub use event::{
 };
 pub use rejection::{ErrorCode, Rejection};
 pub use state::{
-    Coverage, MemberState, MonthCover, Payment, Profile, Status, Suspension, YearTotals,
+    Coverage, MemberState, MonthCover, Payment, Profile, RetirementRequirement, Status, Suspension,
+    YearTotals,
 };
 
 /// A member's stable id (a UUID).
 pub type MemberId = uuid::Uuid;
+
+/// The stored event a `reverse` command names, found by the ledger and handed to the decision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReversalTarget {
+    /// The event's id.
+    pub event_id: uuid::Uuid,
+    /// Its log position.
+    pub position: u64,
+    /// Its member.
+    pub member: MemberId,
+    /// The event as stored.
+    pub event: Event,
+}
 
 /// The insurance scheme a member is enrolled in. DOMAIN §1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,6 +52,12 @@ pub enum ErrorCode {
     AlreadyDeceased,
     /// The policy data has no value in force for the date.
     PolicyMissing,
+    /// No stored event has the id a reversal names.
+    UnknownEvent,
+    /// The event was reversed before.
+    AlreadyReversed,
+    /// The event's effects are not money and months alone, or a later event depends on it.
+    NotReversible,
 }
 
 impl ErrorCode {
@@ -78,6 +84,9 @@ impl ErrorCode {
             ErrorCode::NotDeceased => "not_deceased",
             ErrorCode::AlreadyDeceased => "already_deceased",
             ErrorCode::PolicyMissing => "policy_missing",
+            ErrorCode::UnknownEvent => "unknown_event",
+            ErrorCode::AlreadyReversed => "already_reversed",
+            ErrorCode::NotReversible => "not_reversible",
         }
     }
 }

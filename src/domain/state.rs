@@ -135,6 +135,15 @@ pub struct Coverage {
     pub refunded: bool,
 }
 
+/// What a retirement required, kept so that a later reversal cannot take the months away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetirementRequirement {
+    /// Total months (actual + deemed) required.
+    pub total: u32,
+    /// Actual local months required.
+    pub actual: u32,
+}
+
 /// The member's status as the contract names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -206,6 +215,12 @@ pub struct MemberState {
     pub last_event_on: Option<NaiveDate>,
     /// Latest day the member used account benefits for himself.
     pub last_benefit_use: Option<NaiveDate>,
+    /// What the retirement required, once retired.
+    #[serde(default)]
+    pub retirement_required: Option<RetirementRequirement>,
+    /// Ids of the member's events that were reversed.
+    #[serde(default)]
+    pub reversed: BTreeSet<uuid::Uuid>,
 }
 
 impl MemberState {
@@ -312,7 +327,11 @@ impl MemberState {
         self.last_event_on = Some(self.last_event_on.map_or(date, |d| d.max(date)));
         let delta = event.balance_delta();
         if !delta.is_zero() {
-            *self.balance_by_date.entry(date).or_default() += delta;
+            let net = self.balance_by_date.entry(date).or_default();
+            *net += delta;
+            if net.is_zero() {
+                self.balance_by_date.remove(&date);
+            }
         }
         match event {
             Event::Enrolled {
@@ -391,8 +410,14 @@ impl MemberState {
             Event::Retired {
                 date,
                 benefits_from,
+                months_required_total,
+                months_required_actual,
                 ..
             } => {
+                self.retirement_required = Some(RetirementRequirement {
+                    total: *months_required_total,
+                    actual: *months_required_actual,
+                });
                 self.retired_on = Some(*date);
                 self.benefits_from = *benefits_from;
                 self.suspended = None;
@@ -440,6 +465,13 @@ impl MemberState {
                 self.closed_on = Some(*date);
             }
             Event::InheritanceReceived { amount, .. } => self.credit(*amount),
+            Event::Reversed {
+                event_id, original, ..
+            } => {
+                let fresh = self.reversed.insert(*event_id);
+                assert!(fresh, "event {event_id} reversed twice");
+                self.undo(original);
+            }
         }
         assert!(
             !self.balance.is_negative(),
@@ -453,6 +485,120 @@ impl MemberState {
             "member {}: credited − debited ≠ balance",
             self.member
         );
+    }
+
+    /// Cancels a reversible event's effects on money and months (the decision checked that it
+    /// is reversible and that nothing later relies on it).
+    fn undo(&mut self, original: &Event) {
+        match original {
+            Event::DeemedRecognized { months, .. } => {
+                assert!(self.months_deemed >= *months, "deemed months below zero");
+                self.months_deemed -= months;
+            }
+            Event::ContributionPosted(c) => {
+                let cover = self.months.entry(c.month).or_default();
+                let slot = cover.slot(c.payer);
+                assert!(
+                    slot.is_some_and(|p| !p.refunded && p.credit == c.account_credit),
+                    "reversed contribution for {} is not the payment on record",
+                    c.month
+                );
+                *slot = None;
+                if cover.employer.is_none() && cover.individual.is_none() {
+                    self.months.remove(&c.month);
+                }
+                self.uncredit(c.account_credit);
+                let year = self.years.entry(c.month.year()).or_default();
+                year.base -= c.base;
+                year.employee -= c.employee;
+                year.employer -= c.employer;
+                year.personal_account -= c.account_credit;
+                self.drop_empty_year(c.month.year());
+            }
+            Event::PremiumPaid {
+                coverage_year,
+                personal,
+                subsidy,
+                ..
+            } => {
+                self.coverage.remove(coverage_year);
+                let year = self.years.entry(*coverage_year).or_default();
+                year.employee -= *personal;
+                year.employer -= *subsidy;
+                self.drop_empty_year(*coverage_year);
+            }
+            Event::TransferredIn {
+                balance, months, ..
+            } => {
+                self.uncredit(*balance);
+                assert!(self.months_deemed >= *months, "deemed months below zero");
+                self.months_deemed -= months;
+            }
+            Event::RetireeAllocationCredited { month, amount, .. } => {
+                self.uncredit(*amount);
+                self.allocations.remove(month);
+                self.years.entry(month.year()).or_default().personal_account -= *amount;
+                self.drop_empty_year(month.year());
+            }
+            Event::Spent { amount, .. } => {
+                assert!(!amount.is_negative());
+                self.balance += *amount;
+                self.debited -= *amount;
+            }
+            Event::LumpSumPaid { months, amount, .. } => {
+                assert!(
+                    self.months_lump_sum >= *months,
+                    "lump-sum months below zero"
+                );
+                self.months_lump_sum -= months;
+                self.lump_sum_paid -= *amount;
+            }
+            Event::ContributionRefunded { payments, .. } => {
+                for p in payments {
+                    if let Some(payment) = self
+                        .months
+                        .get_mut(&p.month)
+                        .and_then(|c| c.slot(p.payer).as_mut())
+                    {
+                        payment.refunded = false;
+                    }
+                    self.refunded -= p.amount;
+                    self.years.entry(p.month.year()).or_default().refunded -= p.amount;
+                }
+            }
+            Event::PremiumRefunded {
+                coverage_year,
+                amount,
+                ..
+            } => {
+                if let Some(c) = self.coverage.get_mut(coverage_year) {
+                    c.refunded = false;
+                }
+                self.refunded -= *amount;
+                self.years.entry(*coverage_year).or_default().refunded -= *amount;
+            }
+            other => panic!("a {} event cannot be reversed", other.type_name()),
+        }
+    }
+
+    /// Forgets a year row a reversal emptied, so the view equals the one before the error.
+    fn drop_empty_year(&mut self, year: i32) {
+        let empty = self
+            .years
+            .get(&year)
+            .is_some_and(|t| *t == YearTotals::default());
+        let paid = self.months.keys().any(|m| m.year() == year)
+            || self.coverage.contains_key(&year)
+            || self.allocations.iter().any(|m| m.year() == year);
+        if empty && !paid {
+            self.years.remove(&year);
+        }
+    }
+
+    fn uncredit(&mut self, amount: Money) {
+        assert!(!amount.is_negative());
+        self.balance -= amount;
+        self.credited -= amount;
     }
 
     fn credit(&mut self, amount: Money) {

@@ -13,6 +13,10 @@ use crate::store::{StoreError, StoredEvent};
 pub struct StatementLine {
     /// Log position.
     pub position: u64,
+    /// The stored event's id (what a `reverse` names).
+    pub event_id: uuid::Uuid,
+    /// The policy version the event was decided under.
+    pub policy_version: String,
     /// Effective date.
     pub date: NaiveDate,
     /// Event type.
@@ -28,10 +32,18 @@ pub struct StatementLine {
     pub balance: Money,
     /// Change to actual months.
     pub months_actual_change: i64,
+    /// Change to deemed months.
+    pub months_deemed_change: i64,
     /// Actual months after the event.
     pub months_actual: u32,
     /// Deemed months after the event.
     pub months_deemed: u32,
+    /// Everything credited so far (running).
+    pub credited: Money,
+    /// Everything debited so far (running).
+    pub debited: Money,
+    /// Position of the reversal that cancelled this event, if any.
+    pub reversed_by: Option<u64>,
 }
 
 /// A member's statement over a date range.
@@ -63,9 +75,18 @@ impl Statement {
         let mut lines = Vec::new();
         let mut opening: Option<Money> = None;
         let in_range = |d: NaiveDate| from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t);
+        let mut reversed_by = std::collections::BTreeMap::new();
+        let mut decoded = Vec::with_capacity(events.len());
         for stored in events.iter().filter(|e| e.member == member) {
             let event = codec::decode(stored)?;
-            let (balance_before, actual_before) = (state.balance, state.months_actual());
+            if let Event::Reversed { event_id, .. } = &event {
+                reversed_by.insert(*event_id, stored.position);
+            }
+            decoded.push((stored, event));
+        }
+        for (stored, event) in decoded {
+            let (balance_before, actual_before, deemed_before) =
+                (state.balance, state.months_actual(), state.months_deemed);
             state.apply(&event);
             if !in_range(stored.effective_date) {
                 continue;
@@ -73,6 +94,8 @@ impl Statement {
             opening.get_or_insert(balance_before);
             lines.push(StatementLine {
                 position: stored.position,
+                event_id: stored.event_id,
+                policy_version: stored.policy_version.clone(),
                 date: stored.effective_date,
                 event_type: stored.event_type.clone(),
                 description: describe(&event),
@@ -80,8 +103,12 @@ impl Statement {
                 balance_change: state.balance - balance_before,
                 balance: state.balance,
                 months_actual_change: i64::from(state.months_actual()) - i64::from(actual_before),
+                months_deemed_change: i64::from(state.months_deemed) - i64::from(deemed_before),
                 months_actual: state.months_actual(),
                 months_deemed: state.months_deemed,
+                credited: state.credited,
+                debited: state.debited,
+                reversed_by: reversed_by.get(&stored.event_id).copied(),
             });
         }
         let closing = lines
@@ -97,16 +124,30 @@ impl Statement {
         })
     }
 
-    /// Plain text for a clerk.
+    /// Plain text for a clerk: one line per event.
     pub fn to_text(&self) -> String {
+        self.render(false)
+    }
+
+    /// Plain text with, under each event, the rule that decided it (DOMAIN tag, policy parameter
+    /// and value), its effect on months, and the running totals: the answer to "why is my
+    /// balance this?".
+    pub fn to_explained_text(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, explain: bool) -> String {
         let mut out = format!("Statement of member {}\n", self.member);
         out.push_str(&format!(
             "{:>6}  {:<10}  {:<28} {:>10} {:>11} {:>7}  {}\n",
             "pos", "date", "event", "change", "balance", "months", "details"
         ));
         for l in &self.lines {
+            let reversed = l
+                .reversed_by
+                .map_or_else(String::new, |p| format!(" [REVERSED by position {p}]"));
             out.push_str(&format!(
-                "{:>6}  {:<10}  {:<28} {:>10} {:>11} {:>7}  {}\n",
+                "{:>6}  {:<10}  {:<28} {:>10} {:>11} {:>7}  {}{reversed}\n",
                 l.position,
                 l.date,
                 l.event_type,
@@ -115,9 +156,50 @@ impl Statement {
                 l.months_actual + l.months_deemed,
                 l.description
             ));
+            if explain {
+                if let Some(rule) = &l.rule {
+                    out.push_str(&format!("{:>8}rule: {rule}\n", ""));
+                }
+                out.push_str(&format!(
+                    "{:>8}effect: balance {}, actual months {:+}, deemed months {:+}; totals: credited {}, debited {}, balance {}, months {} actual + {} deemed = {}; decided under {}; event {}\n",
+                    "",
+                    signed(l.balance_change),
+                    l.months_actual_change,
+                    l.months_deemed_change,
+                    l.credited,
+                    l.debited,
+                    l.balance,
+                    l.months_actual,
+                    l.months_deemed,
+                    l.months_actual + l.months_deemed,
+                    l.policy_version,
+                    l.event_id
+                ));
+            }
         }
-        out.push_str(&format!("closing balance {}\n", self.closing_balance));
+        out.push_str(&format!(
+            "opening balance {}, closing balance {}\n",
+            self.opening_balance, self.closing_balance
+        ));
         out
+    }
+}
+
+/// A change with its sign: `+36.00`, `-12.00`, `0.00`.
+fn signed(change: Money) -> String {
+    if change.is_positive() {
+        format!("+{change}")
+    } else {
+        change.to_string()
+    }
+}
+
+/// The wire name of an enum value (`"pre_1997_service"`, not `Pre1997Service`).
+fn wire<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::from("?"),
     }
 }
 
@@ -146,10 +228,10 @@ fn rule_of(event: &Event) -> Option<String> {
 pub fn describe(event: &Event) -> String {
     match event {
         Event::Enrolled { region, scheme, .. } => {
-            format!("enrolled in {region}, {scheme:?} scheme")
+            format!("enrolled in {region}, {} scheme", wire(scheme))
         }
         Event::DeemedRecognized { months, basis, .. } => {
-            format!("{months} deemed months recognised ({basis:?})")
+            format!("{months} deemed months recognised ({})", wire(basis))
         }
         Event::ContributionPosted(c) => {
             let dup = if c.counts_month {
@@ -158,8 +240,13 @@ pub fn describe(event: &Event) -> String {
                 " (duplicate payment: the month already counts)"
             };
             format!(
-                "{} contribution {:?}: base {}, employee {}, employer {}, account credit {}{dup}",
-                c.month, c.payer, c.base, c.employee, c.employer, c.account_credit
+                "{} contribution by {}: base {}, employee {}, employer {}, account credit {}{dup}",
+                c.month,
+                wire(&c.payer),
+                c.base,
+                c.employee,
+                c.employer,
+                c.account_credit
             )
         }
         Event::PremiumPaid {
@@ -171,7 +258,7 @@ pub fn describe(event: &Event) -> String {
         } => {
             format!("premium for {coverage_year}: personal {personal}, subsidy {subsidy}; benefits from {benefits_from}")
         }
-        Event::Suspended { reason, .. } => format!("contributions suspended ({reason:?})"),
+        Event::Suspended { reason, .. } => format!("contributions suspended ({})", wire(reason)),
         Event::TransferredIn {
             from_region,
             balance,
@@ -191,7 +278,8 @@ pub fn describe(event: &Event) -> String {
         } => {
             let months: Vec<String> = payments.iter().map(|p| p.month.to_string()).collect();
             format!(
-                "refund ({reason:?}) of {}: {amount} paid back outside the account",
+                "refund ({}) of {}: {amount} paid back outside the account",
+                wire(reason),
                 months.join(", ")
             )
         }
@@ -200,7 +288,10 @@ pub fn describe(event: &Event) -> String {
             amount,
             reason,
             ..
-        } => format!("premium for {coverage_year} refunded ({reason:?}): {amount}"),
+        } => format!(
+            "premium for {coverage_year} refunded ({}): {amount}",
+            wire(reason)
+        ),
         Event::Retired {
             months_actual,
             months_deemed,
@@ -222,8 +313,8 @@ pub fn describe(event: &Event) -> String {
             beneficiary,
             ..
         } => match beneficiary {
-            Some(b) => format!("spent {amount} on {purpose:?} for {b}"),
-            None => format!("spent {amount} on {purpose:?}"),
+            Some(b) => format!("spent {amount} on {} for {b}", wire(purpose)),
+            None => format!("spent {amount} on {}", wire(purpose)),
         },
         Event::DeathRecorded { .. } => "death recorded".to_string(),
         Event::InheritanceSettled {
@@ -231,7 +322,7 @@ pub fn describe(event: &Event) -> String {
         } => {
             let parts: Vec<String> = shares
                 .iter()
-                .map(|s| format!("{} {} ({:?})", s.name, s.amount, s.destination))
+                .map(|s| format!("{} {} ({})", s.name, s.amount, wire(&s.destination)))
                 .collect();
             format!(
                 "inheritance of {balance} settled: {}; account closed",
@@ -241,5 +332,15 @@ pub fn describe(event: &Event) -> String {
         Event::InheritanceReceived { from, amount, .. } => {
             format!("inherited {amount} from member {from}")
         }
+        Event::Reversed {
+            position,
+            reason,
+            original,
+            ..
+        } => format!(
+            "reversal of position {position} ({}): {reason}; cancels: {}",
+            original.type_name(),
+            describe(original)
+        ),
     }
 }

@@ -138,6 +138,8 @@ pub trait EventStore: Send + Sync + 'static {
         member: Uuid,
         max_position: Option<u64>,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The position of the event with this id, if the log has it.
+    fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError>;
     /// Up to `limit` events from `from_position` on, in order.
     fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// A projection record.

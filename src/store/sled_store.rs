@@ -7,6 +7,7 @@
 //! | `E` position (u64 BE) | the event's envelope, JSON |
 //! | `S` member (16) version (u64 BE) | position |
 //! | `V` member (16) | the member's version |
+//! | `I` event id (16) | position |
 //! | `K` key bytes | idempotency record, JSON |
 //! | `P` projection key | projection bytes (opaque to the store) |
 //! | `H` | head: position (u64 BE) ‖ hash (32) |
@@ -282,6 +283,13 @@ impl EventStore for SledStore {
         Ok(events)
     }
 
+    fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
+        match self.tree.get(prefixed(b'I', event_id.as_bytes()))? {
+            Some(v) => be_u64(&v, 0, "event id index").map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let mut events = Vec::with_capacity(limit.min(4096));
         for item in self
@@ -552,6 +560,10 @@ impl Writer {
             })?;
             batch.insert(&event_key(position), bytes);
             batch.insert(&stream_key(new.member, version), &position.to_be_bytes());
+            batch.insert(
+                prefixed(b'I', event.event_id.as_bytes()),
+                &position.to_be_bytes(),
+            );
             stored.push(event);
         }
         assert_eq!(

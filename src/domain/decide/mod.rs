@@ -7,13 +7,16 @@ mod contribute;
 mod lifecycle;
 mod refund;
 mod resident;
+mod reverse;
 mod spending;
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use super::{Command, ErrorCode, Event, MemberId, MemberState, Profile, Rejection, Scheme};
+use super::{
+    Command, ErrorCode, Event, MemberId, MemberState, Profile, Rejection, ReversalTarget, Scheme,
+};
 use crate::month::{YEAR_MAX, YEAR_MIN};
 use crate::policy::{NotInForce, PolicySet, RegionPolicy};
 
@@ -24,6 +27,8 @@ pub struct Context<'a> {
     pub states: &'a BTreeMap<MemberId, MemberState>,
     /// The regions' policies.
     pub policies: &'a PolicySet,
+    /// For a `reverse`: the stored event it names, when the log has it.
+    pub target: Option<&'a ReversalTarget>,
 }
 
 /// Events decided for a command, each for one member, in append order.
@@ -69,6 +74,7 @@ pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejectio
             date,
             heirs,
         } => spending::settle_inheritance(ctx, *member, *date, heirs),
+        Command::Reverse { event, reason } => reverse::reverse(ctx, *event, reason),
     }
 }
 

@@ -1,0 +1,227 @@
+//! Audit and dispute replay: corrections by reversal, bitemporal views, diffs, tamper evidence
+//! and dossiers.
+
+use member_ledger::domain::ErrorCode;
+use member_ledger::projection::ViewAt;
+use member_ledger::{Ledger, SubmitError};
+
+const M: &str = "00000000-0000-4000-8000-0000000000a1";
+
+fn member() -> uuid::Uuid {
+    M.parse().expect("uuid")
+}
+
+async fn given(lines: &[String]) -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Ledger::open(dir.path()).await.expect("open");
+    for line in lines {
+        ledger
+            .submit_json(line)
+            .await
+            .unwrap_or_else(|e| panic!("given {line}: {e}"));
+    }
+    (dir, ledger)
+}
+
+fn enroll(sex: &str, birth: &str, date: &str) -> String {
+    format!(
+        r#"{{"type":"enroll","member":"{M}","region":"luzhou","scheme":"employee","sex":"{sex}","birth_date":"{birth}","date":"{date}"}}"#
+    )
+}
+
+fn contribute(month: &str, wage: &str) -> String {
+    format!(
+        r#"{{"type":"contribute","member":"{M}","month":"{month}","wage":"{wage}","payer":"employer"}}"#
+    )
+}
+
+fn spend(date: &str, amount: &str) -> String {
+    format!(
+        r#"{{"type":"spend","member":"{M}","date":"{date}","amount":"{amount}","purpose":"pharmacy"}}"#
+    )
+}
+
+async fn last_event_id(ledger: &Ledger, line: &str) -> uuid::Uuid {
+    let receipt = ledger
+        .submit_json(line)
+        .await
+        .unwrap_or_else(|e| panic!("{line}: {e}"));
+    receipt.events.last().expect("an event").event_id
+}
+
+fn rejected_with(result: Result<member_ledger::Receipt, SubmitError>, code: ErrorCode) -> String {
+    match result {
+        Err(SubmitError::Rejected(r)) if r.code == code => r.message,
+        other => panic!("expected {code}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_reversal_restores_the_exact_earlier_figures() {
+    let (_d, l) = given(&[
+        enroll("female", "1990-01-01", "2024-01-01"),
+        contribute("2024-01", "8000.00"),
+    ])
+    .await;
+    let before = l.account(member(), ViewAt::Head).await.expect("view");
+    let wrong = last_event_id(&l, &contribute("2025-02", "9000.00")).await;
+    let with_error = l.account(member(), ViewAt::Head).await.expect("view");
+    assert_eq!(with_error.balance.to_string(), "340.00");
+    assert_eq!(with_error.months.actual, 2);
+
+    let receipt = l
+        .reverse(wrong, "posted to the wrong member", None)
+        .await
+        .expect("reversal");
+    let after = l.account(member(), ViewAt::Head).await.expect("view");
+    assert_eq!(after.position, receipt.position);
+    // Every figure; not the log's bookkeeping (position, member version, latest event date).
+    let strip = |v: member_ledger::projection::AccountView| {
+        let mut json = serde_json::to_value(v).expect("json");
+        for field in ["position", "version", "as_of"] {
+            json.as_object_mut().expect("object").remove(field);
+        }
+        json
+    };
+    assert_eq!(
+        strip(after),
+        strip(before),
+        "every figure is back to what it was"
+    );
+
+    // The original stays, shown as reversed, and the checkpoints still equal a replay.
+    let statement = l.statement(member(), None, None).await.expect("statement");
+    let original = statement
+        .lines
+        .iter()
+        .find(|line| line.event_id == wrong)
+        .expect("the original is still there");
+    assert_eq!(original.reversed_by, Some(receipt.position));
+    let report = member_ledger::verify::verify(&l).await.expect("verify");
+    assert!(report.is_clean(), "{report}");
+}
+
+#[tokio::test]
+async fn reversing_twice_is_refused_and_writes_nothing() {
+    let (_d, l) = given(&[enroll("female", "1990-01-01", "2024-01-01")]).await;
+    let wrong = last_event_id(&l, &contribute("2024-01", "8000.00")).await;
+    l.reverse(wrong, "duplicate posting", None)
+        .await
+        .expect("first reversal");
+    let head = l.head().expect("head").position;
+    let message = rejected_with(
+        l.reverse(wrong, "again", None).await,
+        ErrorCode::AlreadyReversed,
+    );
+    assert!(message.contains("already reversed"), "{message}");
+    assert_eq!(l.head().expect("head").position, head);
+}
+
+#[tokio::test]
+async fn a_reversal_that_would_drive_the_balance_below_zero_is_refused() {
+    let (_d, l) = given(&[enroll("female", "1990-01-01", "2024-01-01")]).await;
+    let credit = last_event_id(&l, &contribute("2024-01", "8000.00")).await; // 160.00
+    l.submit_json(&spend("2024-03-01", "100.00"))
+        .await
+        .expect("spend");
+    let head = l.head().expect("head").position;
+    let message = rejected_with(
+        l.reverse(credit, "wrong wage", None).await,
+        ErrorCode::InsufficientBalance,
+    );
+    assert!(
+        message.contains("60.00"),
+        "names the lowest balance: {message}"
+    );
+    assert_eq!(l.head().expect("head").position, head);
+
+    // Reversing the spending first makes the credit reversible.
+    let statement = l.statement(member(), None, None).await.expect("statement");
+    let spent = statement.lines.last().expect("spend line").event_id;
+    l.reverse(spent, "the pharmacy cancelled the sale", None)
+        .await
+        .expect("spend reversed");
+    l.reverse(credit, "wrong wage", None)
+        .await
+        .expect("credit reversed");
+    let view = l.account(member(), ViewAt::Head).await.expect("view");
+    assert_eq!(view.balance.to_string(), "0.00");
+    assert_eq!(view.credited.to_string(), "0.00");
+    assert_eq!(view.debited.to_string(), "0.00");
+    assert_eq!(view.months.actual, 0);
+}
+
+#[tokio::test]
+async fn a_reversal_that_breaks_a_retirement_is_refused() {
+    // A woman needs 300 months, 120 of them actual local [000 Q28]: 180 deemed + 120 paid.
+    let mut lines = vec![enroll("female", "1960-01-01", "2005-01-01")];
+    for i in 0..120 {
+        let month = format!("{}-{:02}", 2005 + i / 12, i % 12 + 1);
+        lines.push(contribute(&month, "3000.00"));
+    }
+    let (_d, l) = given(&lines).await;
+    let deemed = last_event_id(
+        &l,
+        &format!(
+            r#"{{"type":"recognize_deemed","member":"{M}","date":"2015-01-05","months":180,"basis":"pre_1997_service"}}"#
+        ),
+    )
+    .await;
+    l.submit_json(&format!(
+        r#"{{"type":"retire","member":"{M}","date":"2015-01-10"}}"#
+    ))
+    .await
+    .expect("retire");
+    let message = rejected_with(
+        l.reverse(deemed, "recognised twice", None).await,
+        ErrorCode::InsufficientYears,
+    );
+    assert!(message.contains("retirement on 2015-01-10"), "{message}");
+}
+
+#[tokio::test]
+async fn only_money_and_month_events_can_be_reversed() {
+    let (_d, l) = given(&[]).await;
+    let enrolment = last_event_id(&l, &enroll("male", "1980-01-01", "2024-01-01")).await;
+    rejected_with(
+        l.reverse(enrolment, "typo", None).await,
+        ErrorCode::NotReversible,
+    );
+    rejected_with(
+        l.reverse(uuid::Uuid::new_v4(), "typo", None).await,
+        ErrorCode::UnknownEvent,
+    );
+    let bad = l
+        .submit_json(&format!(
+            r#"{{"type":"reverse","event":"{enrolment}","reason":"  "}}"#
+        ))
+        .await;
+    rejected_with(bad, ErrorCode::InvalidInput);
+}
+
+#[tokio::test]
+async fn as_of_shows_the_correction_and_at_shows_what_the_ledger_said_then() {
+    let (_d, l) = given(&[
+        enroll("female", "1990-01-01", "2024-01-01"),
+        contribute("2024-01", "8000.00"),
+    ])
+    .await;
+    let wrong = last_event_id(&l, &contribute("2024-02", "8000.00")).await;
+    let told = l.head().expect("head").position;
+    l.reverse(wrong, "the member had left in January", None)
+        .await
+        .expect("reversal");
+    // What the member was told before the correction:
+    let then = l
+        .account(member(), ViewAt::Position(told))
+        .await
+        .expect("at");
+    assert_eq!(then.balance.to_string(), "320.00");
+    // What was in force at the end of February, as now known:
+    let as_of = l
+        .account(member(), ViewAt::AsOf("2024-02-29".parse().expect("date")))
+        .await
+        .expect("as of");
+    assert_eq!(as_of.balance.to_string(), "160.00");
+    assert_eq!(as_of.months.actual, 1);
+}
