@@ -61,6 +61,9 @@ for y, m in months(2021, 3, 2024, 12):
 add("2021-05-06", dict(type="refund", member=M["li"], date="2021-05-06", reason="duplicate", months=["2021-03"]))
 add("2022-07-19", dict(type="spend", member=M["li"], date="2022-07-19", amount="420.00", purpose="relative_care", beneficiary="Li Hua (mother)"))
 add("2024-11-03", dict(type="spend", member=M["li"], date="2024-11-03", amount="88.50", purpose="pharmacy"))
+# The pharmacy's system posted the same sale a second time: `demo` reverses it (see README,
+# "Settling a dispute"). Its own key keeps the numbering of the other keys.
+add("2024-11-03", dict(type="spend", member=M["li"], date="2024-11-03", amount="88.50", purpose="pharmacy", key="demo-li-pharmacy-posted-twice"))
 
 # Wang Fang: transferred in from Chongqing, left her employer, rejoined late, bought the shortfall, retired.
 add("2019-01-01", dict(type="enroll", member=M["wang"], region="luzhou", scheme="employee", sex="female", birth_date="1969-05-05", date="2019-01-01"))
@@ -90,7 +93,10 @@ add("2025-11-12", dict(type="refund", member=M["sun"], date="2025-11-12", reason
 
 cmds.sort(key=lambda t: (t[0], t[1]))
 with open(__file__.replace("make_demo.py", "demo.jsonl"), "w") as f:
-    for i, (_, _, c) in enumerate(cmds, 1):
-        c = dict(c, key=f"demo-{i:05d}")
+    i = 0
+    for _, _, c in cmds:
+        if "key" not in c:
+            i += 1
+            c = dict(c, key=f"demo-{i:05d}")
         f.write(json.dumps(c, ensure_ascii=False) + "\n")
 print(len(cmds), "commands")

@@ -14,6 +14,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::audit::diff::{Diff, Point};
+use crate::audit::dossier::{verify_dossier, Dossier, DossierError, DossierReport};
 use crate::codec;
 use crate::domain::{
     decide, parse_command, Command, Context, ErrorCode, Event, MemberId, MemberState, Rejection,
@@ -443,12 +445,95 @@ impl Ledger {
         if events.is_empty() {
             return Err(QueryError::UnknownMember(member));
         }
-        Ok(Statement::build(member, &events, from, to)?)
+        Ok(Statement::build_with_policies(
+            member,
+            &events,
+            from,
+            to,
+            Some(&self.inner.policies),
+        )?)
     }
 
-    /// Folds the whole log from scratch into member states, checking positions and the hash chain
-    /// on the way: the ground truth the checkpoints must equal.
-    pub async fn replay_all(&self) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+    /// What changed between two points of a member's history (dates or positions): the events
+    /// one view includes and the other does not, and every figure that differs.
+    pub async fn diff(&self, member: MemberId, from: Point, to: Point) -> Result<Diff, QueryError> {
+        let events = self.inner.store.read_member(member, None)?;
+        if events.is_empty() {
+            return Err(QueryError::UnknownMember(member));
+        }
+        let head = self.inner.store.head()?;
+        Ok(Diff::between(member, &events, from, to, head.position)?)
+    }
+
+    /// The member's dispute dossier (see [`crate::audit::dossier`]).
+    pub async fn dossier(&self, member: MemberId) -> Result<Dossier, QueryError> {
+        let head = self.inner.store.head()?;
+        let events = self.inner.store.read_member(member, Some(head.position))?;
+        if events.is_empty() {
+            return Err(QueryError::UnknownMember(member));
+        }
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        Ok(Dossier::build(member, events, head, now)?)
+    }
+
+    /// Checks a dossier offline and then against this ledger: every event in it is the event
+    /// this ledger holds at that position, byte for byte (same hash).
+    pub async fn check_dossier(&self, dossier: &Dossier) -> Result<DossierReport, DossierError> {
+        let report = verify_dossier(dossier)?;
+        for event in &dossier.events {
+            let ours = self
+                .inner
+                .store
+                .read_from(event.position, 1)
+                .map_err(|e| DossierError(format!("cannot read the ledger: {e}")))?;
+            match ours.first() {
+                Some(o) if o.position == event.position && o.hash == event.hash => {}
+                _ => {
+                    return Err(DossierError(format!(
+                        "event at position {} is not the one this ledger holds",
+                        event.position
+                    )))
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Rebuilds every projection from the log (checkpoints and the retiree index), replacing
+    /// what is stored; returns the events replayed and the members rebuilt.
+    pub async fn rebuild_projections(
+        &self,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<(u64, usize), StoreError> {
+        let states = self.replay_with_progress(None, progress).await?;
+        let mut records = Vec::with_capacity(states.len() * 2);
+        for (member, state) in &states {
+            records.push((
+                checkpoint_key(*member),
+                Some(serde_json::to_vec(state).expect("states serialise")),
+            ));
+            let retiree = state.retired_on.is_some() && state.closed_on.is_none();
+            records.push((retiree_key(*member), retiree.then(Vec::new)));
+        }
+        for (key, _) in self.inner.store.projection_scan(&[CHECKPOINT_PREFIX])? {
+            let stale =
+                uuid::Uuid::from_slice(&key[1..]).map_or(true, |m| !states.contains_key(&m));
+            if stale {
+                records.push((key, None));
+            }
+        }
+        self.inner.store.write_projections(records)?;
+        Ok((self.inner.store.head()?.position, states.len()))
+    }
+
+    /// Folds the log (events effective on or before `as_of`, when given) into member states,
+    /// checking the chain, calling `progress(done, total)` after each chunk. Writes nothing.
+    pub async fn replay_with_progress(
+        &self,
+        as_of: Option<NaiveDate>,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+        let total = self.inner.store.head()?.position;
         let mut states = BTreeMap::new();
         let mut next = 1;
         let mut prev = GENESIS_HASH;
@@ -462,10 +547,25 @@ impl Ledger {
                 prev = event.hash_bytes().unwrap_or(GENESIS_HASH);
                 next += 1;
             }
-            projection::replay(&chunk, &mut states)?;
+            match as_of {
+                None => projection::replay(&chunk, &mut states)?,
+                Some(date) => projection::replay_as_of(&chunk, date, &mut states)?,
+            }
+            progress(next - 1, total);
         }
+        Ok(states)
+    }
+
+    /// Folds the whole log from scratch into member states, checking positions and the hash chain
+    /// on the way: the ground truth the checkpoints must equal.
+    pub async fn replay_all(&self) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+        let states = self.replay_with_progress(None, &mut |_, _| {}).await?;
         let head = self.inner.store.head()?;
-        if head.position != next - 1 || head.hash != prev {
+        let last = match self.inner.store.read_from(head.position, 1)?.first() {
+            Some(e) => (e.position, e.hash_bytes().unwrap_or(GENESIS_HASH)),
+            None => (0, GENESIS_HASH),
+        };
+        if head.position != last.0 || head.hash != last.1 {
             return Err(StoreError::Corrupt {
                 position: head.position,
                 reason: "head record does not match the last event".into(),

@@ -61,7 +61,12 @@ impl Money {
         Money::from_decimal(Decimal::from(whole))
     }
 
-    /// A whole number of fen.
+    /// The amount without its sign.
+    pub fn abs(self) -> Money {
+        Money(self.0.abs())
+    }
+
+    /// An amount in fen (分).
     pub fn from_fen(fen: i64) -> Money {
         Money::from_decimal(Decimal::new(fen, MONEY_SCALE_DIGITS))
     }

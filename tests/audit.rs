@@ -225,3 +225,149 @@ async fn as_of_shows_the_correction_and_at_shows_what_the_ledger_said_then() {
     assert_eq!(as_of.balance.to_string(), "160.00");
     assert_eq!(as_of.months.actual, 1);
 }
+
+#[tokio::test]
+async fn a_value_changed_directly_in_sled_is_named_by_its_position() {
+    use std::sync::Arc;
+
+    use member_ledger::policy::PolicySet;
+    use member_ledger::store::SledStore;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SledStore::open(dir.path()).expect("open"));
+    let l = Ledger::with_store(store.clone(), PolicySet::shipped());
+    for line in [
+        enroll("female", "1990-01-01", "2024-01-01"),
+        contribute("2024-01", "8000.00"),
+        contribute("2024-02", "8000.00"),
+        spend("2024-03-01", "50.00"),
+    ] {
+        l.submit_json(&line).await.expect("given");
+    }
+    let clean = member_ledger::verify::verify(&l).await.expect("verify");
+    assert!(clean.is_clean(), "{clean}");
+
+    // A clerk with database access raises the credit of position 3 from 160.00 to 960.00.
+    let mut key = vec![b'E'];
+    key.extend_from_slice(&3u64.to_be_bytes());
+    let bytes = store.raw_tree().get(&key).expect("get").expect("event 3");
+    let text = String::from_utf8(bytes.to_vec()).expect("utf8");
+    assert!(text.contains(r#""account_credit":"160.00""#), "{text}");
+    let forged = text.replace(
+        r#""account_credit":"160.00""#,
+        r#""account_credit":"960.00""#,
+    );
+    store
+        .raw_tree()
+        .insert(&key, forged.as_bytes())
+        .expect("tamper");
+
+    let report = member_ledger::verify::verify(&l).await.expect("verify");
+    let broken = report.broken.clone().expect("the tampering is found");
+    assert_eq!(broken.position, 3);
+    assert!(broken.reason.contains("altered"), "{}", broken.reason);
+    assert!(report.to_string().contains("BROKEN at position 3"));
+}
+
+#[tokio::test]
+async fn diff_lists_exactly_the_events_between_two_points() {
+    use member_ledger::audit::diff::Point;
+
+    let (_d, l) = given(&[
+        enroll("female", "1990-01-01", "2024-01-01"), // 1
+        contribute("2024-01", "8000.00"),             // 2
+        contribute("2024-02", "8000.00"),             // 3
+        spend("2024-02-10", "30.00"),                 // 4
+        contribute("2024-03", "9000.00"),             // 5
+    ])
+    .await;
+    let d = l
+        .diff(member(), Point::Position(2), Point::Position(4))
+        .await
+        .expect("diff");
+    let positions: Vec<u64> = d.added.iter().map(|e| e.position).collect();
+    assert_eq!(positions, vec![3, 4]);
+    assert!(d.removed.is_empty());
+    let change = |name: &str| {
+        d.changes
+            .iter()
+            .find(|c| c.figure == name)
+            .map(|c| (c.from.clone(), c.to.clone()))
+    };
+    assert_eq!(
+        change("balance"),
+        Some((serde_json::json!("160.00"), serde_json::json!("290.00")))
+    );
+    assert_eq!(
+        change("months.actual"),
+        Some((serde_json::json!(1), serde_json::json!(2)))
+    );
+    assert_eq!(
+        change("credited").map(|c| c.1),
+        Some(serde_json::json!("320.00"))
+    );
+    assert!(
+        change("region").is_none(),
+        "unchanged figures are not listed"
+    );
+
+    // By dates: events effective in (2024-01-31, 2024-02-29]; back in time they are removed.
+    let by_date = l
+        .diff(
+            member(),
+            Point::Date("2024-02-29".parse().expect("date")),
+            Point::Date("2024-01-31".parse().expect("date")),
+        )
+        .await
+        .expect("diff");
+    let removed: Vec<u64> = by_date.removed.iter().map(|e| e.position).collect();
+    assert_eq!(removed, vec![3, 4]);
+    assert!(by_date.added.is_empty());
+}
+
+#[tokio::test]
+async fn a_dossier_verifies_offline_and_a_hand_edited_one_fails() {
+    use member_ledger::audit::dossier::{verify_dossier, Dossier};
+
+    let (_d, l) = given(&[
+        enroll("female", "1990-01-01", "2023-06-01"),
+        contribute("2023-06", "8000.00"),
+        contribute("2024-01", "8000.00"),
+        spend("2024-02-10", "30.00"),
+    ])
+    .await;
+    let dossier = l.dossier(member()).await.expect("dossier");
+    assert_eq!(dossier.events.len(), 4);
+    assert_eq!(dossier.year_ends.len(), 2, "2023 and 2024");
+    assert_eq!(dossier.year_ends[0].balance.to_string(), "160.00");
+    let text = serde_json::to_string_pretty(&dossier).expect("json");
+    let read: Dossier = serde_json::from_str(&text).expect("read back");
+    let report = verify_dossier(&read).expect("a fresh dossier verifies");
+    assert_eq!(report.events, 4);
+    l.check_dossier(&read)
+        .await
+        .expect("and matches the ledger");
+
+    let edited = |from: &str, to: &str| -> Dossier {
+        assert!(text.contains(from), "{from} not in the dossier");
+        serde_json::from_str(&text.replacen(from, to, 1)).expect("still JSON")
+    };
+    // An amount inside an event.
+    let e = verify_dossier(&edited(r#""amount": "30.00""#, r#""amount": "3.00""#))
+        .expect_err("an edited event fails");
+    assert!(e.to_string().contains("altered"), "{e}");
+    // A year-end figure.
+    let e = verify_dossier(&edited(r#""balance": "160.00""#, r#""balance": "1160.00""#))
+        .expect_err("an edited year end fails");
+    assert!(e.to_string().contains("differs from a replay"), "{e}");
+    // An event left out.
+    let mut short = read.clone();
+    short.events.remove(1);
+    let e = verify_dossier(&short).expect_err("a missing event fails");
+    assert!(e.to_string().contains("missing"), "{e}");
+    // Only the export time: caught by the digest.
+    let mut later = read.clone();
+    later.exported_at = "2030-01-01T00:00:00Z".into();
+    let e = verify_dossier(&later).expect_err("an edited header fails");
+    assert!(e.to_string().contains("digest"), "{e}");
+}

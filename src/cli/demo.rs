@@ -11,6 +11,8 @@ use member_ledger::Ledger;
 
 /// The shipped sample: several members whose histories use every command (samples/demo.jsonl).
 const SAMPLE: &str = include_str!("../../samples/demo.jsonl");
+/// The sample's double posting that `demo` reverses.
+const POSTED_TWICE_KEY: &str = "demo-li-pharmacy-posted-twice";
 
 pub(super) async fn run(data: &Path) -> u8 {
     let ledger = match Ledger::open(data).await {
@@ -29,6 +31,26 @@ pub(super) async fn run(data: &Path) -> u8 {
         if let Err(e) = result {
             rejected += 1;
             eprintln!("demo: sample command rejected ({}): {e}: {line}", e.code());
+        }
+    }
+    // The dispute of the README: Li's pharmacy sale of 2024-11-03 was posted twice. The clerk
+    // reverses the second posting; the key makes a rerun of `demo` append nothing.
+    let twice = lines.iter().zip(&results).find_map(|(line, result)| {
+        let (_, key) = parse_command(line).ok()?;
+        (key.as_deref() == Some(POSTED_TWICE_KEY))
+            .then(|| result.as_ref().ok())
+            .flatten()
+            .and_then(|receipt| receipt.events.first())
+            .map(|e| e.event_id)
+    });
+    if let Some(event_id) = twice {
+        let reason = "the pharmacy's system posted sale 2024-11-03 twice (same receipt)";
+        if let Err(e) = ledger
+            .reverse(event_id, reason, Some("demo-reverse-0001".to_string()))
+            .await
+        {
+            rejected += 1;
+            eprintln!("demo: the reversal was rejected ({}): {e}", e.code());
         }
     }
     let mut members: Vec<_> = lines
@@ -66,8 +88,14 @@ pub(super) async fn run(data: &Path) -> u8 {
                 "{}  {:<8} {:<8} {:<9} balance {:>10}  months {:>3} actual + {:>3} deemed",
                 v.member,
                 v.region,
-                format!("{:?}", v.scheme).to_lowercase(),
-                format!("{:?}", v.status).to_lowercase(),
+                serde_json::to_value(v.scheme)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or("?"),
+                serde_json::to_value(v.status)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or("?"),
                 v.balance,
                 v.months.actual,
                 v.months.deemed

@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch. The arguments parse into plain structs (clap), then each
 //! subcommand validates them into typed values before touching the ledger.
 
+mod audit;
 mod demo;
 mod query;
 mod submit;
@@ -61,11 +62,58 @@ enum Sub {
         #[arg(long)]
         to: Option<String>,
         /// Print JSON instead of text.
+        #[arg(long, conflicts_with = "html")]
+        json: bool,
+        /// Show, under each event, the rule that decided it, its effect and running totals.
+        #[arg(long)]
+        explain: bool,
+        /// Write one printable HTML page for the member to FILE.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
+    /// Check the whole log: positions, hash chain, decoding, member versions, every amount
+    /// recomputed, and checkpoints against a replay. Exit 1 names the first broken position.
+    Verify,
+    /// Rebuild every projection from the log (or, with --as-of, fold what was in force on a date
+    /// and print totals, writing nothing).
+    Replay {
+        /// Fold only events effective on or before this date (YYYY-MM-DD).
+        #[arg(long = "as-of")]
+        as_of: Option<String>,
+    },
+    /// Which events changed which figure between two points (each a date YYYY-MM-DD or a log
+    /// position).
+    Diff {
+        /// The member id (UUID).
+        member: String,
+        /// The earlier point.
+        #[arg(long)]
+        from: String,
+        /// The later point.
+        #[arg(long)]
+        to: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Check the whole log: positions, hash chain, decoding, and checkpoints against a replay.
-    Verify,
+    /// Write a member's self-contained dispute file (events with hashes, year-end accounts,
+    /// statement).
+    Dossier {
+        /// The member id (UUID).
+        member: String,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Check a dossier offline (hashes, versions, replayed figures, digest); with
+    /// --against-ledger also against the ledger at --data.
+    VerifyDossier {
+        /// The dossier file.
+        file: PathBuf,
+        /// Also check that every event is the one the ledger at --data holds.
+        #[arg(long)]
+        against_ledger: bool,
+    },
     /// Build a ledger from the shipped sample, print statements and a summary (safe to rerun).
     Demo,
 }
@@ -98,8 +146,29 @@ pub fn main() -> ExitCode {
                 from,
                 to,
                 json,
-            } => query::statement(&args.data, &member, from.as_deref(), to.as_deref(), json).await,
+                explain,
+                html,
+            } => {
+                let format = match (&html, json) {
+                    (Some(path), _) => query::StatementFormat::Html(path),
+                    (None, true) => query::StatementFormat::Json,
+                    (None, false) => query::StatementFormat::Text { explain },
+                };
+                query::statement(&args.data, &member, from.as_deref(), to.as_deref(), format).await
+            }
             Sub::Verify => query::verify(&args.data).await,
+            Sub::Replay { as_of } => audit::replay(&args.data, as_of.as_deref()).await,
+            Sub::Diff {
+                member,
+                from,
+                to,
+                json,
+            } => audit::diff(&args.data, &member, &from, &to, json).await,
+            Sub::Dossier { member, out } => audit::dossier(&args.data, &member, &out).await,
+            Sub::VerifyDossier {
+                file,
+                against_ledger,
+            } => audit::verify_dossier_file(&args.data, &file, against_ledger).await,
             Sub::Demo => demo::run(&args.data).await,
         }
     });

@@ -9,17 +9,17 @@ use member_ledger::domain::MemberId;
 use member_ledger::projection::{AccountView, ViewAt};
 use member_ledger::{Ledger, QueryError};
 
-fn parse_member(text: &str) -> Result<MemberId, String> {
+pub(super) fn parse_member(text: &str) -> Result<MemberId, String> {
     text.parse()
         .map_err(|_| format!("'{text}' is not a member id (a UUID)"))
 }
 
-fn parse_date(text: &str, flag: &str) -> Result<NaiveDate, String> {
+pub(super) fn parse_date(text: &str, flag: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| format!("{flag} '{text}' is not a date YYYY-MM-DD"))
 }
 
-async fn open(data: &Path) -> Result<Ledger, u8> {
+pub(super) async fn open(data: &Path) -> Result<Ledger, u8> {
     if !data.exists() {
         return Err(fail(format!("no ledger at {}", data.display())));
     }
@@ -28,7 +28,7 @@ async fn open(data: &Path) -> Result<Ledger, u8> {
         .map_err(|e| fail(format!("cannot open the ledger at {}: {e}", data.display())))
 }
 
-fn query_failed(e: QueryError) -> u8 {
+pub(super) fn query_failed(e: QueryError) -> u8 {
     match e {
         QueryError::UnknownMember(m) => {
             eprintln!("member-ledger: member {m} is not enrolled (at that point)");
@@ -111,7 +111,7 @@ pub(super) async fn statement(
     member: &str,
     from: Option<&str>,
     to: Option<&str>,
-    json: bool,
+    format: StatementFormat<'_>,
 ) -> u8 {
     let member = match parse_member(member) {
         Ok(m) => m,
@@ -126,35 +126,97 @@ pub(super) async fn statement(
         Ok(l) => l,
         Err(status) => return status,
     };
-    match ledger.statement(member, from, to).await {
-        Ok(s) if json => {
-            println!("{}", serde_json::to_string(&s).unwrap_or_default());
-            EXIT_OK
+    let statement = match ledger.statement(member, from, to).await {
+        Ok(s) => s,
+        Err(e) => return query_failed(e),
+    };
+    match format {
+        StatementFormat::Json => {
+            println!("{}", serde_json::to_string(&statement).unwrap_or_default());
         }
-        Ok(s) => {
-            print!("{}", s.to_text());
-            EXIT_OK
+        StatementFormat::Text { explain: false } => print!("{}", statement.to_text()),
+        StatementFormat::Text { explain: true } => print!("{}", statement.to_explained_text()),
+        StatementFormat::Html(path) => {
+            let view = match ledger.account(member, ViewAt::Head).await {
+                Ok(v) => v,
+                Err(e) => return query_failed(e),
+            };
+            let page = member_ledger::audit::html::statement_page(&view, &statement);
+            if let Err(e) = std::fs::write(path, page) {
+                return fail(format!("cannot write {}: {e}", path.display()));
+            }
+            println!("statement page written to {}", path.display());
         }
-        Err(e) => query_failed(e),
     }
+    EXIT_OK
+}
+
+/// How `statement` prints.
+pub(super) enum StatementFormat<'a> {
+    /// Text for a clerk, with the rules under each line when explaining.
+    Text {
+        /// Show each event's rule, effect and running totals.
+        explain: bool,
+    },
+    /// JSON for services (the explanation is in the fields).
+    Json,
+    /// A static page written to a file.
+    Html(&'a Path),
 }
 
 pub(super) async fn verify(data: &Path) -> u8 {
-    let ledger = match open(data).await {
-        Ok(l) => l,
-        Err(status) => return status,
-    };
-    match member_ledger::verify::verify(&ledger).await {
-        Ok(report) => {
-            println!("{report}");
-            if report.is_clean() {
-                EXIT_OK
-            } else {
+    if !data.exists() {
+        return fail(format!("no ledger at {}", data.display()));
+    }
+    // Damaged files can make the storage engine itself fail: whatever happens, the answer is a
+    // report of damage, not a crash.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        eprintln!("verify: the storage engine failed on damaged data: {message}");
+    }));
+    let data = data.to_path_buf();
+    let job = tokio::spawn(async move {
+        let ledger = match Ledger::open(&data).await {
+            Ok(l) => l,
+            Err(e) => {
+                println!(
+                    "verify: the database at {} is damaged and does not open: {e}",
+                    data.display()
+                );
+                return EXIT_REJECTED;
+            }
+        };
+        let bar = super::audit::progress_bar("verify");
+        let mut tick = |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        };
+        let result = member_ledger::verify::verify_with_progress(&ledger, &mut tick).await;
+        bar.finish_and_clear();
+        match result {
+            Ok(report) => {
+                println!("{report}");
+                if report.is_clean() {
+                    EXIT_OK
+                } else {
+                    EXIT_REJECTED
+                }
+            }
+            Err(e) => {
+                println!("verify: the log is damaged: {e}");
                 EXIT_REJECTED
             }
         }
-        Err(e) => {
-            println!("verify: the log is damaged: {e}");
+    });
+    match job.await {
+        Ok(status) => status,
+        Err(_) => {
+            println!("verify: the database is damaged: reading it failed (see above)");
             EXIT_REJECTED
         }
     }

@@ -11,7 +11,7 @@ mod account;
 mod statement;
 
 pub use account::{AccountView, MonthsView, ViewAt, YearRow};
-pub use statement::{Statement, StatementLine};
+pub use statement::{describe, Statement, StatementLine};
 
 use std::collections::BTreeMap;
 
@@ -40,6 +40,24 @@ pub fn replay<'a>(
             });
         }
         state.apply(&event);
+    }
+    Ok(())
+}
+
+/// Folds stored events (in log order) that take effect on or before `as_of` into member states:
+/// the state of every member as in force on that date. Member versions are not checked, since
+/// later-effective events are skipped.
+pub fn replay_as_of<'a>(
+    events: impl IntoIterator<Item = &'a StoredEvent>,
+    as_of: chrono::NaiveDate,
+    states: &mut BTreeMap<MemberId, MemberState>,
+) -> Result<(), StoreError> {
+    for stored in events.into_iter().filter(|e| e.effective_date <= as_of) {
+        let event = codec::decode(stored)?;
+        states
+            .entry(stored.member)
+            .or_insert_with(|| MemberState::new(stored.member))
+            .apply(&event);
     }
     Ok(())
 }

@@ -3,9 +3,11 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::explain::explain;
 use crate::codec;
 use crate::domain::{BenefitChange, Event, MemberId, MemberState};
 use crate::money::Money;
+use crate::policy::PolicySet;
 use crate::store::{StoreError, StoredEvent};
 
 /// One line of a statement.
@@ -26,6 +28,9 @@ pub struct StatementLine {
     pub description: String,
     /// The rule that decided it, with its DOMAIN tag, when one did.
     pub rule: Option<String>,
+    /// Each amount spelled out as the rule that produced it, with its DOMAIN tag
+    /// (`account credit 2% of base 10000.00 = 200.00 [§2, luzhou from 2023-01-01]`).
+    pub explanation: Vec<String>,
     /// Change to the personal-account balance.
     pub balance_change: Money,
     /// Balance after the event (running, in log order).
@@ -64,12 +69,26 @@ pub struct Statement {
 }
 
 impl Statement {
-    /// Builds the statement from the member's events (in log order).
+    /// Builds the statement from the member's events (in log order). The explanations name the
+    /// region but not the dates parameters took effect (that needs the policy: see
+    /// [`Statement::build_with_policies`]), so the result depends on the events alone.
     pub fn build(
         member: MemberId,
         events: &[StoredEvent],
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
+    ) -> Result<Statement, StoreError> {
+        Statement::build_with_policies(member, events, from, to, None)
+    }
+
+    /// Like [`Statement::build`], with each explanation naming the date its policy parameter
+    /// took effect.
+    pub fn build_with_policies(
+        member: MemberId,
+        events: &[StoredEvent],
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        policies: Option<&PolicySet>,
     ) -> Result<Statement, StoreError> {
         let mut state = MemberState::new(member);
         let mut lines = Vec::new();
@@ -100,6 +119,11 @@ impl Statement {
                 event_type: stored.event_type.clone(),
                 description: describe(&event),
                 rule: rule_of(&event),
+                explanation: {
+                    let region = state.profile.as_ref().map_or("", |p| p.region.as_str());
+                    let policy = policies.and_then(|p| p.region(region));
+                    explain(&event, region, policy)
+                },
                 balance_change: state.balance - balance_before,
                 balance: state.balance,
                 months_actual_change: i64::from(state.months_actual()) - i64::from(actual_before),
@@ -157,8 +181,8 @@ impl Statement {
                 l.description
             ));
             if explain {
-                if let Some(rule) = &l.rule {
-                    out.push_str(&format!("{:>8}rule: {rule}\n", ""));
+                for step in &l.explanation {
+                    out.push_str(&format!("{:>8}why: {step}\n", ""));
                 }
                 out.push_str(&format!(
                     "{:>8}effect: balance {}, actual months {:+}, deemed months {:+}; totals: credited {}, debited {}, balance {}, months {} actual + {} deemed = {}; decided under {}; event {}\n",

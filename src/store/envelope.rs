@@ -26,7 +26,7 @@ pub struct NewEvent {
 }
 
 /// An event as stored: the envelope of ISSUE #2 with its position and hashes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoredEvent {
     /// Global position, gapless from 1.

@@ -12,6 +12,12 @@
 //! | `P` projection key | projection bytes (opaque to the store) |
 //! | `H` | head: position (u64 BE) ‖ hash (32) |
 //!
+//! Beside sled's files, `durable-head` holds the last head known durable (position, hash and a
+//! checksum), rewritten after every flush and fsync. sled recovers a truncated or damaged log by
+//! cutting it at the damage, which would silently forget acknowledged events; the anchor makes
+//! that loss an error at open. It is written after the fsync of the log, without an fsync of
+//! its own, so it never claims more than the log holds (a power loss can only make it older).
+//!
 //! A single writer thread owns every write: it checks expected versions and keys, assigns the
 //! next positions and hashes, and applies the batch, so positions are gapless by construction and
 //! version checks cannot race. Readers read sled directly. Durability is one `flush` plus an
@@ -136,6 +142,62 @@ fn decode_event(position: u64, bytes: &[u8]) -> Result<StoredEvent, StoreError> 
     Ok(event)
 }
 
+/// The anchor file's name inside the store's directory.
+pub const ANCHOR_FILE: &str = "durable-head";
+const ANCHOR_BYTES: usize = 48;
+
+fn anchor_record(head: &Head) -> [u8; ANCHOR_BYTES] {
+    let mut record = [0u8; ANCHOR_BYTES];
+    record[..8].copy_from_slice(&head.position.to_be_bytes());
+    record[8..40].copy_from_slice(&head.hash);
+    let check = super::chain_hash(&head.hash, &head.position.to_be_bytes());
+    record[40..].copy_from_slice(&check[..8]);
+    record
+}
+
+/// The durable head the anchor file records; `None` when absent or unreadable (a torn write).
+fn read_anchor(path: &Path) -> Option<Head> {
+    let bytes = std::fs::read(path.join(ANCHOR_FILE)).ok()?;
+    let record: [u8; ANCHOR_BYTES] = bytes.get(..ANCHOR_BYTES)?.try_into().ok()?;
+    let position = u64::from_be_bytes(record[..8].try_into().ok()?);
+    let hash: [u8; 32] = record[8..40].try_into().ok()?;
+    let head = Head { position, hash };
+    (anchor_record(&head) == record).then_some(head)
+}
+
+/// Refuses a log that holds less than the anchor says was durable, or other events there.
+fn check_anchor(path: &Path, tree: &sled::Tree, head: &Head) -> Result<(), StoreError> {
+    let Some(anchor) = read_anchor(path) else {
+        return Ok(());
+    };
+    if anchor.position > head.position {
+        return Err(StoreError::Corrupt {
+            position: head.position + 1,
+            reason: format!(
+                "the log ends at position {} but position {} was durable and acknowledged ({ANCHOR_FILE}): the database files were truncated or damaged; restore them from a backup",
+                head.position, anchor.position
+            ),
+        });
+    }
+    if anchor.position == 0 {
+        return Ok(());
+    }
+    let event = tree.get(event_key(anchor.position))?;
+    let stored = event
+        .map(|bytes| decode_event(anchor.position, &bytes))
+        .transpose()?;
+    if stored.and_then(|e| e.hash_bytes()) != Some(anchor.hash) {
+        return Err(StoreError::Corrupt {
+            position: anchor.position,
+            reason: format!(
+                "the event at position {} is not the one acknowledged there ({ANCHOR_FILE}): the log was replaced or rewritten",
+                anchor.position
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn read_head(tree: &sled::Tree) -> Result<Head, StoreError> {
     let Some(bytes) = tree.get(b"H")? else {
         return Ok(Head {
@@ -193,6 +255,12 @@ impl SledStore {
                 reason,
             });
         }
+        check_anchor(&path, &tree, &head)?;
+        let anchor = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.join(ANCHOR_FILE))?;
         let data_file = File::open(path.join("db"))?;
         if options.fsync {
             // The directory entries of a new database must survive a crash too.
@@ -207,6 +275,8 @@ impl SledStore {
             versions: HashMap::new(),
             poisoned: None,
             fsync: options.fsync,
+            anchor,
+            anchored: None,
         };
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -375,6 +445,8 @@ struct Writer {
     versions: HashMap<Uuid, u64>,
     poisoned: Option<String>,
     fsync: bool,
+    anchor: File,
+    anchored: Option<Head>,
 }
 
 type DurableAck = oneshot::Sender<Result<(), StoreError>>;
@@ -450,10 +522,15 @@ impl Writer {
         }
     }
 
-    fn flush_and_sync(&self) -> Result<(), StoreError> {
+    fn flush_and_sync(&mut self) -> Result<(), StoreError> {
         self.db.flush()?;
         if self.fsync {
             self.data_file.sync_all()?;
+        }
+        if self.anchored != Some(self.head) {
+            use std::os::unix::fs::FileExt;
+            self.anchor.write_all_at(&anchor_record(&self.head), 0)?;
+            self.anchored = Some(self.head);
         }
         Ok(())
     }

@@ -1,0 +1,178 @@
+//! `replay`, `diff`, `dossier` and `verify-dossier`, and the progress bar of long walks.
+
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::query::{open, parse_date, parse_member, query_failed};
+use super::{fail, EXIT_OK, EXIT_REJECTED};
+use member_ledger::audit::diff::Point;
+use member_ledger::audit::dossier::{verify_dossier, Dossier};
+
+/// A progress bar on standard error for a walk of `total` events (hidden when not a terminal).
+pub(super) fn progress_bar(what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    let style =
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar
+}
+
+pub(super) async fn replay(data: &Path, as_of: Option<&str>) -> u8 {
+    let as_of: Option<NaiveDate> = match as_of.map(|d| parse_date(d, "--as-of")).transpose() {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let ledger = match open(data).await {
+        Ok(l) => l,
+        Err(status) => return status,
+    };
+    let bar = progress_bar("replay");
+    let started = Instant::now();
+    let mut tick = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let outcome = match as_of {
+        None => ledger
+            .rebuild_projections(&mut tick)
+            .await
+            .map(|(events, members)| (events, members, None)),
+        Some(date) => ledger
+            .replay_with_progress(Some(date), &mut tick)
+            .await
+            .map(|states| {
+                let head = ledger.head().map(|h| h.position).unwrap_or(0);
+                (head, states.len(), Some(states))
+            }),
+    };
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    match outcome {
+        Ok((events, members, states)) => {
+            #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
+            let rate = events as f64 / seconds;
+            match (as_of, states) {
+                (Some(date), Some(states)) => {
+                    let enrolled = states.values().filter(|s| s.is_known()).count();
+                    let balance: member_ledger::money::Money =
+                        states.values().map(|s| s.balance).sum();
+                    let months: u64 = states.values().map(|s| u64::from(s.months_total())).sum();
+                    println!(
+                        "replay: as of {date}: {enrolled} members enrolled, balances {balance} in all, {months} contribution months in all (nothing written)"
+                    );
+                }
+                _ => println!(
+                    "replay: projections of {members} members rebuilt from the log and stored"
+                ),
+            }
+            println!("replay: {events} events in {seconds:.3} s ({rate:.0} events/s)");
+            EXIT_OK
+        }
+        Err(e) => {
+            println!("replay: the log is damaged: {e}");
+            EXIT_REJECTED
+        }
+    }
+}
+
+pub(super) async fn diff(data: &Path, member: &str, from: &str, to: &str, json: bool) -> u8 {
+    let member = match parse_member(member) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    let (from, to): (Point, Point) = match (from.parse(), to.parse()) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
+    };
+    let ledger = match open(data).await {
+        Ok(l) => l,
+        Err(status) => return status,
+    };
+    match ledger.diff(member, from, to).await {
+        Ok(d) if json => {
+            println!("{}", serde_json::to_string(&d).unwrap_or_default());
+            EXIT_OK
+        }
+        Ok(d) => {
+            print!("{}", d.to_text());
+            EXIT_OK
+        }
+        Err(e) => query_failed(e),
+    }
+}
+
+pub(super) async fn dossier(data: &Path, member: &str, out: &Path) -> u8 {
+    let member = match parse_member(member) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    let ledger = match open(data).await {
+        Ok(l) => l,
+        Err(status) => return status,
+    };
+    let dossier = match ledger.dossier(member).await {
+        Ok(d) => d,
+        Err(e) => return query_failed(e),
+    };
+    let bytes = match serde_json::to_vec_pretty(&dossier) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("cannot encode the dossier: {e}")),
+    };
+    if let Err(e) = std::fs::write(out, bytes) {
+        return fail(format!("cannot write {}: {e}", out.display()));
+    }
+    println!(
+        "dossier: {} events, {} year ends, ledger head {} written to {}",
+        dossier.events.len(),
+        dossier.year_ends.len(),
+        dossier.ledger_head.position,
+        out.display()
+    );
+    EXIT_OK
+}
+
+pub(super) async fn verify_dossier_file(data: &Path, file: &Path, against_ledger: bool) -> u8 {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
+    };
+    let dossier: Dossier = match serde_json::from_str(&text) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("verify-dossier: not a dossier: {e}");
+            return EXIT_REJECTED;
+        }
+    };
+    let result = if against_ledger {
+        match open(data).await {
+            Ok(ledger) => ledger.check_dossier(&dossier).await,
+            Err(status) => return status,
+        }
+    } else {
+        verify_dossier(&dossier)
+    };
+    match result {
+        Ok(r) => {
+            let against = if against_ledger {
+                format!("; every event matches the ledger at {}", data.display())
+            } else {
+                String::new()
+            };
+            println!(
+                "verify-dossier: ok: member {}, {} events whose hashes recompute, {} year-end accounts and the statement equal a replay; claims ledger head {} ({}){against}",
+                r.member, r.events, r.year_ends, r.ledger_head.position, r.ledger_head.hash
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            println!("verify-dossier: {e}");
+            EXIT_REJECTED
+        }
+    }
+}
