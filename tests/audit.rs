@@ -211,6 +211,10 @@ async fn as_of_shows_the_correction_and_at_shows_what_the_ledger_said_then() {
     l.reverse(wrong, "the member had left in January", None)
         .await
         .expect("reversal");
+    // A later event, so the as-of view below skips events in the middle of the member's history.
+    l.submit_json(&contribute("2024-03", "8000.00"))
+        .await
+        .expect("later");
     // What the member was told before the correction:
     let then = l
         .account(member(), ViewAt::Position(told))
@@ -370,4 +374,26 @@ async fn a_dossier_verifies_offline_and_a_hand_edited_one_fails() {
     later.exported_at = "2030-01-01T00:00:00Z".into();
     let e = verify_dossier(&later).expect_err("an edited header fails");
     assert!(e.to_string().contains("digest"), "{e}");
+}
+
+#[tokio::test]
+async fn an_as_of_view_folds_a_back_dated_correction_past_later_events() {
+    let (_d, l) = given(&[enroll("female", "1990-01-01", "2024-01-01")]).await;
+    let january = last_event_id(&l, &contribute("2024-01", "8000.00")).await;
+    l.submit_json(&contribute("2024-02", "8000.00"))
+        .await
+        .expect("february");
+    // Dated on January's date, appended after February: as of January's end the fold skips
+    // February in the middle of the member's versions.
+    l.reverse(january, "wrong employer", None)
+        .await
+        .expect("reversal");
+    let january_end = l
+        .account(member(), ViewAt::AsOf("2024-01-31".parse().expect("date")))
+        .await
+        .expect("as of");
+    assert_eq!(january_end.balance.to_string(), "0.00");
+    assert_eq!(january_end.months.actual, 0);
+    let now = l.account(member(), ViewAt::Head).await.expect("head");
+    assert_eq!(now.balance.to_string(), "160.00");
 }

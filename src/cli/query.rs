@@ -75,17 +75,29 @@ pub(super) async fn account(
     }
 }
 
+/// The wire name of an enum value (`employee`, `active`).
+fn wire<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
 fn account_text(v: &AccountView) -> String {
     let mut out = format!(
-        "member    {}\nregion    {} ({:?} scheme)\n",
-        v.member, v.region, v.scheme
+        "member    {}\nregion    {} ({} scheme)\n",
+        v.member,
+        v.region,
+        wire(&v.scheme)
     );
     let from = v
         .benefits_from
         .map_or_else(|| "-".to_string(), |d| d.to_string());
     out.push_str(&format!(
-        "status    {:?} on {}, benefits from {from}\n",
-        v.status, v.as_of
+        "status    {} on {}, benefits from {from}\n",
+        wire(&v.status),
+        v.as_of
     ));
     out.push_str(&format!(
         "balance   {} (credited {}, debited {})\n",

@@ -62,12 +62,13 @@ pub fn replay_as_of<'a>(
     Ok(())
 }
 
-/// Folds one member's events into its state.
+/// Folds one member's events into its state. The events may be any subset in log order (an
+/// as-of view skips the ones effective later), so member versions are not checked here; the
+/// whole-log walks (`replay`, `verify`) check them.
 pub fn fold_member(member: MemberId, events: &[StoredEvent]) -> Result<MemberState, StoreError> {
-    let mut states = BTreeMap::new();
-    states.insert(member, MemberState::new(member));
-    replay(events.iter().filter(|e| e.member == member), &mut states)?;
-    Ok(states
-        .remove(&member)
-        .unwrap_or_else(|| MemberState::new(member)))
+    let mut state = MemberState::new(member);
+    for stored in events.iter().filter(|e| e.member == member) {
+        state.apply(&codec::decode(stored)?);
+    }
+    Ok(state)
 }
