@@ -319,3 +319,221 @@ async fn s5_lump_sum_counts_as_actual_months_and_then_retirement_passes_000_q58(
         (120, 320, "0.00".to_string())
     );
 }
+
+fn suspend(date: &str) -> String {
+    format!(r#"{{"type":"suspend","member":"{M}","date":"{date}","reason":"left_employer"}}"#)
+}
+
+fn contribute_on(month: &str, wage: &str, payer: &str, date: &str) -> String {
+    format!(
+        r#"{{"type":"contribute","member":"{M}","month":"{month}","wage":"{wage}","payer":"{payer}","date":"{date}"}}"#
+    )
+}
+
+fn id() -> uuid::Uuid {
+    M.parse().expect("uuid")
+}
+
+/// A woman with 180 deemed and 120 paid months (2005-01..2014-12): exactly the 300 / 120 she
+/// needs [000 Q28].
+fn career_of_300_months() -> Vec<String> {
+    let mut lines = vec![
+        enroll("female", "1960-01-01", "2005-01-01"),
+        format!(
+            r#"{{"type":"recognize_deemed","member":"{M}","date":"2005-01-02","months":180,"basis":"pre_1997_service"}}"#
+        ),
+    ];
+    for i in 0..120 {
+        lines.push(contribute(
+            &format!("{}-{:02}", 2005 + i / 12, i % 12 + 1),
+            "3000.00",
+            "employer",
+        ));
+    }
+    lines
+}
+
+#[tokio::test]
+async fn s4_rejoin_as_individual_within_90_days_keeps_benefits_000_q27() {
+    let (_d, l) = given(&[
+        enroll("male", "1980-01-01", "2020-01-01"),
+        contribute("2020-01", "6000.00", "employer"),
+        contribute("2020-02", "6000.00", "employer"),
+        suspend("2020-02-29"),
+    ])
+    .await;
+    let before = l.account(id(), ViewAt::Head).await.expect("view");
+    assert_eq!(
+        serde_json::to_value(before.status).expect("json"),
+        "suspended"
+    );
+    // 80 days after leaving: pays the gap month and goes on as an individual.
+    l.submit_json(&contribute_on(
+        "2020-03",
+        "6000.00",
+        "individual",
+        "2020-05-19",
+    ))
+    .await
+    .expect("rejoin");
+    let after = l.account(id(), ViewAt::Head).await.expect("view");
+    assert_eq!(serde_json::to_value(after.status).expect("json"), "active");
+    assert_eq!(after.benefits_from, before.benefits_from, "no break");
+    assert_eq!(after.months.actual, 3);
+}
+
+#[tokio::test]
+async fn s5_converted_while_enjoying_benefits_is_continuous_000_q58() {
+    let mut lines = career_of_300_months();
+    lines.push(format!(
+        r#"{{"type":"retire","member":"{M}","date":"2015-01-10"}}"#
+    ));
+    let (_d, l) = given(&lines).await;
+    let v = l.account(id(), ViewAt::Head).await.expect("view");
+    assert_eq!(serde_json::to_value(v.status).expect("json"), "retired");
+    assert_eq!(
+        v.benefits_from.map(|d| d.to_string()).as_deref(),
+        Some("2005-01-01"),
+        "benefits continue from the first employer declaration"
+    );
+}
+
+#[tokio::test]
+async fn s5_converted_more_than_3_months_after_leaving_starts_the_month_after_000_q58() {
+    let mut lines = career_of_300_months();
+    lines.push(suspend("2014-12-31"));
+    lines.push(format!(
+        r#"{{"type":"retire","member":"{M}","date":"2015-06-10"}}"#
+    ));
+    let (_d, l) = given(&lines).await;
+    let v = l.account(id(), ViewAt::Head).await.expect("view");
+    assert_eq!(
+        v.benefits_from.map(|d| d.to_string()).as_deref(),
+        Some("2015-07-01")
+    );
+}
+
+#[tokio::test]
+async fn s5_converted_within_3_months_of_leaving_stays_continuous_000_q58() {
+    let mut lines = career_of_300_months();
+    lines.push(suspend("2014-12-31"));
+    lines.push(format!(
+        r#"{{"type":"retire","member":"{M}","date":"2015-03-20"}}"#
+    ));
+    let (_d, l) = given(&lines).await;
+    let v = l.account(id(), ViewAt::Head).await.expect("view");
+    assert_eq!(
+        v.benefits_from.map(|d| d.to_string()).as_deref(),
+        Some("2005-01-01")
+    );
+}
+
+#[tokio::test]
+async fn s2_retiree_allocation_is_100_before_the_reform_and_70_after_ill() {
+    let mut lines = career_of_300_months();
+    lines.push(format!(
+        r#"{{"type":"retire","member":"{M}","date":"2015-01-10"}}"#
+    ));
+    for month in ["2022-12", "2023-01"] {
+        lines.push(format!(
+            r#"{{"type":"credit_retiree_allocation","month":"{month}","member":"{M}"}}"#
+        ));
+    }
+    let (_d, l) = given(&lines).await;
+    let v = l.account(id(), ViewAt::Head).await.expect("view");
+    let year = |y: i32| {
+        v.years
+            .iter()
+            .find(|r| r.year == y)
+            .map(|r| r.personal_account.to_string())
+    };
+    // Aged 62 in 2022 (under 70): 100.00; from 2023-01-01 the frozen 70.00.
+    assert_eq!(year(2022).as_deref(), Some("100.00"));
+    assert_eq!(year(2023).as_deref(), Some("70.00"));
+    // A month is allocated once.
+    let again = l
+        .submit_json(&format!(
+            r#"{{"type":"credit_retiree_allocation","month":"2023-01","member":"{M}"}}"#
+        ))
+        .await;
+    assert!(
+        matches!(again, Err(member_ledger::SubmitError::Rejected(r)) if r.code.as_str() == "duplicate_month")
+    );
+}
+
+#[tokio::test]
+async fn s2_age_band_changes_with_age_in_the_contribution_month_nat_1998_ill() {
+    // Born 1980-06-15: 34 in May 2015 (0.8 %), 35 in June 2015 (1.0 %) of base 10,000.00.
+    let (_d, l) = given(&[
+        enroll("male", "1980-06-15", "2015-05-01"),
+        contribute("2015-05", "10000.00", "employer"),
+    ])
+    .await;
+    let may = l.account(id(), ViewAt::Head).await.expect("view").balance;
+    assert_eq!(may.to_string(), "280.00"); // 2 % + 0.8 %
+    l.submit_json(&contribute("2015-06", "10000.00", "employer"))
+        .await
+        .expect("june");
+    let june = l.account(id(), ViewAt::Head).await.expect("view").balance;
+    assert_eq!(june.to_string(), "580.00"); // + 2 % + 1.0 %
+}
+
+fn resident(birth: &str, date: &str) -> String {
+    format!(
+        r#"{{"type":"enroll","member":"{M}","region":"luzhou","scheme":"resident","sex":"female","birth_date":"{birth}","date":"{date}"}}"#
+    )
+}
+
+fn premium(year: i32, date: &str) -> String {
+    format!(
+        r#"{{"type":"pay_premium","member":"{M}","coverage_year":{year},"personal":"320.00","subsidy":"640.00","date":"{date}"}}"#
+    )
+}
+
+#[tokio::test]
+async fn s4_newborn_paid_within_3_months_is_covered_from_birth_000_q33() {
+    let (_d, l) = given(&[
+        resident("2024-02-10", "2024-03-01"),
+        premium(2024, "2024-04-20"),
+    ])
+    .await;
+    let v = l.account(id(), ViewAt::Head).await.expect("view");
+    assert_eq!(
+        v.benefits_from.map(|d| d.to_string()).as_deref(),
+        Some("2024-02-10")
+    );
+    assert_eq!(
+        v.months.actual, 12,
+        "a paid coverage year counts as a year [§3]"
+    );
+}
+
+#[tokio::test]
+async fn s7_resident_premium_refundable_before_the_year_starts_not_after_000_q31() {
+    let refund = |date: &str, year: i32| {
+        format!(
+            r#"{{"type":"refund","member":"{M}","date":"{date}","reason":"hukou_moved","coverage_year":{year}}}"#
+        )
+    };
+    let (_d, l) = given(&[
+        resident("1980-01-01", "2023-01-01"),
+        premium(2024, "2023-10-15"),
+        premium(2025, "2024-10-15"),
+    ])
+    .await;
+    // 2025 has not begun on 2024-12-01: refundable, and the year no longer counts.
+    l.submit_json(&refund("2024-12-01", 2025))
+        .await
+        .expect("refund before the year");
+    let v = l.account(id(), ViewAt::Head).await.expect("view");
+    assert_eq!(v.refunded.to_string(), "320.00");
+    assert_eq!(v.months.actual, 12);
+    // 2024 has begun: refused, nothing written.
+    let head = l.head().expect("head").position;
+    let late = l.submit_json(&refund("2024-12-02", 2024)).await;
+    assert!(
+        matches!(&late, Err(member_ledger::SubmitError::Rejected(r)) if r.code.as_str() == "refund_not_allowed"),
+        "{late:?}"
+    );
+    assert_eq!(l.head().expect("head").position, head);
+}
