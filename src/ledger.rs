@@ -30,6 +30,10 @@ use crate::store::{
 
 /// How many times a command is decided again after a version conflict before giving up.
 pub const DECIDE_ATTEMPTS_MAX: u32 = 8;
+/// A member's snapshot is rewritten every this many of its events.
+pub const CHECKPOINT_EVERY_EVENTS: u64 = 64;
+/// Member states kept in memory between commands (the cache is emptied when full).
+pub const STATE_CACHE_MEMBERS: usize = 4096;
 /// Events read per step when walking the whole log.
 pub const READ_CHUNK_EVENTS: usize = 4096;
 
@@ -105,6 +109,7 @@ pub struct Ledger {
 struct Inner {
     store: Arc<dyn EventStore>,
     policies: PolicySet,
+    cache: std::sync::Mutex<std::collections::HashMap<MemberId, MemberState>>,
 }
 
 impl Ledger {
@@ -125,7 +130,11 @@ impl Ledger {
     /// A ledger over any store.
     pub fn with_store(store: Arc<dyn EventStore>, policies: PolicySet) -> Ledger {
         Ledger {
-            inner: Arc::new(Inner { store, policies }),
+            inner: Arc::new(Inner {
+                store,
+                policies,
+                cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+            }),
         }
     }
 
@@ -242,10 +251,11 @@ impl Ledger {
                     None,
                 ));
             }
-            let request = self.append_request(&states, decision, claim.clone(), sync);
+            let (request, changed) = self.append_request(&states, decision, claim.clone(), sync);
             let ticket = self.inner.store.append(request);
             match answer(ticket.applied).await? {
                 AppendOutcome::Committed(events) => {
+                    self.remember(changed);
                     let position = events.last().map_or(0, |e| e.position);
                     return Ok((Receipt { position, events }, Some(ticket.durable)));
                 }
@@ -347,8 +357,30 @@ impl Ledger {
         Ok(states)
     }
 
-    /// A member's checkpointed state (the state after its latest event), without replay.
+    /// A member's current state, without replaying the log: from the state cache when it is
+    /// current, else the member's snapshot plus the events after it (fewer than
+    /// [`CHECKPOINT_EVERY_EVENTS`]).
     pub fn checkpoint(&self, member: MemberId) -> Result<MemberState, StoreError> {
+        let version = self.inner.store.member_version(member)?;
+        if let Some(state) = self.cached(member, version) {
+            return Ok(state);
+        }
+        let state = self.materialise(self.snapshot(member)?)?;
+        if state.version != version {
+            return Err(StoreError::Corrupt {
+                position: 0,
+                reason: format!(
+                    "member {member}: snapshot and tail give version {}, the log says {version}",
+                    state.version
+                ),
+            });
+        }
+        self.remember(BTreeMap::from([(member, state.clone())]));
+        Ok(state)
+    }
+
+    /// The member's stored snapshot (a state at some version), or the empty state.
+    fn snapshot(&self, member: MemberId) -> Result<MemberState, StoreError> {
         match self.inner.store.projection(&checkpoint_key(member))? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
                 position: 0,
@@ -358,13 +390,50 @@ impl Ledger {
         }
     }
 
+    /// A snapshot brought up to date with the member's events after it.
+    fn materialise(&self, mut state: MemberState) -> Result<MemberState, StoreError> {
+        for stored in self
+            .inner
+            .store
+            .read_member_after(state.member, state.version)?
+        {
+            if stored.member_version != state.version + 1 {
+                return Err(StoreError::Corrupt {
+                    position: stored.position,
+                    reason: format!(
+                        "member {} jumps from version {} to {}",
+                        state.member, state.version, stored.member_version
+                    ),
+                });
+            }
+            state.apply(&codec::decode(&stored)?);
+        }
+        Ok(state)
+    }
+
+    fn cached(&self, member: MemberId, version: u64) -> Option<MemberState> {
+        let cache = self.inner.cache.lock().ok()?;
+        cache.get(&member).filter(|s| s.version == version).cloned()
+    }
+
+    /// Keeps states just committed or read, for the next command on the same members.
+    fn remember(&self, states: BTreeMap<MemberId, MemberState>) {
+        let Ok(mut cache) = self.inner.cache.lock() else {
+            return;
+        };
+        if cache.len() + states.len() > STATE_CACHE_MEMBERS {
+            cache.clear();
+        }
+        cache.extend(states);
+    }
+
     fn append_request(
         &self,
         states: &BTreeMap<MemberId, MemberState>,
         decision: Vec<(MemberId, Event)>,
         claim: Option<IdempotencyClaim>,
         sync: bool,
-    ) -> AppendRequest {
+    ) -> (AppendRequest, BTreeMap<MemberId, MemberState>) {
         let expected = states.iter().map(|(id, s)| (*id, s.version)).collect();
         let mut changed: BTreeMap<MemberId, MemberState> = BTreeMap::new();
         let mut events = Vec::with_capacity(decision.len());
@@ -386,20 +455,29 @@ impl Ledger {
         }
         let mut projections = Vec::new();
         for (member, state) in &changed {
-            projections.push((
-                checkpoint_key(*member),
-                Some(serde_json::to_vec(state).expect("states serialise")),
-            ));
-            let retiree = state.retired_on.is_some() && state.closed_on.is_none();
-            projections.push((retiree_key(*member), retiree.then(Vec::new)));
+            let before = states.get(member);
+            let before_version = before.map_or(0, |s| s.version);
+            // A snapshot each time the version crosses a multiple of the interval: at most that
+            // many events to apply on a cold read, and no rewrite of a long history per event.
+            if state.version / CHECKPOINT_EVERY_EVENTS > before_version / CHECKPOINT_EVERY_EVENTS {
+                projections.push((
+                    checkpoint_key(*member),
+                    Some(serde_json::to_vec(state).expect("states serialise")),
+                ));
+            }
+            let is_retiree = |s: &MemberState| s.retired_on.is_some() && s.closed_on.is_none();
+            if before.is_none_or(|b| is_retiree(b) != is_retiree(state)) {
+                projections.push((retiree_key(*member), is_retiree(state).then(Vec::new)));
+            }
         }
-        AppendRequest {
+        let request = AppendRequest {
             events,
             expected,
             idempotency: claim,
             projections,
             sync,
-        }
+        };
+        (request, changed)
     }
 
     /// The account view of a member: at the head (from its checkpoint, no replay), as of a date,
@@ -574,9 +652,14 @@ impl Ledger {
         Ok(states)
     }
 
-    /// Every member with a checkpoint, and its checkpointed state.
+    /// Every member with events, and its state as the stored projections give it (snapshot plus
+    /// the events after it, not the in-memory cache): what `verify` compares with a replay.
     pub fn checkpoints(&self) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
         let mut out = BTreeMap::new();
+        for member in self.inner.store.members()? {
+            let state = self.materialise(self.snapshot(member)?)?;
+            out.insert(member, state);
+        }
         for (key, bytes) in self.inner.store.projection_scan(&[CHECKPOINT_PREFIX])? {
             let state: MemberState =
                 serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
@@ -589,7 +672,12 @@ impl Ledger {
                     reason: format!("checkpoint key does not match member {}", state.member),
                 });
             }
-            out.insert(state.member, state);
+            if !out.contains_key(&state.member) {
+                return Err(StoreError::Corrupt {
+                    position: 0,
+                    reason: format!("a checkpoint of member {} who has no events", state.member),
+                });
+            }
         }
         Ok(out)
     }

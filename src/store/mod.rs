@@ -138,6 +138,18 @@ pub trait EventStore: Send + Sync + 'static {
         member: Uuid,
         max_position: Option<u64>,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Every member with at least one event.
+    fn members(&self) -> Result<Vec<Uuid>, StoreError>;
+    /// A member's events after `after_version`, in order.
+    fn read_member_after(
+        &self,
+        member: Uuid,
+        after_version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events = self.read_member(member, None)?;
+        events.retain(|e| e.member_version > after_version);
+        Ok(events)
+    }
     /// The position of the event with this id, if the log has it.
     fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError>;
     /// Up to `limit` events from `from_position` on, in order.

@@ -353,6 +353,40 @@ impl EventStore for SledStore {
         Ok(events)
     }
 
+    fn members(&self) -> Result<Vec<Uuid>, StoreError> {
+        let mut members = Vec::new();
+        for item in self.tree.scan_prefix(b"V") {
+            let (k, _) = item?;
+            let member = Uuid::from_slice(&k[1..]).map_err(|e| StoreError::Corrupt {
+                position: 0,
+                reason: format!("member version key: {e}"),
+            })?;
+            members.push(member);
+        }
+        Ok(members)
+    }
+
+    fn read_member_after(
+        &self,
+        member: Uuid,
+        after_version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let start = stream_key(member, after_version.saturating_add(1));
+        let end = stream_key(member, u64::MAX);
+        let mut events = Vec::new();
+        for item in self.tree.range(start..=end) {
+            let (_, v) = item?;
+            let position = be_u64(&v, 0, "stream index")?;
+            let bytes = self.tree.get(event_key(position))?;
+            let bytes = bytes.ok_or_else(|| StoreError::Corrupt {
+                position,
+                reason: "indexed event is missing".into(),
+            })?;
+            events.push(decode_event(position, &bytes)?);
+        }
+        Ok(events)
+    }
+
     fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
         match self.tree.get(prefixed(b'I', event_id.as_bytes()))? {
             Some(v) => be_u64(&v, 0, "event id index").map(Some),
