@@ -34,6 +34,8 @@ pub const DECIDE_ATTEMPTS_MAX: u32 = 8;
 pub const CHECKPOINT_EVERY_EVENTS: u64 = 64;
 /// Member states kept in memory between commands (the cache is emptied when full).
 pub const STATE_CACHE_MEMBERS: usize = 4096;
+/// Commands of a batch decided ahead and sent to the writer in one message.
+pub const PIPELINE_GROUP_COMMANDS: usize = 512;
 /// Events read per step when walking the whole log.
 pub const READ_CHUNK_EVENTS: usize = 4096;
 
@@ -175,19 +177,87 @@ impl Ledger {
     /// Submits JSON command lines in order, sharing one flush: each result is as if submitted
     /// alone, and all are durable when this returns (a storage failure turns every accepted
     /// result into that error, since none was acknowledged).
+    ///
+    /// Commands are decided ahead against the states the earlier ones of the batch leave, and
+    /// sent to the writer in groups ([`PIPELINE_GROUP_COMMANDS`]) rather than one round trip
+    /// each. The writer still checks every command's member versions: a command whose members
+    /// changed underneath (another writer) fails its check and is decided again on its own, as
+    /// is every later command of the group that read those members.
     pub async fn submit_batch(&self, lines: &[String]) -> Vec<Result<Receipt, SubmitError>> {
-        let mut results = Vec::with_capacity(lines.len());
+        let mut results: Vec<Option<Result<Receipt, SubmitError>>> =
+            (0..lines.len()).map(|_| None).collect();
         let mut pending = Vec::new();
-        for line in lines {
-            let result = match parse_command(line) {
-                Ok((command, key)) => self.submit_deferred(&command, key, false).await,
-                Err(rejection) => Err(rejection.into()),
+        let mut next = 0;
+        while next < lines.len() {
+            let mut group = Group::default();
+            let mut end = next;
+            while end < lines.len() && group.units.len() < PIPELINE_GROUP_COMMANDS {
+                let (command, key) = match parse_command(&lines[end]) {
+                    Ok(parsed) => parsed,
+                    Err(rejection) => {
+                        results[end] = Some(Err(rejection.into()));
+                        end += 1;
+                        continue;
+                    }
+                };
+                match self.decide_ahead(&command, key, &mut group) {
+                    Ok(Ahead::Unit(unit)) => group.units.push((end, unit)),
+                    Ok(Ahead::Rejected(read, rejection)) => {
+                        group.rejected.push((end, read));
+                        results[end] = Some(Err(rejection.into()));
+                    }
+                    Ok(Ahead::Alone) => break,
+                    Err(e) => {
+                        results[end] = Some(Err(e.into()));
+                    }
+                }
+                end += 1;
+            }
+            if end == next {
+                // The first command needs to go alone (a reversal, an allocation to every
+                // retiree, a key already in use): decide it against the committed log.
+                let outcome = match parse_command(&lines[next]) {
+                    Ok((command, key)) => self.submit_deferred(&command, key, false).await,
+                    Err(rejection) => Err(rejection.into()),
+                };
+                results[next] = Some(outcome.map(|(receipt, durable)| {
+                    pending.extend(durable);
+                    receipt
+                }));
+                next += 1;
+                continue;
+            }
+            let redo = match self.send_group(group, &mut results).await {
+                Ok((durable, redo)) => {
+                    pending.push(durable);
+                    redo
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    for result in results.iter_mut().take(end).skip(next) {
+                        if !matches!(result, Some(Err(_))) {
+                            *result = Some(Err(StoreError::Poisoned(why.clone()).into()));
+                        }
+                    }
+                    Vec::new()
+                }
             };
-            results.push(result.map(|(receipt, durable)| {
-                pending.extend(durable);
-                receipt
-            }));
+            for index in redo {
+                let outcome = match parse_command(&lines[index]) {
+                    Ok((command, key)) => self.submit_deferred(&command, key, false).await,
+                    Err(rejection) => Err(rejection.into()),
+                };
+                results[index] = Some(outcome.map(|(receipt, durable)| {
+                    pending.extend(durable);
+                    receipt
+                }));
+            }
+            next = end;
         }
+        let results: Vec<Result<Receipt, SubmitError>> = results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(StoreError::Closed.into())))
+            .collect();
         let synced = if results.iter().any(Result::is_ok) {
             answer(self.inner.store.sync()).await
         } else {
@@ -206,6 +276,118 @@ impl Ledger {
                     .collect()
             }
         }
+    }
+
+    /// Decides one command of a batch against the group's pending states.
+    fn decide_ahead(
+        &self,
+        command: &Command,
+        key: Option<String>,
+        group: &mut Group,
+    ) -> Result<Ahead, StoreError> {
+        let alone = matches!(
+            command,
+            Command::Reverse { .. } | Command::CreditRetireeAllocation { member: None, .. }
+        );
+        if alone {
+            return Ok(Ahead::Alone);
+        }
+        if let Some(key) = &key {
+            if group.keys.contains(key) || self.inner.store.idempotency(key)?.is_some() {
+                return Ok(Ahead::Alone);
+            }
+        }
+        let read = command.members_read();
+        let mut states = BTreeMap::new();
+        for id in &read {
+            let state = match group.states.remove(id) {
+                Some(state) => state,
+                None => self.checkpoint(*id)?,
+            };
+            states.insert(*id, state);
+        }
+        let ctx = Context {
+            states: &states,
+            policies: &self.inner.policies,
+            target: None,
+        };
+        let decision = match decide(&ctx, command) {
+            Ok(decision) if decision.is_empty() => {
+                group.states.extend(states);
+                return Ok(Ahead::Alone);
+            }
+            Ok(decision) => decision,
+            Err(rejection) => {
+                group.states.extend(states);
+                return Ok(Ahead::Rejected(read, rejection));
+            }
+        };
+        let claim = key.map(|key| IdempotencyClaim {
+            payload_hash: payload_hash(command),
+            key,
+        });
+        if let Some(claim) = &claim {
+            group.keys.insert(claim.key.clone());
+        }
+        let (request, after) = self.append_request(states, decision, claim, false);
+        group.states.extend(after);
+        Ok(Ahead::Unit(Unit { request, read }))
+    }
+
+    /// Sends a group to the writer and records each unit's result. Returns the group's
+    /// durability answer and the commands to decide again alone (in order).
+    async fn send_group(
+        &self,
+        group: Group,
+        results: &mut [Option<Result<Receipt, SubmitError>>],
+    ) -> Result<
+        (
+            tokio::sync::oneshot::Receiver<Result<(), StoreError>>,
+            Vec<usize>,
+        ),
+        StoreError,
+    > {
+        let Group {
+            units,
+            rejected,
+            mut states,
+            ..
+        } = group;
+        let (indices, reads, requests): (Vec<usize>, Vec<Vec<MemberId>>, Vec<AppendRequest>) =
+            units.into_iter().fold(
+                (Vec::new(), Vec::new(), Vec::new()),
+                |(mut i, mut r, mut q), (index, unit)| {
+                    i.push(index);
+                    r.push(unit.read);
+                    q.push(unit.request);
+                    (i, r, q)
+                },
+            );
+        let ticket = self.inner.store.append_group(requests);
+        let outcomes = ticket.applied.await.map_err(|_| StoreError::Closed)?;
+        let mut tainted: std::collections::BTreeSet<MemberId> = std::collections::BTreeSet::new();
+        let mut redo = Vec::new();
+        for ((index, read), outcome) in indices.into_iter().zip(reads).zip(outcomes) {
+            match outcome? {
+                AppendOutcome::Committed(events) => {
+                    let position = events.last().map_or(0, |e| e.position);
+                    results[index] = Some(Ok(Receipt { position, events }));
+                }
+                _ => {
+                    tainted.extend(read);
+                    redo.push(index);
+                }
+            }
+        }
+        for (index, read) in rejected {
+            if read.iter().any(|m| tainted.contains(m)) {
+                redo.push(index);
+            }
+        }
+        redo.sort_unstable();
+        states.retain(|m, _| !tainted.contains(m));
+        self.remember(states);
+        Ok((ticket.durable, redo))
     }
 
     /// Decides and applies; returns the receipt and the durability answer still to await.
@@ -241,8 +423,15 @@ impl Ledger {
                 policies: &self.inner.policies,
                 target: target.as_ref(),
             };
-            let decision = decide(&ctx, command)?;
+            let decision = match decide(&ctx, command) {
+                Ok(decision) => decision,
+                Err(rejection) => {
+                    self.remember(states);
+                    return Err(rejection.into());
+                }
+            };
             if decision.is_empty() {
+                self.remember(states);
                 return Ok((
                     Receipt {
                         position: self.inner.store.head()?.position,
@@ -251,7 +440,7 @@ impl Ledger {
                     None,
                 ));
             }
-            let (request, changed) = self.append_request(&states, decision, claim.clone(), sync);
+            let (request, changed) = self.append_request(states, decision, claim.clone(), sync);
             let ticket = self.inner.store.append(request);
             match answer(ticket.applied).await? {
                 AppendOutcome::Committed(events) => {
@@ -375,7 +564,6 @@ impl Ledger {
                 ),
             });
         }
-        self.remember(BTreeMap::from([(member, state.clone())]));
         Ok(state)
     }
 
@@ -411,9 +599,12 @@ impl Ledger {
         Ok(state)
     }
 
+    /// Takes a member's state out of the cache when it is at `version` (it goes back with the
+    /// states a command leaves).
     fn cached(&self, member: MemberId, version: u64) -> Option<MemberState> {
-        let cache = self.inner.cache.lock().ok()?;
-        cache.get(&member).filter(|s| s.version == version).cloned()
+        let mut cache = self.inner.cache.lock().ok()?;
+        let state = cache.remove(&member)?;
+        (state.version == version).then_some(state)
     }
 
     /// Keeps states just committed or read, for the next command on the same members.
@@ -427,24 +618,29 @@ impl Ledger {
         cache.extend(states);
     }
 
+    /// The append for a decision, and the states after it (every state read, with the decided
+    /// events applied). The states move in and out: no copy of a long history per command.
     fn append_request(
         &self,
-        states: &BTreeMap<MemberId, MemberState>,
+        mut states: BTreeMap<MemberId, MemberState>,
         decision: Vec<(MemberId, Event)>,
         claim: Option<IdempotencyClaim>,
         sync: bool,
     ) -> (AppendRequest, BTreeMap<MemberId, MemberState>) {
         let expected = states.iter().map(|(id, s)| (*id, s.version)).collect();
-        let mut changed: BTreeMap<MemberId, MemberState> = BTreeMap::new();
+        let is_retiree = |s: &MemberState| s.retired_on.is_some() && s.closed_on.is_none();
+        let before: BTreeMap<MemberId, (u64, bool)> = states
+            .iter()
+            .map(|(id, s)| (*id, (s.version, is_retiree(s))))
+            .collect();
         let mut events = Vec::with_capacity(decision.len());
+        let mut changed = std::collections::BTreeSet::new();
         for (member, event) in decision {
-            let state = changed.entry(member).or_insert_with(|| {
-                states
-                    .get(&member)
-                    .cloned()
-                    .unwrap_or_else(|| MemberState::new(member))
-            });
+            let state = states
+                .entry(member)
+                .or_insert_with(|| MemberState::new(member));
             state.apply(&event);
+            changed.insert(member);
             let region = state
                 .profile
                 .as_ref()
@@ -454,20 +650,21 @@ impl Ledger {
             events.push(codec::encode(member, &event, policy_version));
         }
         let mut projections = Vec::new();
-        for (member, state) in &changed {
-            let before = states.get(member);
-            let before_version = before.map_or(0, |s| s.version);
+        for member in changed {
+            let Some(state) = states.get(&member) else {
+                continue;
+            };
+            let (before_version, was_retiree) = before.get(&member).copied().unwrap_or((0, false));
             // A snapshot each time the version crosses a multiple of the interval: at most that
             // many events to apply on a cold read, and no rewrite of a long history per event.
             if state.version / CHECKPOINT_EVERY_EVENTS > before_version / CHECKPOINT_EVERY_EVENTS {
                 projections.push((
-                    checkpoint_key(*member),
+                    checkpoint_key(member),
                     Some(serde_json::to_vec(state).expect("states serialise")),
                 ));
             }
-            let is_retiree = |s: &MemberState| s.retired_on.is_some() && s.closed_on.is_none();
-            if before.is_none_or(|b| is_retiree(b) != is_retiree(state)) {
-                projections.push((retiree_key(*member), is_retiree(state).then(Vec::new)));
+            if before_version == 0 || was_retiree != is_retiree(state) {
+                projections.push((retiree_key(member), is_retiree(state).then(Vec::new)));
             }
         }
         let request = AppendRequest {
@@ -477,7 +674,7 @@ impl Ledger {
             projections,
             sync,
         };
-        (request, changed)
+        (request, states)
     }
 
     /// The account view of a member: at the head (from its checkpoint, no replay), as of a date,
@@ -681,6 +878,35 @@ impl Ledger {
         }
         Ok(out)
     }
+}
+
+/// Commands of a batch decided ahead of the writer, not yet sent.
+#[derive(Default)]
+struct Group {
+    /// (index in the batch, the append) in order.
+    units: Vec<(usize, Unit)>,
+    /// (index in the batch, members read) of commands refused against pending states.
+    rejected: Vec<(usize, Vec<MemberId>)>,
+    /// Member states as the group's commands leave them.
+    states: BTreeMap<MemberId, MemberState>,
+    /// Idempotency keys the group claims.
+    keys: std::collections::BTreeSet<String>,
+}
+
+/// One decided command of a group.
+struct Unit {
+    request: AppendRequest,
+    read: Vec<MemberId>,
+}
+
+/// What deciding ahead gave.
+enum Ahead {
+    /// An append to send with the group.
+    Unit(Unit),
+    /// Refused against the pending states of these members.
+    Rejected(Vec<MemberId>, Rejection),
+    /// The command must go alone, after the group.
+    Alone,
 }
 
 /// Checks one event's place in the chain: its position and its hashes.

@@ -9,6 +9,7 @@ pub mod month;
 pub mod policy;
 pub mod projection;
 pub mod store;
+pub mod synthetic;
 
 pub use ledger::{Ledger, QueryError, Receipt, SubmitError};
 pub mod verify;

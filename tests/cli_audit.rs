@@ -226,3 +226,30 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `load` submits a synthetic population: every career is accepted and the log verifies.
+#[test]
+fn load_submits_a_synthetic_population_that_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("ledger");
+    let out = run(
+        &data,
+        &["load", "--members", "12", "--years", "25", "--seed", "3"],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(" 0 rejected"), "{text}");
+    assert!(text.contains("events/s"), "{text}");
+    let verify = run(&data, &["verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    // A second load of the same seed appends nothing (every command carries a key).
+    let again = run(
+        &data,
+        &["load", "--members", "12", "--years", "25", "--seed", "3"],
+    );
+    assert!(
+        stdout(&again).contains(": 0 events appended"),
+        "{}",
+        stdout(&again)
+    );
+}

@@ -3,6 +3,7 @@
 
 mod audit;
 mod demo;
+mod load;
 mod query;
 mod submit;
 
@@ -116,6 +117,22 @@ enum Sub {
     },
     /// Build a ledger from the shipped sample, print statements and a summary (safe to rerun).
     Demo,
+    /// Submit a seeded synthetic population (realistic careers) in batches, for scale runs;
+    /// prints events/s, disk size and peak memory.
+    Load {
+        /// Number of members.
+        #[arg(long, default_value_t = 1000)]
+        members: u32,
+        /// Years of contributions per member.
+        #[arg(long, default_value_t = 20)]
+        years: u32,
+        /// Seed of the population.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// First contribution year.
+        #[arg(long = "start-year", default_value_t = 1998)]
+        start_year: i32,
+    },
 }
 
 /// Parses the arguments, runs the subcommand, and returns its exit status.
@@ -170,6 +187,20 @@ pub fn main() -> ExitCode {
                 against_ledger,
             } => audit::verify_dossier_file(&args.data, &file, against_ledger).await,
             Sub::Demo => demo::run(&args.data).await,
+            Sub::Load {
+                members,
+                years,
+                seed,
+                start_year,
+            } => {
+                let population = member_ledger::synthetic::Population {
+                    seed,
+                    members,
+                    years,
+                    start_year,
+                };
+                load::run(&args.data, population).await
+            }
         }
     });
     ExitCode::from(status)

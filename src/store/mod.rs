@@ -121,6 +121,16 @@ pub struct AppendTicket {
     pub durable: oneshot::Receiver<Result<(), StoreError>>,
 }
 
+/// The answers to a group of appends sent in one message: each request's outcome in order, then
+/// durability of them all.
+#[derive(Debug)]
+pub struct GroupTicket {
+    /// Resolves once every request of the group is applied or refused, in order.
+    pub applied: oneshot::Receiver<Vec<Result<AppendOutcome, StoreError>>>,
+    /// Resolves once everything applied so far is on disk.
+    pub durable: oneshot::Receiver<Result<(), StoreError>>,
+}
+
 /// Awaits a writer's answer, mapping a dropped sender to [`StoreError::Closed`].
 pub async fn answer<T>(rx: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
     rx.await.unwrap_or(Err(StoreError::Closed))
@@ -165,6 +175,9 @@ pub trait EventStore: Send + Sync + 'static {
     fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
     /// Submits an append to the writer.
     fn append(&self, request: AppendRequest) -> AppendTicket;
+    /// Submits several appends at once: each is applied (or refused) on its own, in order, as if
+    /// appended one by one, without a round trip to the writer for each.
+    fn append_group(&self, requests: Vec<AppendRequest>) -> GroupTicket;
     /// Resolves once everything applied so far is durable.
     fn sync(&self) -> oneshot::Receiver<Result<(), StoreError>>;
     /// Bytes on disk.

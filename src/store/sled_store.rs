@@ -37,16 +37,17 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
-    AppendOutcome, AppendRequest, AppendTicket, EventStore, Head, IdempotencyRecord, StoreError,
-    StoredEvent, GENESIS_HASH,
+    AppendOutcome, AppendRequest, AppendTicket, EventStore, GroupTicket, Head, IdempotencyRecord,
+    StoreError, StoredEvent, GENESIS_HASH,
 };
 
 /// Requests waiting for the writer; submitters block (backpressure) beyond this.
 pub const WRITER_QUEUE_DEPTH: usize = 4096;
 /// Most appends one flush covers.
 pub const GROUP_COMMIT_APPENDS_MAX: usize = 1024;
-/// How long an append that asked for no immediate flush may wait for one.
-pub const DEFERRED_FLUSH_MS: u64 = 20;
+/// How long an append that asked for no immediate flush may wait for one (a batch asks for its
+/// flush when it ends; this only bounds how long an abandoned batch stays unflushed).
+pub const DEFERRED_FLUSH_MS: u64 = 250;
 /// sled's page cache, in bytes.
 pub const CACHE_CAPACITY_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -75,6 +76,11 @@ enum Message {
     Append(
         Box<AppendRequest>,
         oneshot::Sender<Result<AppendOutcome, StoreError>>,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
+    AppendGroup(
+        Vec<AppendRequest>,
+        oneshot::Sender<Vec<Result<AppendOutcome, StoreError>>>,
         oneshot::Sender<Result<(), StoreError>>,
     ),
     Sync(oneshot::Sender<Result<(), StoreError>>),
@@ -459,6 +465,14 @@ impl EventStore for SledStore {
         AppendTicket { applied, durable }
     }
 
+    fn append_group(&self, requests: Vec<AppendRequest>) -> GroupTicket {
+        let (applied_tx, applied) = oneshot::channel();
+        let (durable_tx, durable) = oneshot::channel();
+        // A failed send drops both senders, which the receivers see as `Closed`.
+        self.send(Message::AppendGroup(requests, applied_tx, durable_tx));
+        GroupTicket { applied, durable }
+    }
+
     fn sync(&self) -> oneshot::Receiver<Result<(), StoreError>> {
         let (tx, rx) = oneshot::channel();
         self.send(Message::Sync(tx));
@@ -506,6 +520,24 @@ impl Writer {
                     let result = self.apply(*request);
                     let failed = result.is_err();
                     let _ = applied.send(result);
+                    if failed {
+                        let _ = durable.send(Err(StoreError::Poisoned(
+                            self.poisoned.clone().unwrap_or_default(),
+                        )));
+                    } else {
+                        waiting.push(durable);
+                    }
+                    if waiting.len() >= GROUP_COMMIT_APPENDS_MAX {
+                        self.flush(&mut waiting);
+                        flush_now = false;
+                    }
+                }
+                Ok(Message::AppendGroup(requests, applied, durable)) => {
+                    flush_now |= requests.iter().any(|r| r.sync);
+                    let results: Vec<Result<AppendOutcome, StoreError>> =
+                        requests.into_iter().map(|r| self.apply(r)).collect();
+                    let failed = results.iter().any(Result::is_err);
+                    let _ = applied.send(results);
                     if failed {
                         let _ = durable.send(Err(StoreError::Poisoned(
                             self.poisoned.clone().unwrap_or_default(),

@@ -1,0 +1,69 @@
+//! `load`: a synthetic population submitted in batches (group commit), for scale runs.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::{fail, EXIT_OK, EXIT_REJECTED};
+use member_ledger::synthetic::Population;
+use member_ledger::Ledger;
+
+/// Commands per `submit_batch` (one shared flush each).
+const LOAD_BATCH_COMMANDS: usize = 4096;
+
+pub(super) async fn run(data: &Path, population: Population) -> u8 {
+    let ledger = match Ledger::open(data).await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot open the ledger at {}: {e}", data.display())),
+    };
+    let before = ledger.head().map(|h| h.position).unwrap_or(0);
+    let bar = super::audit::progress_bar("load");
+    bar.set_length(u64::from(population.members));
+    let started = Instant::now();
+    let (mut commands, mut rejected) = (0u64, 0u64);
+    let mut batch: Vec<String> = Vec::with_capacity(LOAD_BATCH_COMMANDS + 512);
+    for i in 0..population.members {
+        batch.extend(population.career(i));
+        if batch.len() >= LOAD_BATCH_COMMANDS || i + 1 == population.members {
+            for (line, result) in batch.iter().zip(ledger.submit_batch(&batch).await) {
+                commands += 1;
+                if let Err(e) = result {
+                    rejected += 1;
+                    if rejected <= 5 {
+                        eprintln!("load: rejected ({}): {e}: {line}", e.code());
+                    }
+                }
+            }
+            batch.clear();
+            bar.set_position(u64::from(i + 1));
+        }
+    }
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    let after = ledger.head().map(|h| h.position).unwrap_or(0);
+    let events = after - before;
+    let disk = ledger.store().size_on_disk().unwrap_or(0);
+    #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
+    let (rate, per_command) = (events as f64 / seconds, commands as f64 / seconds);
+    println!(
+        "load: {} members × {} years (seed {}): {commands} commands, {rejected} rejected",
+        population.members, population.years, population.seed
+    );
+    println!("load: {events} events appended in {seconds:.1} s: {rate:.0} events/s, {per_command:.0} commands/s, durable");
+    println!(
+        "load: {after} events in the log, {} MiB on disk, peak resident memory {} MiB",
+        disk / (1024 * 1024),
+        peak_rss_kib().unwrap_or(0) / 1024
+    );
+    if rejected > 0 {
+        EXIT_REJECTED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in KiB.
+pub(super) fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
