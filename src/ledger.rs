@@ -319,6 +319,11 @@ impl Ledger {
             Ok(decision) => decision,
             Err(rejection) => {
                 group.states.extend(states);
+                if let Some(key) = &key {
+                    if self.inner.store.idempotency(key)?.is_some() {
+                        return Ok(Ahead::Alone);
+                    }
+                }
                 return Ok(Ahead::Rejected(read, rejection));
             }
         };
@@ -427,6 +432,14 @@ impl Ledger {
                 Ok(decision) => decision,
                 Err(rejection) => {
                     self.remember(states);
+                    // The same keyed command may have committed from another caller after the
+                    // key was checked (its events are then what made this one fail): answer as
+                    // for a repeated key.
+                    if let Some(claim) = &claim {
+                        if let Some(record) = self.inner.store.idempotency(&claim.key)? {
+                            return self.replayed(claim, record).await.map(|r| (r, None));
+                        }
+                    }
                     return Err(rejection.into());
                 }
             };
@@ -555,7 +568,9 @@ impl Ledger {
             return Ok(state);
         }
         let state = self.materialise(self.snapshot(member)?)?;
-        if state.version != version {
+        // Another writer may have appended since the version was read (then the state is newer,
+        // and the append's version check decides); fewer events than the log had is damage.
+        if state.version < version {
             return Err(StoreError::Corrupt {
                 position: 0,
                 reason: format!(

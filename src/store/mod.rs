@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub use envelope::{chain_hash, NewEvent, StoredEvent, GENESIS_HASH};
-pub use sled_store::{SledStore, StoreOptions};
+pub use sled_store::{FaultPlan, SledStore, StoreOptions};
 
 /// A storage failure: the machine's problem, not the caller's. Nothing acknowledged is lost; the
 /// command that met it may or may not be in the log, and its result was never acknowledged.

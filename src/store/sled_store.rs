@@ -22,13 +22,16 @@
 //! next positions and hashes, and applies the batch, so positions are gapless by construction and
 //! version checks cannot race. Readers read sled directly. Durability is one `flush` plus an
 //! `fsync` of the data file for every group of appends the writer drained (sled 0.34's flush uses
-//! `sync_file_range`, which is not a full fsync).
+//! `sync_file_range`, which is not a full fsync). A failed batch write, flush or fsync poisons the
+//! writer: it refuses every later write until the store is reopened. Tests make each of those
+//! calls fail on purpose through a hidden [`FaultPlan`] in [`StoreOptions`].
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -61,6 +64,9 @@ pub struct StoreOptions {
     /// Whether to fsync the data file after each flush (true in production; tests of other things
     /// may turn it off for speed, never a durability test).
     pub fsync: bool,
+    /// Faults to inject at the storage boundary (tests only; `None` in production).
+    #[doc(hidden)]
+    pub faults: Option<Arc<FaultPlan>>,
 }
 
 impl Default for StoreOptions {
@@ -68,8 +74,101 @@ impl Default for StoreOptions {
         StoreOptions {
             cache_capacity_bytes: CACHE_CAPACITY_BYTES,
             fsync: true,
+            faults: None,
         }
     }
+}
+
+/// Faults a test injects at the storage boundary ("cold code is buggy code"): the writer asks the
+/// plan before each batch write, flush and fsync, and a planned fault becomes the `io::Error` the
+/// real call could have returned, without calling it. Shared (`Arc`) so the test arms it while
+/// the store runs. Test-only: production opens stores with `faults: None`.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct FaultPlan {
+    /// Batch writes seen so far.
+    batches: AtomicU64,
+    /// Fail the batch write with this ordinal (1-based, counted over the plan's life); 0: none.
+    fail_batch_at: AtomicU64,
+    fail_next_flush: AtomicBool,
+    fail_next_fsync: AtomicBool,
+    disk_full: AtomicBool,
+    injected: AtomicU64,
+}
+
+impl FaultPlan {
+    /// A plan that injects nothing until armed.
+    pub fn new() -> Arc<FaultPlan> {
+        Arc::new(FaultPlan::default())
+    }
+
+    /// Fails the `n`th batch write from now (1: the next one).
+    pub fn fail_nth_batch(&self, n: u64) {
+        assert!(n >= 1, "batch ordinals start at 1");
+        let seen = self.batches.load(Ordering::SeqCst);
+        self.fail_batch_at.store(seen + n, Ordering::SeqCst);
+    }
+
+    /// Fails the next flush (sled's write of its buffers to the data file).
+    pub fn fail_next_flush(&self) {
+        self.fail_next_flush.store(true, Ordering::SeqCst);
+    }
+
+    /// Fails the next fsync of the data file (after a flush that succeeded).
+    pub fn fail_next_fsync(&self) {
+        self.fail_next_fsync.store(true, Ordering::SeqCst);
+    }
+
+    /// While on, every batch write and flush fails with ENOSPC (`ErrorKind::StorageFull`).
+    pub fn set_disk_full(&self, full: bool) {
+        self.disk_full.store(full, Ordering::SeqCst);
+    }
+
+    /// Faults injected so far.
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    fn before_batch(&self) -> Result<(), StoreError> {
+        let ordinal = self.batches.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.disk_full.load(Ordering::SeqCst) {
+            return Err(self.injected_error(disk_full()));
+        }
+        if self.fail_batch_at.load(Ordering::SeqCst) == ordinal {
+            return Err(self.injected_error(std::io::Error::other("injected batch write failure")));
+        }
+        Ok(())
+    }
+
+    fn before_flush(&self) -> Result<(), StoreError> {
+        if self.disk_full.load(Ordering::SeqCst) {
+            return Err(self.injected_error(disk_full()));
+        }
+        if self.fail_next_flush.swap(false, Ordering::SeqCst) {
+            return Err(self.injected_error(std::io::Error::other("injected flush failure")));
+        }
+        Ok(())
+    }
+
+    fn before_fsync(&self) -> Result<(), StoreError> {
+        if self.fail_next_fsync.swap(false, Ordering::SeqCst) {
+            let e = std::io::Error::other("injected fsync failure (EIO)");
+            return Err(self.injected_error(e));
+        }
+        Ok(())
+    }
+
+    fn injected_error(&self, e: std::io::Error) -> StoreError {
+        self.injected.fetch_add(1, Ordering::SeqCst);
+        StoreError::Io(e)
+    }
+}
+
+fn disk_full() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::StorageFull,
+        "No space left on device (os error 28, injected)",
+    )
 }
 
 enum Message {
@@ -283,6 +382,7 @@ impl SledStore {
             fsync: options.fsync,
             anchor,
             anchored: None,
+            faults: options.faults,
         };
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -495,6 +595,7 @@ struct Writer {
     fsync: bool,
     anchor: File,
     anchored: Option<Head>,
+    faults: Option<Arc<FaultPlan>>,
 }
 
 type DurableAck = oneshot::Sender<Result<(), StoreError>>;
@@ -589,8 +690,14 @@ impl Writer {
     }
 
     fn flush_and_sync(&mut self) -> Result<(), StoreError> {
+        if let Some(faults) = &self.faults {
+            faults.before_flush()?;
+        }
         self.db.flush()?;
         if self.fsync {
+            if let Some(faults) = &self.faults {
+                faults.before_fsync()?;
+            }
             self.data_file.sync_all()?;
         }
         if self.anchored != Some(self.head) {
@@ -650,6 +757,9 @@ impl Writer {
             }
         }
         let (batch, stored, versions) = self.build_batch(&request)?;
+        if let Some(faults) = &self.faults {
+            faults.before_batch()?;
+        }
         self.tree.apply_batch(batch)?;
         if let Some(last) = stored.last() {
             self.head = Head {

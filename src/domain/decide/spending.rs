@@ -221,6 +221,13 @@ fn split(balance: Money, heirs: &[Heir]) -> Result<Vec<Money>, Rejection> {
     if heirs.iter().any(|h| h.share.as_decimal() <= Decimal::ZERO) {
         return Err(Rejection::invalid("every heir's share must be positive"));
     }
+    // A share above 1 can never sum to 1 with positive others; refusing it here also keeps the
+    // sum below from overflowing (HEIRS_MAX shares of at most 1 each).
+    if heirs.iter().any(|h| h.share.as_decimal() > Decimal::ONE) {
+        return Err(Rejection::invalid(
+            "every heir's share is a fraction of at most 1",
+        ));
+    }
     if heirs.iter().any(|h| h.name.trim().is_empty()) {
         return Err(Rejection::invalid("every heir needs a name"));
     }

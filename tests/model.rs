@@ -1,0 +1,604 @@
+//! Model-based property test: random sequences of commands across four members (enrol, contribute
+//! as employer or individual, spend, suspend, recognise deemed months, transfer in, record death,
+//! settle an inheritance), mixed with malformed commands, retries with the same key, a key reused
+//! for another command, and restarts (the ledger dropped and its directory reopened).
+//!
+//! The reference model below shares no code with the ledger's domain: it holds balances in integer
+//! fen and recomputes the few rules it needs from DOMAIN.md, on a timeline chosen so that each
+//! rule stays simple (all contribution months fall after the Luzhou reform of 2023-01-01, so an
+//! account credit is the member's own 2 % of the wage, rounded half-up to the fen; every debit is
+//! dated after every credit). After every step each member's account view must equal the model,
+//! and the log must hold: money conserved, no negative balance, gapless positions, checkpoints
+//! equal to a replay, and an intact hash chain (`verify`).
+//!
+//! `PROPTEST_CASES` sets the number of sequences (default 128, about 15 s in debug).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
+use member_ledger::projection::ViewAt;
+use member_ledger::store::{SledStore, StoreOptions};
+use member_ledger::{Ledger, QueryError, SubmitError};
+use proptest::prelude::*;
+
+const MEMBERS: u8 = 4;
+const CASES_DEFAULT: u32 = 128;
+/// Contribution months: 2023-01 plus 0..18, all before the suspension date and the death.
+const MONTHS: u8 = 18;
+// The timeline, chosen so that every credit is dated before every debit.
+const ENROLLED_ON: &str = "2022-01-01";
+const TRANSFER_ON: &str = "2024-03-01";
+const DEEMED_ON: &str = "2024-05-01";
+const SUSPENDED_ON: &str = "2024-07-01";
+const DIED_ON: &str = "2024-08-31";
+const SETTLED_ON: &str = "2024-09-05";
+const SPENT_ON: &str = "2024-09-10";
+
+fn member(i: u8) -> String {
+    format!("00000000-0000-4000-8000-0000000000{:02x}", 0xa0 + i)
+}
+
+fn month(i: u8) -> (String, String) {
+    let first =
+        NaiveDate::from_ymd_opt(2023 + i32::from(i / 12), u32::from(i % 12) + 1, 1).expect("month");
+    let next = first + chrono::Months::new(1);
+    let last = next.pred_opt().expect("last day");
+    (
+        format!("{:04}-{:02}", first.year(), first.month()),
+        last.to_string(),
+    )
+}
+
+fn yuan(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Enroll(u8),
+    Contribute {
+        who: u8,
+        month: u8,
+        employer: bool,
+        wage_fen: i64,
+    },
+    Spend(u8, i64),
+    Suspend(u8),
+    Deemed(u8, u32),
+    TransferIn(u8, i64, u32),
+    Death(u8),
+    /// Heirs: none (pooled fund), one, or two halves.
+    Settle(u8, Vec<u8>),
+    /// A malformed command (always `invalid_input`).
+    Malformed(u8),
+    /// The command of an earlier step again, with its key.
+    Retry(usize),
+    /// An earlier accepted key with another command (`key_reused`).
+    ReuseKey(usize),
+    Restart,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let who = 0..MEMBERS;
+    prop_oneof![
+        3 => who.clone().prop_map(Op::Enroll),
+        8 => (who.clone(), 0..MONTHS, any::<bool>(), 1_000i64..3_000_000).prop_map(|(who, month, employer, wage_fen)| Op::Contribute { who, month, employer, wage_fen }),
+        4 => (who.clone(), 1i64..40_000).prop_map(|(w, f)| Op::Spend(w, f)),
+        1 => who.clone().prop_map(Op::Suspend),
+        1 => (who.clone(), 1u32..60).prop_map(|(w, m)| Op::Deemed(w, m)),
+        2 => (who.clone(), 0i64..100_000, 0u32..60).prop_map(|(w, f, m)| Op::TransferIn(w, f, m)),
+        1 => who.clone().prop_map(Op::Death),
+        2 => (who.clone(), prop::collection::vec(0..MEMBERS + 1, 0..3)).prop_map(|(w, h)| Op::Settle(w, h)),
+        1 => (0u8..4).prop_map(Op::Malformed),
+        2 => any::<usize>().prop_map(Op::Retry),
+        1 => any::<usize>().prop_map(Op::ReuseKey),
+        1 => Just(Op::Restart),
+    ]
+}
+
+/// The command line of an op (for the ops that are commands).
+fn line(op: &Op, key: &str) -> String {
+    let body = match op {
+        Op::Enroll(w) => format!(
+            r#""type":"enroll","member":"{}","region":"luzhou","scheme":"employee","sex":"female","birth_date":"1990-01-01","date":"{ENROLLED_ON}""#,
+            member(*w)
+        ),
+        Op::Contribute {
+            who,
+            month: m,
+            employer,
+            wage_fen,
+        } => {
+            let payer = if *employer { "employer" } else { "individual" };
+            format!(
+                r#""type":"contribute","member":"{}","month":"{}","wage":"{}","payer":"{payer}""#,
+                member(*who),
+                month(*m).0,
+                yuan(*wage_fen)
+            )
+        }
+        Op::Spend(w, fen) => format!(
+            r#""type":"spend","member":"{}","date":"{SPENT_ON}","amount":"{}","purpose":"pharmacy""#,
+            member(*w),
+            yuan(*fen)
+        ),
+        Op::Suspend(w) => format!(
+            r#""type":"suspend","member":"{}","date":"{SUSPENDED_ON}","reason":"other""#,
+            member(*w)
+        ),
+        Op::Deemed(w, months) => format!(
+            r#""type":"recognize_deemed","member":"{}","date":"{DEEMED_ON}","months":{months},"basis":"military""#,
+            member(*w)
+        ),
+        Op::TransferIn(w, fen, months) => format!(
+            r#""type":"transfer_in","member":"{}","date":"{TRANSFER_ON}","from_region":"chongqing","balance":"{}","months":{months}"#,
+            member(*w),
+            yuan(*fen)
+        ),
+        Op::Death(w) => format!(
+            r#""type":"record_death","member":"{}","date":"{DIED_ON}""#,
+            member(*w)
+        ),
+        Op::Settle(w, heirs) => {
+            let share = if heirs.len() == 2 { "0.5" } else { "1" };
+            let list: Vec<String> = heirs
+                .iter()
+                .map(|h| {
+                    format!(
+                        r#"{{"heir":"{}","name":"heir {h}","share":"{share}"}}"#,
+                        member(*h)
+                    )
+                })
+                .collect();
+            format!(
+                r#""type":"settle_inheritance","member":"{}","date":"{SETTLED_ON}","heirs":[{}]"#,
+                member(*w),
+                list.join(",")
+            )
+        }
+        Op::Malformed(kind) => {
+            return match kind {
+                0 => "{\"type\":\"spend\",".to_string(),
+                1 => format!(
+                    r#"{{"type":"spend","member":"{}","date":"{SPENT_ON}","amount":"1.001","purpose":"pharmacy","key":"{key}"}}"#,
+                    member(0)
+                ),
+                2 => format!(
+                    r#"{{"type":"record_death","member":"{}","date":"{DIED_ON}","cause":"x","key":"{key}"}}"#,
+                    member(0)
+                ),
+                _ => format!(
+                    r#"{{"type":"suspend","member":"{}","date":"2024-02-30","reason":"other","key":"{key}"}}"#,
+                    member(0)
+                ),
+            }
+        }
+        Op::Retry(_) | Op::ReuseKey(_) | Op::Restart => unreachable!("not a command"),
+    };
+    format!(r#"{{{body},"key":"{key}"}}"#)
+}
+
+/// The reference model of one member, in fen.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Account {
+    enrolled: bool,
+    balance: i64,
+    credited: i64,
+    debited: i64,
+    /// Months paid, and by whom (`true`: employer).
+    paid: BTreeSet<(u8, bool)>,
+    deemed: u32,
+    suspended: bool,
+    died: bool,
+    closed: bool,
+    /// Latest effective date of any event (ISO dates order as text).
+    last_date: String,
+}
+
+impl Account {
+    fn months_actual(&self) -> usize {
+        self.paid
+            .iter()
+            .map(|(m, _)| *m)
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    fn status(&self) -> Option<&'static str> {
+        if self.closed {
+            Some("closed")
+        } else if self.died {
+            Some("deceased")
+        } else if self.suspended {
+            Some("suspended")
+        } else {
+            None // active or waiting: the benefit rules are not modelled
+        }
+    }
+
+    fn touch(&mut self, date: &str) {
+        if date > self.last_date.as_str() {
+            self.last_date = date.to_string();
+        }
+    }
+
+    fn credit(&mut self, fen: i64, date: &str) {
+        self.balance += fen;
+        self.credited += fen;
+        self.touch(date);
+    }
+
+    fn debit(&mut self, fen: i64, date: &str) {
+        self.balance -= fen;
+        self.debited += fen;
+        self.touch(date);
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Model {
+    accounts: BTreeMap<u8, Account>,
+    /// Money that entered the ledger (contribution credits, transfers in) and left it (spending,
+    /// payouts to heirs outside the ledger, the pooled fund).
+    inflow: i64,
+    outflow: i64,
+    events: u64,
+}
+
+type Outcome = Result<u64, &'static str>;
+
+impl Model {
+    fn account(&self, who: u8) -> Account {
+        self.accounts.get(&who).cloned().unwrap_or_default()
+    }
+
+    /// The checks every command on an existing account starts with (DOMAIN §9: a closed account
+    /// takes nothing more).
+    fn open(&self, who: u8) -> Result<Account, &'static str> {
+        let a = self.account(who);
+        if !a.enrolled {
+            return Err("unknown_member");
+        }
+        if a.closed {
+            return Err("account_closed");
+        }
+        Ok(a)
+    }
+
+    /// Decides and applies one command op; returns the number of events or the rejection code.
+    fn submit(&mut self, op: &Op) -> Outcome {
+        let (who, a, events) = match op {
+            Op::Enroll(w) => {
+                if self.account(*w).enrolled {
+                    return Err("already_enrolled");
+                }
+                let mut a = Account {
+                    enrolled: true,
+                    ..Account::default()
+                };
+                a.touch(ENROLLED_ON);
+                (*w, a, 1)
+            }
+            Op::Contribute {
+                who,
+                month: m,
+                employer,
+                wage_fen,
+            } => {
+                let mut a = self.open(*who)?;
+                if !a.paid.insert((*m, *employer)) {
+                    return Err("duplicate_month"); // one payment per payer and month
+                }
+                // Own 2 % of the wage (the base: Luzhou has no wage table), half-up to the fen.
+                let credit = (wage_fen * 2 + 50) / 100;
+                a.credit(credit, &month(*m).1);
+                self.inflow += credit;
+                (*who, a, 1)
+            }
+            Op::Spend(w, fen) => {
+                let mut a = self.open(*w)?;
+                if a.died {
+                    return Err("after_death"); // spending is dated after the death
+                }
+                if *fen > a.balance {
+                    return Err("insufficient_balance");
+                }
+                a.debit(*fen, SPENT_ON);
+                self.outflow += fen;
+                (*w, a, 1)
+            }
+            Op::Suspend(w) => {
+                let mut a = self.open(*w)?;
+                if a.suspended {
+                    return Err("already_suspended");
+                }
+                a.suspended = true;
+                a.touch(SUSPENDED_ON);
+                (*w, a, 1)
+            }
+            Op::Deemed(w, months) => {
+                let mut a = self.open(*w)?;
+                a.deemed += months;
+                a.touch(DEEMED_ON);
+                (*w, a, 1)
+            }
+            Op::TransferIn(w, fen, months) => {
+                let mut a = self.open(*w)?;
+                a.deemed += months; // transferred months are deemed months (DOMAIN §3)
+                a.credit(*fen, TRANSFER_ON);
+                self.inflow += fen;
+                (*w, a, 1)
+            }
+            Op::Death(w) => {
+                let mut a = self.open(*w)?;
+                if a.died {
+                    return Err("already_deceased");
+                }
+                a.died = true;
+                a.touch(DIED_ON);
+                (*w, a, 1)
+            }
+            Op::Settle(w, heirs) => return self.settle(*w, heirs),
+            Op::Malformed(_) => return Err("invalid_input"),
+            Op::Retry(_) | Op::ReuseKey(_) | Op::Restart => unreachable!("not a command"),
+        };
+        self.accounts.insert(who, a);
+        self.events += events;
+        Ok(events)
+    }
+
+    /// DOMAIN §9: the balance goes to the heirs by share (each rounded down, the fen left over to
+    /// the earlier heir), into an heir's account when the heir is an open, living employee here,
+    /// else paid out; with no heirs, to the pooled fund. The account closes.
+    fn settle(&mut self, who: u8, heirs: &[u8]) -> Outcome {
+        let mut a = self.open(who)?;
+        if !a.died {
+            return Err("not_deceased");
+        }
+        if a.last_date.as_str() > SETTLED_ON {
+            return Err("invalid_input"); // a closing debit may not predate an event
+        }
+        let balance = a.balance;
+        let amounts: Vec<i64> = match heirs.len() {
+            0 => vec![],
+            1 => vec![balance],
+            _ => vec![balance - balance / 2, balance / 2],
+        };
+        a.debit(balance, SETTLED_ON);
+        a.closed = true;
+        self.accounts.insert(who, a);
+        let mut events = 1;
+        if heirs.is_empty() {
+            self.outflow += balance;
+        }
+        for (heir, amount) in heirs.iter().zip(amounts) {
+            let h = self.account(*heir);
+            let receives = *heir != who && h.enrolled && !h.closed && !h.died;
+            if !receives {
+                self.outflow += amount;
+            } else if amount > 0 {
+                let mut h = h;
+                h.credit(amount, SETTLED_ON);
+                self.accounts.insert(*heir, h);
+                events += 1;
+            }
+        }
+        self.events += events;
+        Ok(events)
+    }
+}
+
+fn open(path: &std::path::Path) -> Ledger {
+    let options = StoreOptions {
+        fsync: false, // not a durability test (tests/crash.rs and tests/faults.rs are)
+        ..StoreOptions::default()
+    };
+    let store = SledStore::open_with(path, options).expect("open");
+    Ledger::with_store(Arc::new(store), member_ledger::policy::PolicySet::shipped())
+}
+
+fn fen_of(m: member_ledger::money::Money) -> i64 {
+    m.fen()
+}
+
+async fn check(ledger: &Ledger, model: &Model, step: usize) -> Result<(), TestCaseError> {
+    let mut balances = 0;
+    for who in 0..MEMBERS {
+        let id = member(who).parse().expect("uuid");
+        let expected = model.account(who);
+        match ledger.account(id, ViewAt::Head).await {
+            Err(QueryError::UnknownMember(_)) => {
+                prop_assert!(!expected.enrolled, "step {step}: member {who} unknown")
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("step {step}: {e}"))),
+            Ok(view) => {
+                prop_assert!(expected.enrolled, "step {}: member {} known", step, who);
+                let got = (
+                    fen_of(view.balance),
+                    fen_of(view.credited),
+                    fen_of(view.debited),
+                );
+                let want = (expected.balance, expected.credited, expected.debited);
+                prop_assert_eq!(
+                    got,
+                    want,
+                    "step {}: member {} balance, credited, debited",
+                    step,
+                    who
+                );
+                prop_assert_eq!(
+                    view.months.actual as usize,
+                    expected.months_actual(),
+                    "step {}: member {} actual months",
+                    step,
+                    who
+                );
+                prop_assert_eq!(
+                    view.months.deemed,
+                    expected.deemed,
+                    "step {}: member {} deemed",
+                    step,
+                    who
+                );
+                prop_assert_eq!(view.months.total, view.months.actual + view.months.deemed);
+                let status = serde_json::to_value(view.status).expect("status");
+                match expected.status() {
+                    Some(s) => {
+                        prop_assert_eq!(status.as_str(), Some(s), "step {}: member {}", step, who)
+                    }
+                    None => prop_assert!(
+                        matches!(status.as_str(), Some("active" | "waiting")),
+                        "step {}: member {} status {}",
+                        step,
+                        who,
+                        status
+                    ),
+                }
+                prop_assert!(view.balance.fen() >= 0, "no negative balance");
+                balances += view.balance.fen();
+            }
+        }
+    }
+    prop_assert_eq!(
+        balances,
+        model.inflow - model.outflow,
+        "step {}: money conserved",
+        step
+    );
+    let head = ledger.head().expect("head").position;
+    prop_assert_eq!(head, model.events, "step {}: events appended", step);
+    let events = ledger.store().read_from(1, usize::MAX).expect("read");
+    let positions: Vec<u64> = events.iter().map(|e| e.position).collect();
+    prop_assert_eq!(positions, (1..=head).collect::<Vec<_>>(), "gapless");
+    let report = member_ledger::verify::verify(ledger).await.expect("chain");
+    prop_assert!(report.is_clean(), "step {}: {}", step, report);
+    Ok(())
+}
+
+/// Runs one sequence against a fresh ledger and the model.
+async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ledger = open(dir.path());
+    let mut model = Model::default();
+    // Every command submitted: its line, its op, and the receipt when it was accepted.
+    let mut sent: Vec<(String, Op, Option<member_ledger::Receipt>)> = Vec::new();
+    let mut closed_before: BTreeSet<u8> = BTreeSet::new();
+    for (step, op) in ops.iter().enumerate() {
+        match op {
+            Op::Restart => {
+                drop(ledger);
+                ledger = open(dir.path());
+            }
+            Op::Retry(i) if !sent.is_empty() => {
+                let j = i % sent.len();
+                let (line, first, receipt) = sent[j].clone();
+                let result = ledger.submit_json(&line).await;
+                match receipt {
+                    // A key that wrote answers its first result and writes nothing.
+                    Some(first_receipt) => prop_assert_eq!(
+                        result.ok(),
+                        Some(first_receipt),
+                        "step {}: retry of {}",
+                        step,
+                        line
+                    ),
+                    // A rejected command stored no key: the retry is decided afresh, and if it is
+                    // accepted now, its key is taken from here on.
+                    None => sent[j].2 = compare(step, &line, result, model.submit(&first))?,
+                }
+            }
+            Op::ReuseKey(i) => {
+                let accepted: Vec<&String> = sent
+                    .iter()
+                    .filter(|(_, _, r)| r.is_some())
+                    .map(|(l, _, _)| l)
+                    .collect();
+                if accepted.is_empty() {
+                    continue;
+                }
+                let original: serde_json::Value =
+                    serde_json::from_str(accepted[i % accepted.len()]).expect("json");
+                let key = original["key"].as_str().expect("key").to_string();
+                let other = format!(
+                    r#"{{"type":"spend","member":"{}","date":"2024-09-11","amount":"0.01","purpose":"outpatient","key":"{key}"}}"#,
+                    member(0)
+                );
+                compare(
+                    step,
+                    &other,
+                    ledger.submit_json(&other).await,
+                    Err("key_reused"),
+                )?;
+            }
+            Op::Retry(_) => continue,
+            command => {
+                let line = line(command, &format!("s{step}"));
+                let expected = model.submit(command);
+                let accepted = compare(step, &line, ledger.submit_json(&line).await, expected)?;
+                if !matches!(command, Op::Malformed(_)) {
+                    sent.push((line, command.clone(), accepted));
+                }
+            }
+        }
+        check(&ledger, &model, step).await?;
+        for (who, a) in &model.accounts {
+            prop_assert!(
+                !closed_before.contains(who) || a.closed,
+                "a closed account stays closed"
+            );
+            if a.closed {
+                closed_before.insert(*who);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compares the ledger's answer with the model's; returns the receipt when accepted.
+fn compare(
+    step: usize,
+    line: &str,
+    got: Result<member_ledger::Receipt, SubmitError>,
+    want: Outcome,
+) -> Result<Option<member_ledger::Receipt>, TestCaseError> {
+    match (got, want) {
+        (Ok(receipt), Ok(events)) => {
+            prop_assert_eq!(
+                receipt.events.len() as u64,
+                events,
+                "step {}: events of {}",
+                step,
+                line
+            );
+            Ok(Some(receipt))
+        }
+        (Err(SubmitError::Rejected(r)), Err(code)) => {
+            prop_assert_eq!(
+                r.code.as_str(),
+                code,
+                "step {}: {} ({})",
+                step,
+                line,
+                r.message
+            );
+            Ok(None)
+        }
+        (got, want) => Err(TestCaseError::fail(format!(
+            "step {step}: {line}: ledger {got:?}, model {want:?}"
+        ))),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(CASES_DEFAULT),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_ledger_agrees_with_a_reference_model(ops in prop::collection::vec(op(), 1..60)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(run(ops))?;
+    }
+}
