@@ -169,10 +169,26 @@ pub struct Contribution {
     pub account_credit: Money,
     /// Whether this payment adds the month (false when another payer already covers it).
     pub counts_month: bool,
+    /// The fund paid beside the contribution and never credited to the account, where the
+    /// region has one (Chongqing's 大额医疗互助金). Absent in events of other regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutual_aid: Option<MutualAidPaid>,
     /// What the payment did to the member's benefits, when anything.
     pub benefits: Option<BenefitChange>,
     /// The rules applied, with their DOMAIN tags.
     pub rule: String,
+}
+
+/// What a month's mutual-aid fund took, beside the contribution. DOMAIN §2 [004].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MutualAidPaid {
+    /// The employer's rate, of the contribution base.
+    pub employer_rate: Rate,
+    /// The employer's amount: base × rate.
+    pub employer: Money,
+    /// The member's flat amount for the month.
+    pub personal: Money,
 }
 
 /// A change to when benefits apply. DOMAIN §4.

@@ -42,13 +42,26 @@ pub(super) fn enroll(ctx: &Context<'_>, command: &Command) -> Result<Decision, R
             format!("member {member} is already enrolled"),
         ));
     }
-    if ctx.policies.region(region).is_none() {
+    let Some(policy) = ctx.policies.region(region) else {
         let known: Vec<&str> = ctx.policies.region_names().collect();
         let msg = format!(
             "region '{region}' has no policy in this ledger; known: {}",
             known.join(", ")
         );
         return Err(Rejection::new(ErrorCode::UnknownRegion, msg));
+    };
+    if !policy.offers(*scheme) {
+        let msg = format!(
+            "region '{region}' has no {} scheme in this ledger's policy (it offers: {})",
+            scheme.as_str(),
+            policy
+                .schemes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Err(Rejection::new(ErrorCode::WrongScheme, msg));
     }
     check_date(*birth_date, "birth date")?;
     check_date(*date, "enrolment date")?;
