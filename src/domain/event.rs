@@ -57,6 +57,9 @@ pub enum Event {
         from_region: String,
         balance: Money,
         months: u32,
+        /// The sending account, when it is in this ledger (appended with its `transferred_out`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_member: Option<MemberId>,
     },
     /// The balance left for another region; the account closed.
     TransferredOut {
@@ -65,6 +68,9 @@ pub enum Event {
         balance: Money,
         months_actual: u32,
         months_deemed: u32,
+        /// The receiving account, when it is in this ledger (its `transferred_in` follows).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_member: Option<MemberId>,
     },
     /// Contribution payments were refunded to the member (outside the account).
     ContributionRefunded {
