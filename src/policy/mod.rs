@@ -382,7 +382,8 @@ impl RegionPolicy {
         Some((due, &entry.source))
     }
 
-    /// The premium schedule in force on a payment date, where the region has one. DOMAIN §11.
+    /// The premium schedule in force on a date (a coverage year's 1 January), where the region
+    /// has one. DOMAIN §11.
     pub fn premium(&self, date: NaiveDate) -> Option<&Dated<PremiumSchedule>> {
         self.premium.at(date)
     }

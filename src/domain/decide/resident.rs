@@ -52,7 +52,7 @@ pub(super) fn pay_premium(ctx: &Context<'_>, command: &Command) -> Result<Decisi
             format!("coverage year {coverage_year} is already paid"),
         ));
     }
-    let scheduled = check_schedule(&s, *date, *personal, *subsidy)?;
+    let scheduled = check_schedule(&s, *coverage_year, *date, *personal, *subsidy)?;
     let (benefits_from, mut rule) = premium_benefits_from(&s, *coverage_year, *date)?;
     if let Some(scheduled) = scheduled {
         rule = format!("{scheduled}; {rule}");
@@ -68,16 +68,19 @@ pub(super) fn pay_premium(ctx: &Context<'_>, command: &Command) -> Result<Decisi
     Ok(vec![(*member, event)])
 }
 
-/// Where the region has a premium schedule, the amounts paid must be the schedule's for the
-/// member's age on the payment date: the personal premium and the subsidy, or (a fully
-/// subsidised member) nothing personal and the whole premium as subsidy. DOMAIN §11.
+/// Where the region has a premium schedule, the amounts paid must be the coverage year's (the
+/// schedule in force on its 1 January, wherever the window falls) for the member's age on the
+/// payment date: the personal premium and the subsidy, or (a fully subsidised member) nothing
+/// personal and the whole premium as subsidy. DOMAIN §11.
 fn check_schedule(
     s: &Subject<'_>,
+    year: i32,
     date: NaiveDate,
     personal: Money,
     subsidy: Money,
 ) -> Result<Option<String>, Rejection> {
-    let Some(schedule) = s.policy.premium(date) else {
+    let Some(schedule) = NaiveDate::from_ymd_opt(year, 1, 1).and_then(|d| s.policy.premium(d))
+    else {
         return Ok(None);
     };
     let p = schedule.value;
