@@ -10,6 +10,15 @@ M = {
     "chen":  "00000000-0000-4000-8000-00000000d004",  # transfer out
     "zhao":  "00000000-0000-4000-8000-00000000d005",  # retiree, dies, inheritance to Li and a payout
     "sun":   "00000000-0000-4000-8000-00000000d006",  # resident newborn, premiums, refund
+    # Other regions. Their commands carry explicit keys (demo-cq-…, demo-sy-…, demo-fz-…, demo-sh-…)
+    # so that the numbered keys of the members above stay what they were.
+    "qian":    "00000000-0000-4000-8000-00000000d007",  # Chongqing: mutual-aid fund, a late payment, moves to Shenyang
+    "qian_sy": "00000000-0000-4000-8000-00000000d008",  # Qian's Shenyang account: receives the transfer, minimum base
+    "zhou":    "00000000-0000-4000-8000-00000000d009",  # Shenyang: minimum base 3,212 then 3,715 from 2012-07
+    "wu":      "00000000-0000-4000-8000-00000000d00a",  # Fuzhou: newborn within 3 months, minor premiums, subsidy 260 then 300
+    "zheng":   "00000000-0000-4000-8000-00000000d00b",  # Fuzhou: adult premiums, fully subsidised year
+    "feng":    "00000000-0000-4000-8000-00000000d00c",  # Shanghai children: newborn within 3 months
+    "he":      "00000000-0000-4000-8000-00000000d00d",  # Shanghai children: late application, covered from the 4th month
 }
 cmds = []
 def add(date, c):
@@ -90,6 +99,56 @@ add("2023-11-20", dict(type="pay_premium", member=M["sun"], coverage_year=2024, 
 add("2024-10-15", dict(type="pay_premium", member=M["sun"], coverage_year=2025, personal="320.00", subsidy="0.00", date="2024-10-15"))
 add("2025-09-30", dict(type="pay_premium", member=M["sun"], coverage_year=2026, personal="320.00", subsidy="0.00", date="2025-09-30"))
 add("2025-11-12", dict(type="refund", member=M["sun"], date="2025-11-12", reason="hukou_moved", coverage_year=2026))
+
+# ---- Other regions: every command has its own key. ----
+keyed = {}
+def addk(prefix, date, c):
+    keyed[prefix] = keyed.get(prefix, 0) + 1
+    add(date, dict(c, key=f"demo-{prefix}-{keyed[prefix]:05d}"))
+def contributek(prefix, who, y, m, wage, **kw):
+    addk(prefix, kw.get("date", last(y, m)), dict(type="contribute", member=M[who], month=f"{y:04d}-{m:02d}", wage=wage, payer="employer", **kw))
+
+# Qian Lei (Chongqing): employer 2015-01..2024-12 (8 % + 2 %, mutual-aid fund 1 % + 2.00 a month); the
+# 2019-05 declaration is paid late (after the 20th of June); moves to Shenyang in 2025: suspend, then
+# one in-ledger transfer to her Shenyang account (balance to the fen, months as deemed).
+addk("cq", "2015-01-01", dict(type="enroll", member=M["qian"], region="chongqing", scheme="employee", sex="female", birth_date="1988-04-12", date="2015-01-01"))
+for y, m in months(2015, 1, 2024, 12):
+    kw = {"date": "2019-06-25"} if (y, m) == (2019, 5) else {}
+    contributek("cq", "qian", y, m, "5600.00" if y < 2020 else "7200.00", **kw)
+addk("cq", "2021-09-14", dict(type="spend", member=M["qian"], date="2021-09-14", amount="236.40", purpose="outpatient"))
+addk("cq", "2024-12-31", dict(type="suspend", member=M["qian"], date="2024-12-31", reason="transfer_out"))
+addk("sy", "2025-01-06", dict(type="enroll", member=M["qian_sy"], region="shenyang", scheme="employee", sex="female", birth_date="1988-04-12", date="2025-01-06"))
+addk("cq", "2025-01-15", dict(type="transfer_out", member=M["qian"], date="2025-01-15", to_region="shenyang", to_member=M["qian_sy"]))
+for y, m in months(2025, 1, 2025, 6):
+    contributek("sy", "qian_sy", y, m, "3500.00")
+addk("sy", "2025-04-02", dict(type="spend", member=M["qian_sy"], date="2025-04-02", amount="75.20", purpose="pharmacy"))
+
+# Zhou Qiang (Shenyang): a low wage held to the minimum base, 3,212.00 until 2012-06, 3,715.00 from 2012-07.
+addk("sy", "2010-03-01", dict(type="enroll", member=M["zhou"], region="shenyang", scheme="employee", sex="male", birth_date="1975-09-30", date="2010-03-01"))
+for y, m in months(2010, 3, 2014, 12):
+    contributek("sy", "zhou", y, m, "3000.00" if y < 2014 else "4200.00")
+
+# Wu Xin (Fuzhou): born 2012-11-05, paid within 3 months (covered from birth); minor premiums; the
+# subsidy is 260 for 2012, 300 from 2013.
+addk("fz", "2012-12-10", dict(type="enroll", member=M["wu"], region="fuzhou", scheme="resident", sex="male", birth_date="2012-11-05", date="2012-12-10"))
+addk("fz", "2012-12-10", dict(type="pay_premium", member=M["wu"], coverage_year=2012, personal="40.00", subsidy="260.00", date="2012-12-10"))
+addk("fz", "2012-12-20", dict(type="pay_premium", member=M["wu"], coverage_year=2013, personal="40.00", subsidy="300.00", date="2012-12-20"))
+addk("fz", "2013-11-02", dict(type="pay_premium", member=M["wu"], coverage_year=2014, personal="40.00", subsidy="300.00", date="2013-11-02"))
+
+# Zheng Hua (Fuzhou): an adult, 150 a year; fully subsidised (low income) in 2014.
+addk("fz", "2011-09-15", dict(type="enroll", member=M["zheng"], region="fuzhou", scheme="resident", sex="female", birth_date="1956-02-20", date="2011-09-15"))
+addk("fz", "2011-09-15", dict(type="pay_premium", member=M["zheng"], coverage_year=2012, personal="150.00", subsidy="260.00", date="2011-09-15"))
+addk("fz", "2012-10-08", dict(type="pay_premium", member=M["zheng"], coverage_year=2013, personal="150.00", subsidy="300.00", date="2012-10-08"))
+addk("fz", "2013-10-08", dict(type="pay_premium", member=M["zheng"], coverage_year=2014, personal="0.00", subsidy="450.00", date="2013-10-08"))
+
+# Feng Yu (Shanghai children): born 2024-02-15, paid within 3 months, covered from birth; 2025 paid in the window.
+addk("sh", "2024-03-20", dict(type="enroll", member=M["feng"], region="shanghai", scheme="resident", sex="male", birth_date="2024-02-15", date="2024-03-20"))
+addk("sh", "2024-04-01", dict(type="pay_premium", member=M["feng"], coverage_year=2024, personal="50.00", subsidy="50.00", date="2024-04-01"))
+addk("sh", "2024-10-15", dict(type="pay_premium", member=M["feng"], coverage_year=2025, personal="50.00", subsidy="50.00", date="2024-10-15"))
+
+# He Jing (Shanghai children): applies late in March 2024; covered from June (the 4th month).
+addk("sh", "2024-03-10", dict(type="enroll", member=M["he"], region="shanghai", scheme="resident", sex="female", birth_date="2016-06-06", date="2024-03-10"))
+addk("sh", "2024-03-10", dict(type="pay_premium", member=M["he"], coverage_year=2024, personal="50.00", subsidy="50.00", date="2024-03-10"))
 
 cmds.sort(key=lambda t: (t[0], t[1]))
 with open(__file__.replace("make_demo.py", "demo.jsonl"), "w") as f:

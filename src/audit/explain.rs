@@ -66,6 +66,16 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
                 c.account_credit,
                 tag("§2", from(policy, |p| &p.account_credit, on))
             ));
+            if let Some(m) = &c.mutual_aid {
+                steps.push(format!(
+                    "mutual-aid fund: employer {} of base {} = {}, member {} for the month; not credited to the account {}",
+                    m.employer_rate.percent(),
+                    c.base,
+                    m.employer,
+                    m.personal,
+                    tag("§2", from(policy, |p| &p.mutual_aid, on))
+                ));
+            }
             steps.push(if c.counts_month {
                 format!(
                     "month {} counts once toward contribution years {}",
@@ -168,7 +178,7 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             amount, purpose, ..
         } => {
             let family = if purpose_is_family(purpose) {
-                since(|p| Some(p.family_mutual_aid_from.value))
+                since(|p| p.family_mutual_aid_from.as_ref().map(|f| f.value))
             } else {
                 None
             };

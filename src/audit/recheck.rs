@@ -64,6 +64,13 @@ pub fn recheck(
                 c.employer,
                 c.base.times_rate(c.employer_rate),
             )?;
+            if let Some(m) = &c.mutual_aid {
+                expect(
+                    "mutual-aid employer amount",
+                    m.employer,
+                    c.base.times_rate(m.employer_rate),
+                )?;
+            }
             let (Some(policy), Some(birth)) = (policy, birth) else {
                 let one_rounding = c.base.times_rate(c.credit_rate);
                 let fen = Money::from_fen(1);
@@ -94,6 +101,20 @@ pub fn recheck(
                     c.employer_rate.percent(),
                     employee_rate.percent(),
                     employer_rate.percent()
+                ));
+            }
+            let aid = policy.mutual_aid(c.month).map(|d| d.value);
+            let aid_matches = match (aid, &c.mutual_aid) {
+                (None, None) => true,
+                (Some(p), Some(m)) => {
+                    p.employer_rate == m.employer_rate && p.personal_monthly == m.personal
+                }
+                _ => false,
+            };
+            if !aid_matches {
+                return Err(format!(
+                    "mutual-aid amounts {:?} differ from the policy's {:?}",
+                    c.mutual_aid, aid
                 ));
             }
             let age = age_on(birth, c.month.last_day());

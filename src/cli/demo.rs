@@ -7,7 +7,6 @@ use std::path::Path;
 
 use super::{fail, EXIT_OK, EXIT_REJECTED};
 use member_ledger::domain::parse_command;
-use member_ledger::Ledger;
 
 /// The shipped sample: several members whose histories use every command (samples/demo.jsonl).
 const SAMPLE: &str = include_str!("../../samples/demo.jsonl");
@@ -15,7 +14,7 @@ const SAMPLE: &str = include_str!("../../samples/demo.jsonl");
 const POSTED_TWICE_KEY: &str = "demo-li-pharmacy-posted-twice";
 
 pub(super) async fn run(data: &Path) -> u8 {
-    let ledger = match Ledger::open(data).await {
+    let ledger = match super::open_ledger(data).await {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot open the ledger at {}: {e}", data.display())),
     };

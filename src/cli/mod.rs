@@ -7,10 +7,24 @@ mod load;
 mod query;
 mod submit;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
+use member_ledger::policy::PolicySet;
+use member_ledger::store::StoreError;
+use member_ledger::Ledger;
+
+/// The policies every subcommand decides with: chosen once at start (`--policy-dir` or the
+/// shipped ones) and validated before any ledger opens.
+static POLICIES: OnceLock<PolicySet> = OnceLock::new();
+
+/// Opens the ledger at `data` with the policies chosen at start.
+pub(crate) async fn open_ledger(data: &Path) -> Result<Ledger, StoreError> {
+    let policies = POLICIES.get_or_init(PolicySet::shipped).clone();
+    Ledger::open_with_policies(data, policies).await
+}
 
 /// Exit status: every command accepted / the query answered.
 pub const EXIT_OK: u8 = 0;
@@ -26,6 +40,10 @@ struct Args {
     /// Directory of the embedded sled database.
     #[arg(long, global = true, default_value = "./ledger-data")]
     data: PathBuf,
+    /// Directory of policy files (one REGION.json per region) to decide with instead of the
+    /// shipped ones; every file is validated when the ledger opens.
+    #[arg(long = "policy-dir", global = true, value_name = "DIR")]
+    policy_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Sub,
 }
@@ -138,6 +156,19 @@ enum Sub {
 /// Parses the arguments, runs the subcommand, and returns its exit status.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.policy_dir {
+        match PolicySet::from_dir(dir) {
+            Ok(policies) => {
+                let _ = POLICIES.set(policies);
+            }
+            Err(e) => {
+                return ExitCode::from(fail(format!(
+                    "refusing the policies in {}: {e}",
+                    dir.display()
+                )))
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -23,7 +23,7 @@ pub(super) async fn open(data: &Path) -> Result<Ledger, u8> {
     if !data.exists() {
         return Err(fail(format!("no ledger at {}", data.display())));
     }
-    Ledger::open(data)
+    super::open_ledger(data)
         .await
         .map_err(|e| fail(format!("cannot open the ledger at {}: {e}", data.display())))
 }
@@ -193,7 +193,7 @@ pub(super) async fn verify(data: &Path) -> u8 {
     }));
     let data = data.to_path_buf();
     let job = tokio::spawn(async move {
-        let ledger = match Ledger::open(&data).await {
+        let ledger = match super::open_ledger(&data).await {
             Ok(l) => l,
             Err(e) => {
                 println!(

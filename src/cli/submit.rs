@@ -33,7 +33,7 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>) -> u8 {
             Err(e) => return fail(format!("cannot read {}: {e}", p.display())),
         },
     };
-    let ledger = match Ledger::open(data).await {
+    let ledger = match super::open_ledger(data).await {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot open the ledger at {}: {e}", data.display())),
     };

@@ -68,11 +68,15 @@ pub enum Command {
         balance: Money,
         months: u32,
     },
-    /// Send the balance to another region and close the account.
+    /// Send the balance to another region and close the account. With `to_member` (an addition
+    /// to the contract), the member's account in `to_region` held in this same ledger receives
+    /// the balance and the months in the same append.
     TransferOut {
         member: MemberId,
         date: NaiveDate,
         to_region: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_member: Option<MemberId>,
     },
     /// Refund months (employee) or a coverage year (resident).
     Refund {
@@ -173,6 +177,13 @@ impl Command {
         let mut ids: Vec<MemberId> = self.member().into_iter().collect();
         if let Command::SettleInheritance { heirs, .. } = self {
             ids.extend(heirs.iter().filter_map(|h| h.heir));
+        }
+        if let Command::TransferOut {
+            to_member: Some(to),
+            ..
+        } = self
+        {
+            ids.push(*to);
         }
         ids.sort();
         ids.dedup();

@@ -57,6 +57,9 @@ pub enum Event {
         from_region: String,
         balance: Money,
         months: u32,
+        /// The sending account, when it is in this ledger (appended with its `transferred_out`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_member: Option<MemberId>,
     },
     /// The balance left for another region; the account closed.
     TransferredOut {
@@ -65,6 +68,9 @@ pub enum Event {
         balance: Money,
         months_actual: u32,
         months_deemed: u32,
+        /// The receiving account, when it is in this ledger (its `transferred_in` follows).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_member: Option<MemberId>,
     },
     /// Contribution payments were refunded to the member (outside the account).
     ContributionRefunded {
@@ -169,10 +175,26 @@ pub struct Contribution {
     pub account_credit: Money,
     /// Whether this payment adds the month (false when another payer already covers it).
     pub counts_month: bool,
+    /// The fund paid beside the contribution and never credited to the account, where the
+    /// region has one (Chongqing's 大额医疗互助金). Absent in events of other regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutual_aid: Option<MutualAidPaid>,
     /// What the payment did to the member's benefits, when anything.
     pub benefits: Option<BenefitChange>,
     /// The rules applied, with their DOMAIN tags.
     pub rule: String,
+}
+
+/// What a month's mutual-aid fund took, beside the contribution. DOMAIN §2 [004].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MutualAidPaid {
+    /// The employer's rate, of the contribution base.
+    pub employer_rate: Rate,
+    /// The employer's amount: base × rate.
+    pub employer: Money,
+    /// The member's flat amount for the month.
+    pub personal: Money,
 }
 
 /// A change to when benefits apply. DOMAIN §4.

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 pub use command::{parse_command, Command, Heir, RefundMonths};
 pub use decide::{decide, Context, Decision};
 pub use event::{
-    BenefitChange, Contribution, Event, HeirDestination, InheritanceShare, RefundedPayment,
-    EVENT_SCHEMA_VERSION,
+    BenefitChange, Contribution, Event, HeirDestination, InheritanceShare, MutualAidPaid,
+    RefundedPayment, EVENT_SCHEMA_VERSION,
 };
 pub use rejection::{ErrorCode, Rejection};
 pub use state::{
@@ -53,6 +53,16 @@ pub enum Scheme {
     Employee,
     /// 城乡居民医保: yearly premiums, no personal account.
     Resident,
+}
+
+impl Scheme {
+    /// The scheme's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Employee => "employee",
+            Scheme::Resident => "resident",
+        }
+    }
 }
 
 /// Sex, which sets the retirement threshold. DOMAIN §5.

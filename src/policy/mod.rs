@@ -11,41 +11,65 @@ mod schema;
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use sha2::{Digest, Sha256};
 
 pub use schema::{
-    AccountCredit, AgeAmount, AgeRate, BaseBounds, Dated, EmployerRates, Fixed, RegionPolicy,
-    Rejoin, ResidentRules, RetirementRules, Series,
+    AccountCredit, AgeAmount, AgeRate, BaseBounds, Dated, EmployerRates, Fixed, MutualAid,
+    PremiumSchedule, RegionPolicy, Rejoin, ResidentRules, RetirementRules, Series,
 };
 
-use crate::domain::EmployerClass;
+use crate::domain::{EmployerClass, Scheme};
 use crate::money::{Money, Rate};
 use crate::month::Month;
 
 /// The policy files shipped with the ledger, embedded at build time: `(file name, JSON)`.
-pub const SHIPPED_POLICIES: &[(&str, &str)] =
-    &[("luzhou.json", include_str!("../../policy/luzhou.json"))];
+pub const SHIPPED_POLICIES: &[(&str, &str)] = &[
+    (
+        "chongqing.json",
+        include_str!("../../policy/chongqing.json"),
+    ),
+    ("fuzhou.json", include_str!("../../policy/fuzhou.json")),
+    ("luzhou.json", include_str!("../../policy/luzhou.json")),
+    ("shanghai.json", include_str!("../../policy/shanghai.json")),
+    ("shenyang.json", include_str!("../../policy/shenyang.json")),
+];
 
-/// Why a policy file could not be loaded.
+/// Largest policy file read from a directory, in bytes.
+pub const POLICY_FILE_BYTES_MAX: u64 = 4 * 1024 * 1024;
+/// Most policy files one directory may hold.
+pub const POLICY_FILES_MAX: usize = 256;
+
+/// Why a policy file (or directory) could not be loaded. Every variant names the file; a
+/// deployment fixes the file and opens the ledger again.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    /// The file is not valid policy JSON; the message names the place.
-    #[error("policy file {file}: {message}")]
+    /// The file or directory cannot be read.
+    #[error("policy file {file}: {reason}")]
+    Unreadable {
+        /// The file's (or directory's) path.
+        file: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The file is not policy JSON: bad syntax, an unknown key, a missing field, a wrong type.
+    #[error("policy file {file}: at {place}: {reason}")]
     Malformed {
         /// The file's name.
         file: String,
-        /// What is wrong and where (line and column from the JSON parser).
-        message: String,
+        /// The place: a key path such as `employer_rate[0].value.enterprise` (`.` for the top).
+        place: String,
+        /// What is wrong (with line and column from the JSON parser).
+        reason: String,
     },
     /// The file parses but its values are inconsistent.
-    #[error("policy file {file}: {parameter}: {reason}")]
+    #[error("policy file {file}: {place}: {reason}")]
     Invalid {
         /// The file's name.
         file: String,
-        /// The parameter at fault.
-        parameter: String,
+        /// The parameter or entry at fault, e.g. `employee_rate[1] (from 2005-01-01)`.
+        place: String,
         /// Why it is refused.
         reason: String,
     },
@@ -77,29 +101,91 @@ impl PolicySet {
         .unwrap_or_else(|e| panic!("shipped policy data is invalid: {e}"))
     }
 
-    /// Loads policies from `(file name, JSON text)` pairs, validating each.
+    /// Loads policies from `(file name, JSON text)` pairs, validating each: a file is refused
+    /// with its name, the place (parameter or entry) and the reason. The file is named after
+    /// its region (`chongqing.json` holds `"region": "chongqing"`), and a region appears once.
     pub fn from_files(
         files: impl IntoIterator<Item = (String, String)>,
     ) -> Result<PolicySet, PolicyError> {
         let mut regions = BTreeMap::new();
         for (file, text) in files {
-            let policy: RegionPolicy =
-                serde_json::from_str(&text).map_err(|e| PolicyError::Malformed {
-                    file: file.clone(),
-                    message: e.to_string(),
-                })?;
-            policy
-                .validate()
-                .map_err(|(parameter, reason)| PolicyError::Invalid {
-                    file: file.clone(),
-                    parameter,
-                    reason,
-                })?;
+            let policy = parse(&file, &text)?;
+            let invalid = |(place, reason): (String, String)| PolicyError::Invalid {
+                file: file.clone(),
+                place,
+                reason,
+            };
+            policy.validate().map_err(invalid)?;
+            let stem = file.rsplit('/').next().unwrap_or(&file);
+            if stem.strip_suffix(".json") != Some(policy.region.as_str()) {
+                let reason = format!(
+                    "a file holding region '{0}' is named {0}.json",
+                    policy.region
+                );
+                return Err(invalid(("region".into(), reason)));
+            }
+            if regions.contains_key(&policy.region) {
+                let reason = format!("region '{}' is given by another file too", policy.region);
+                return Err(invalid(("region".into(), reason)));
+            }
             let digest = Sha256::digest(text.as_bytes());
             let version = format!("{}@{}", policy.region, &hex::encode(digest)[..12]);
             regions.insert(policy.region.clone(), LoadedPolicy { policy, version });
         }
+        if regions.is_empty() {
+            return Err(PolicyError::Unreadable {
+                file: "(none)".into(),
+                reason: "no policy file was given".into(),
+            });
+        }
         Ok(PolicySet { regions })
+    }
+
+    /// Loads every `*.json` file of a directory (what a deployment writes, one file per region),
+    /// validating each as [`PolicySet::from_files`] does. The directory replaces the shipped
+    /// policies: a region it does not hold is unknown to the ledger.
+    pub fn from_dir(dir: impl AsRef<std::path::Path>) -> Result<PolicySet, PolicyError> {
+        let dir = dir.as_ref();
+        let unreadable = |path: &std::path::Path, e: std::io::Error| PolicyError::Unreadable {
+            file: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| unreadable(dir, e))? {
+            let path = entry.map_err(|e| unreadable(dir, e))?.path();
+            if path.extension().and_then(|e| e.to_str()) == Some("json") {
+                paths.push(path);
+            }
+        }
+        if paths.len() > POLICY_FILES_MAX {
+            return Err(PolicyError::Unreadable {
+                file: dir.display().to_string(),
+                reason: format!("holds more than {POLICY_FILES_MAX} policy files"),
+            });
+        }
+        paths.sort();
+        let mut files = Vec::with_capacity(paths.len());
+        for path in paths {
+            let size = std::fs::metadata(&path)
+                .map_err(|e| unreadable(&path, e))?
+                .len();
+            if size > POLICY_FILE_BYTES_MAX {
+                return Err(PolicyError::Unreadable {
+                    file: path.display().to_string(),
+                    reason: format!("is larger than {POLICY_FILE_BYTES_MAX} bytes"),
+                });
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| unreadable(&path, e))?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            files.push((name.unwrap_or_default(), text));
+        }
+        if files.is_empty() {
+            return Err(PolicyError::Unreadable {
+                file: dir.display().to_string(),
+                reason: "holds no *.json policy file".into(),
+            });
+        }
+        PolicySet::from_files(files)
     }
 
     /// The region's policy, if the ledger knows the region.
@@ -116,6 +202,23 @@ impl PolicySet {
     pub fn region_names(&self) -> impl Iterator<Item = &str> {
         self.regions.keys().map(String::as_str)
     }
+}
+
+/// Parses one policy file, naming the key path of a fault (`employer_rate[0].value.x`).
+fn parse(file: &str, text: &str) -> Result<RegionPolicy, PolicyError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let policy: RegionPolicy =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| PolicyError::Malformed {
+            file: file.to_string(),
+            place: e.path().to_string(),
+            reason: e.inner().to_string(),
+        })?;
+    de.end().map_err(|e| PolicyError::Malformed {
+        file: file.to_string(),
+        place: ".".into(),
+        reason: e.to_string(),
+    })?;
+    Ok(policy)
 }
 
 /// A question the policy could not answer for that date: the data has no entry in force.
@@ -174,9 +277,13 @@ impl RegionPolicy {
             base = if base < minimum { minimum } else { base };
         }
         let previous = (month.year() - 1).to_string();
-        if let Some(average) = bounds.average_wage_monthly.get(&previous) {
-            let floor = average.times_rate(bounds.floor_ratio);
-            let cap = average.times_rate(bounds.cap_ratio);
+        let table = bounds.average_wage_monthly.get(&previous);
+        // Validation guarantees both ratios beside a non-empty table.
+        if let (Some(average), Some(floor_ratio), Some(cap_ratio)) =
+            (table, bounds.floor_ratio, bounds.cap_ratio)
+        {
+            let floor = average.times_rate(floor_ratio);
+            let cap = average.times_rate(cap_ratio);
             base = if base < floor {
                 floor
             } else if base > cap {
@@ -242,14 +349,43 @@ impl RegionPolicy {
         self.need(&self.resident, "resident", date)
     }
 
-    /// The first contribution month that counts as an actual local month. DOMAIN §3.
-    pub fn actual_months_from(&self) -> Month {
-        self.actual_months_from.value
+    /// The first contribution month that counts as an actual local month (`None` in a region
+    /// without the employee scheme). DOMAIN §3.
+    pub fn actual_months_from(&self) -> Option<Month> {
+        self.actual_months_from.as_ref().map(|f| f.value)
     }
 
     /// Whether spending on close relatives (家庭共济) is allowed on a date. DOMAIN §8.
     pub fn family_mutual_aid_allowed(&self, date: NaiveDate) -> bool {
-        date >= self.family_mutual_aid_from.value
+        self.family_mutual_aid_from
+            .as_ref()
+            .is_some_and(|f| date >= f.value)
+    }
+
+    /// Whether the region offers a scheme. DOMAIN §1.
+    pub fn offers(&self, scheme: Scheme) -> bool {
+        self.schemes.contains(&scheme)
+    }
+
+    /// The fund paid beside a month's contribution and never credited to the account, where the
+    /// region has one (Chongqing's 大额医疗互助金). DOMAIN §2.
+    pub fn mutual_aid(&self, month: Month) -> Option<&Dated<MutualAid>> {
+        self.mutual_aid.at(month.first_day())
+    }
+
+    /// The day a month's contribution is due: before this date (in the following month), where
+    /// the region sets one. DOMAIN §2.
+    pub fn contribution_due(&self, month: Month) -> Option<(NaiveDate, &str)> {
+        let entry = self.contribution_due_day.at(month.first_day())?;
+        let next = month.next().first_day();
+        let due = NaiveDate::from_ymd_opt(next.year(), next.month(), entry.value)?;
+        Some((due, &entry.source))
+    }
+
+    /// The premium schedule in force on a date (a coverage year's 1 January), where the region
+    /// has one. DOMAIN §11.
+    pub fn premium(&self, date: NaiveDate) -> Option<&Dated<PremiumSchedule>> {
+        self.premium.at(date)
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+use crate::domain::Scheme;
 use crate::money::{Money, Rate};
 use crate::month::Month;
 
@@ -30,10 +31,17 @@ pub struct Fixed<T> {
     pub source: String,
 }
 
-/// A parameter's history: entries in increasing `effective_from` order.
+/// A parameter's history: entries in increasing `effective_from` order. An optional parameter
+/// left out of a file is an empty series (no entry in force on any date).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(transparent)]
 pub struct Series<T>(pub Vec<Dated<T>>);
+
+impl<T> Default for Series<T> {
+    fn default() -> Self {
+        Series(Vec::new())
+    }
+}
 
 impl<T> Series<T> {
     /// The entry in force on `date`: the last one whose `effective_from` is not after it.
@@ -41,21 +49,71 @@ impl<T> Series<T> {
         self.0.iter().rev().find(|d| d.effective_from <= date)
     }
 
-    fn check_order(&self, name: &str) -> Result<(), (String, String)> {
-        if self.0.is_empty() {
-            return Err((name.to_string(), "has no entries".to_string()));
-        }
-        for pair in self.0.windows(2) {
-            if pair[1].effective_from <= pair[0].effective_from {
-                let reason = format!(
-                    "entry from {} does not follow the entry from {}",
-                    pair[1].effective_from, pair[0].effective_from
-                );
-                return Err((name.to_string(), reason));
+    /// Whether the file gave no entry for the parameter.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Entries must start on strictly increasing dates: two entries on one date would overlap,
+    /// an earlier date after a later one would be out of order.
+    fn check_order(&self, name: &str) -> Result<(), Fault> {
+        for (i, pair) in self.0.windows(2).enumerate() {
+            let (earlier, later) = (pair[0].effective_from, pair[1].effective_from);
+            if later == earlier {
+                let reason = format!("overlaps the entry before it: both take effect on {later}");
+                return Err(entry_fault(name, i + 1, later, reason));
+            }
+            if later < earlier {
+                let reason = format!("takes effect on {later}, before the entry before it ({earlier}): entries must be in date order");
+                return Err(entry_fault(name, i + 1, later, reason));
             }
         }
         Ok(())
     }
+
+    /// Checks each entry's value with `check`, naming the entry on a fault.
+    fn check_each(
+        &self,
+        name: &str,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> Result<(), Fault> {
+        for (i, d) in self.0.iter().enumerate() {
+            check(&d.value).map_err(|reason| entry_fault(name, i, d.effective_from, reason))?;
+        }
+        Ok(())
+    }
+}
+
+/// A validation fault: `(place, reason)`, the place a parameter or one of its entries.
+pub(crate) type Fault = (String, String);
+
+fn entry_fault(name: &str, index: usize, from: NaiveDate, reason: String) -> Fault {
+    (format!("{name}[{index}] (from {from})"), reason)
+}
+
+fn fault(place: &str, reason: impl Into<String>) -> Fault {
+    (place.to_string(), reason.into())
+}
+
+/// A rate must be a fraction in [0, 1).
+fn check_rate(what: &str, rate: Rate) -> Result<(), String> {
+    let value = rate.as_decimal();
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err(format!("{what} {rate} is negative"));
+    }
+    if value >= rust_decimal::Decimal::ONE {
+        return Err(format!(
+            "{what} {rate} is not below 1 (rates are fractions: 0.02 is 2 %)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_amount(what: &str, amount: Money) -> Result<(), String> {
+    if amount.is_negative() {
+        return Err(format!("{what} {amount} is negative"));
+    }
+    Ok(())
 }
 
 /// Employer rates by employer class.
@@ -72,10 +130,12 @@ pub struct EmployerRates {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BaseBounds {
-    /// Floor as a fraction of the previous year's average monthly wage.
-    pub floor_ratio: Rate,
-    /// Cap as a fraction of the previous year's average monthly wage.
-    pub cap_ratio: Rate,
+    /// Floor as a fraction of the previous year's average monthly wage (needed with a wage table).
+    #[serde(default)]
+    pub floor_ratio: Option<Rate>,
+    /// Cap as a fraction of the previous year's average monthly wage (needed with a wage table).
+    #[serde(default)]
+    pub cap_ratio: Option<Rate>,
     /// Average monthly wage by year (`"2023": "7000.00"`); a missing year leaves the wage as base.
     #[serde(default)]
     pub average_wage_monthly: BTreeMap<String, Money>,
@@ -114,6 +174,17 @@ pub struct AccountCredit {
     pub employer_part_by_age: Vec<AgeRate>,
 }
 
+/// A fund paid beside the basic contribution and never credited to the personal account, such
+/// as Chongqing's large-amount mutual-aid fund 大额医疗互助金.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MutualAid {
+    /// Paid by the employer as a fraction of the member's base.
+    pub employer_rate: Rate,
+    /// Paid by the member, a flat amount per month.
+    pub personal_monthly: Money,
+}
+
 /// Retirement thresholds and benefit continuity.
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,15 +219,48 @@ pub struct ResidentRules {
     pub window_first_month: u32,
     /// Last month of the window, in the year before the coverage year.
     pub window_last_month: u32,
-    /// Paid outside the window: benefits start this many days after payment.
-    pub new_enrollee_wait_days: u32,
+    /// Paid outside the window: benefits start this many days after payment (or see
+    /// `new_enrollee_wait_months`; a file gives exactly one of the two).
+    #[serde(default)]
+    pub new_enrollee_wait_days: Option<u32>,
+    /// Paid outside the window: benefits start on the first day of the month this many months
+    /// after the payment month (3: from the fourth month, counting the payment month as first).
+    #[serde(default)]
+    pub new_enrollee_wait_months: Option<u32>,
     /// A newborn paying within this many months of birth.
     pub newborn_window_months: u32,
     /// Whether such a newborn is covered from birth.
     pub newborn_covered_from_birth: bool,
+    /// A newborn paying after the newborn window but within this many months of birth is
+    /// covered from the payment (acceptance) date, without the new enrollee's wait.
+    #[serde(default)]
+    pub late_newborn_from_payment_within_months: Option<u32>,
+}
+
+/// The yearly resident premium: what a member pays and what the government adds.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PremiumSchedule {
+    /// From this age (on the payment date) a member pays the adult premium.
+    pub adult_from_age: u32,
+    /// An adult's personal premium; absent when the scheme does not take adults.
+    #[serde(default)]
+    pub adult_personal: Option<Money>,
+    /// A minor's personal premium.
+    pub minor_personal: Money,
+    /// The government subsidy per member and year.
+    pub subsidy: Money,
+}
+
+fn both_schemes() -> Vec<Scheme> {
+    vec![Scheme::Employee, Scheme::Resident]
 }
 
 /// One pooling region's rules. Field names are the keys of the policy file.
+///
+/// The employee-scheme parameters are needed only when `schemes` lists `employee`, the resident
+/// ones only with `resident`; validation names any that are missing. `mutual_aid`,
+/// `contribution_due_day` and `premium` are optional rules some regions have.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionPolicy {
@@ -169,108 +273,246 @@ pub struct RegionPolicy {
     pub notes: String,
     /// Rounding rule; only `half_up` is supported.
     pub rounding: Fixed<String>,
+    /// The schemes the region offers (default: both).
+    #[serde(default = "both_schemes")]
+    pub schemes: Vec<Scheme>,
     /// First month counted as actual local contribution.
-    pub actual_months_from: Fixed<Month>,
+    #[serde(default)]
+    pub actual_months_from: Option<Fixed<Month>>,
     /// Employer contribution rates.
+    #[serde(default)]
     pub employer_rate: Series<EmployerRates>,
     /// Employee contribution rate.
+    #[serde(default)]
     pub employee_rate: Series<Rate>,
     /// Contribution base floor and cap.
+    #[serde(default)]
     pub base_bounds: Series<BaseBounds>,
     /// Personal-account credit from contributions.
+    #[serde(default)]
     pub account_credit: Series<AccountCredit>,
+    /// A fund paid beside the contribution, never credited to the account (optional).
+    #[serde(default)]
+    pub mutual_aid: Series<MutualAid>,
+    /// Contributions for a month are due before this day of the following month (optional).
+    #[serde(default)]
+    pub contribution_due_day: Series<u32>,
     /// Monthly allocation to retirees, by age band.
+    #[serde(default)]
     pub retiree_allocation: Series<Vec<AgeAmount>>,
     /// Retirement thresholds.
+    #[serde(default)]
     pub retirement: Series<RetirementRules>,
     /// Monthly base of a lump-sum makeup.
+    #[serde(default)]
     pub makeup_base_monthly: Series<Money>,
     /// Re-enrolment window and waiting period.
+    #[serde(default)]
     pub rejoin: Series<Rejoin>,
     /// Resident-scheme rules.
+    #[serde(default)]
     pub resident: Series<ResidentRules>,
+    /// Resident premiums and subsidy (optional: without it any premium is taken as paid).
+    #[serde(default)]
+    pub premium: Series<PremiumSchedule>,
     /// First day spending on close relatives is allowed.
-    pub family_mutual_aid_from: Fixed<NaiveDate>,
+    #[serde(default)]
+    pub family_mutual_aid_from: Option<Fixed<NaiveDate>>,
 }
 
 impl RegionPolicy {
-    /// Checks order, signs and ranges; returns `(parameter, reason)` for the first fault.
-    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+    /// Checks presence, order, signs and ranges; returns `(place, reason)` for the first fault,
+    /// the place a parameter or one of its entries (`employer_rate[1] (from 2005-01-01)`).
+    pub(crate) fn validate(&self) -> Result<(), Fault> {
         if self.region.is_empty()
             || !self
                 .region
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c == '_')
         {
-            return Err((
-                "region".into(),
-                "must be a lower-case key such as 'luzhou'".into(),
-            ));
+            return Err(fault("region", "must be a lower-case key such as 'luzhou'"));
         }
         if self.rounding.value != "half_up" {
-            return Err((
-                "rounding".into(),
+            return Err(fault(
+                "rounding",
                 format!("'{}' is not supported; use half_up", self.rounding.value),
             ));
         }
-        self.employer_rate.check_order("employer_rate")?;
-        self.employee_rate.check_order("employee_rate")?;
-        self.base_bounds.check_order("base_bounds")?;
-        self.account_credit.check_order("account_credit")?;
-        self.retiree_allocation.check_order("retiree_allocation")?;
-        self.retirement.check_order("retirement")?;
-        self.makeup_base_monthly
-            .check_order("makeup_base_monthly")?;
-        self.rejoin.check_order("rejoin")?;
-        self.resident.check_order("resident")?;
-        let rates = self
-            .employer_rate
-            .0
-            .iter()
-            .flat_map(|d| [d.value.enterprise, d.value.public]);
-        let rates = rates.chain(self.employee_rate.0.iter().map(|d| d.value));
-        let rates = rates.chain(self.account_credit.0.iter().flat_map(|d| {
-            std::iter::once(d.value.own_rate)
-                .chain(d.value.employer_part_by_age.iter().map(|b| b.rate))
-        }));
-        for rate in rates {
-            if rate.as_decimal().is_sign_negative()
-                || rate.as_decimal() >= rust_decimal::Decimal::ONE
-            {
-                return Err(("rates".into(), format!("rate {rate} is outside [0, 1)")));
-            }
+        if self.schemes.is_empty() {
+            return Err(fault(
+                "schemes",
+                "names no scheme; use employee, resident or both",
+            ));
         }
-        for d in &self.account_credit.0 {
-            check_bands(
-                d.value.employer_part_by_age.iter().map(|b| b.min_age),
-                "account_credit",
-            )?;
+        if self.schemes.contains(&Scheme::Employee) {
+            self.validate_employee()?;
         }
-        for d in &self.retiree_allocation.0 {
-            check_bands(d.value.iter().map(|b| b.min_age), "retiree_allocation")?;
-            if d.value.iter().any(|b| b.amount.is_negative()) {
-                return Err(("retiree_allocation".into(), "negative amount".into()));
-            }
-        }
-        if self
-            .makeup_base_monthly
-            .0
-            .iter()
-            .any(|d| !d.value.is_positive())
-        {
-            return Err(("makeup_base_monthly".into(), "must be positive".into()));
+        if self.schemes.contains(&Scheme::Resident) {
+            self.validate_resident()?;
         }
         Ok(())
     }
+
+    fn validate_employee(&self) -> Result<(), Fault> {
+        let missing = |name: &str| {
+            fault(
+                name,
+                "is missing: the employee scheme (listed in 'schemes') needs it",
+            )
+        };
+        let required = [
+            ("employer_rate", self.employer_rate.is_empty()),
+            ("employee_rate", self.employee_rate.is_empty()),
+            ("base_bounds", self.base_bounds.is_empty()),
+            ("account_credit", self.account_credit.is_empty()),
+            ("retiree_allocation", self.retiree_allocation.is_empty()),
+            ("retirement", self.retirement.is_empty()),
+            ("makeup_base_monthly", self.makeup_base_monthly.is_empty()),
+            ("rejoin", self.rejoin.is_empty()),
+            ("actual_months_from", self.actual_months_from.is_none()),
+            (
+                "family_mutual_aid_from",
+                self.family_mutual_aid_from.is_none(),
+            ),
+        ];
+        if let Some((name, _)) = required.iter().find(|(_, gone)| *gone) {
+            return Err(missing(name));
+        }
+        self.employer_rate.check_order("employer_rate")?;
+        self.employer_rate.check_each("employer_rate", |r| {
+            check_rate("enterprise rate", r.enterprise)?;
+            check_rate("public rate", r.public)
+        })?;
+        self.employee_rate.check_order("employee_rate")?;
+        self.employee_rate
+            .check_each("employee_rate", |r| check_rate("rate", *r))?;
+        self.base_bounds.check_order("base_bounds")?;
+        self.base_bounds.check_each("base_bounds", check_bounds)?;
+        self.account_credit.check_order("account_credit")?;
+        self.account_credit.check_each("account_credit", |c| {
+            check_rate("own_rate", c.own_rate)?;
+            for band in &c.employer_part_by_age {
+                check_rate("employer_part_by_age rate", band.rate)?;
+            }
+            check_bands(c.employer_part_by_age.iter().map(|b| b.min_age))
+        })?;
+        self.mutual_aid.check_order("mutual_aid")?;
+        self.mutual_aid.check_each("mutual_aid", |m| {
+            check_rate("employer_rate", m.employer_rate)?;
+            check_amount("personal_monthly", m.personal_monthly)
+        })?;
+        self.contribution_due_day
+            .check_order("contribution_due_day")?;
+        self.contribution_due_day
+            .check_each("contribution_due_day", |d| {
+                if (1..=28).contains(d) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "day {d} is not between 1 and 28 (every month has it)"
+                    ))
+                }
+            })?;
+        self.retiree_allocation.check_order("retiree_allocation")?;
+        self.retiree_allocation
+            .check_each("retiree_allocation", |bands| {
+                for band in bands {
+                    check_amount("amount", band.amount)?;
+                }
+                check_bands(bands.iter().map(|b| b.min_age))
+            })?;
+        self.retirement.check_order("retirement")?;
+        self.makeup_base_monthly
+            .check_order("makeup_base_monthly")?;
+        self.makeup_base_monthly
+            .check_each("makeup_base_monthly", |m| {
+                if m.is_positive() {
+                    Ok(())
+                } else {
+                    Err(format!("makeup base {m} must be positive"))
+                }
+            })?;
+        self.rejoin.check_order("rejoin")
+    }
+
+    fn validate_resident(&self) -> Result<(), Fault> {
+        if self.resident.is_empty() {
+            return Err(fault(
+                "resident",
+                "is missing: the resident scheme (listed in 'schemes') needs it",
+            ));
+        }
+        self.resident.check_order("resident")?;
+        self.resident.check_each("resident", check_resident)?;
+        self.premium.check_order("premium")?;
+        self.premium.check_each("premium", |p| {
+            check_amount("minor_personal", p.minor_personal)?;
+            check_amount("subsidy", p.subsidy)?;
+            p.adult_personal
+                .map_or(Ok(()), |a| check_amount("adult_personal", a))
+        })
+    }
 }
 
-fn check_bands(ages: impl Iterator<Item = u32>, name: &str) -> Result<(), (String, String)> {
+fn check_bounds(b: &BaseBounds) -> Result<(), String> {
+    if let Some(m) = b.minimum_monthly {
+        check_amount("minimum_monthly", m)?;
+    }
+    for (year, wage) in &b.average_wage_monthly {
+        if year.len() != 4 || year.parse::<i32>().is_err() {
+            return Err(format!(
+                "average_wage_monthly key '{year}' is not a year such as \"2023\""
+            ));
+        }
+        if !wage.is_positive() {
+            return Err(format!("average wage {wage} of {year} must be positive"));
+        }
+    }
+    match (b.floor_ratio, b.cap_ratio) {
+        (Some(floor), Some(cap)) => {
+            if floor.as_decimal().is_sign_negative() && !floor.as_decimal().is_zero() {
+                return Err(format!("floor_ratio {floor} is negative"));
+            }
+            if cap.as_decimal() < floor.as_decimal() {
+                return Err(format!("cap_ratio {cap} is below floor_ratio {floor}"));
+            }
+            Ok(())
+        }
+        _ if b.average_wage_monthly.is_empty() => Ok(()),
+        _ => Err("an average_wage_monthly table needs both floor_ratio and cap_ratio".into()),
+    }
+}
+
+fn check_resident(r: &ResidentRules) -> Result<(), String> {
+    let month = 1..=12;
+    if !month.contains(&r.window_first_month) || !month.contains(&r.window_last_month) {
+        return Err("window months must be between 1 and 12".into());
+    }
+    if r.window_first_month > r.window_last_month {
+        return Err(format!(
+            "window_first_month {} is after window_last_month {}",
+            r.window_first_month, r.window_last_month
+        ));
+    }
+    match (r.new_enrollee_wait_days, r.new_enrollee_wait_months) {
+        (Some(_), None) | (None, Some(_)) => Ok(()),
+        (None, None) => Err(
+            "new_enrollee_wait_days or new_enrollee_wait_months is missing: one says when a late payer's benefits start"
+                .into(),
+        ),
+        (Some(_), Some(_)) => Err(
+            "gives both new_enrollee_wait_days and new_enrollee_wait_months; keep one".into(),
+        ),
+    }
+}
+
+fn check_bands(ages: impl Iterator<Item = u32>) -> Result<(), String> {
     let ages: Vec<u32> = ages.collect();
     if ages.first() != Some(&0) {
-        return Err((name.into(), "age bands must start at min_age 0".into()));
+        return Err("age bands must start at min_age 0".into());
     }
     if ages.windows(2).any(|w| w[1] <= w[0]) {
-        return Err((name.into(), "age bands must increase".into()));
+        return Err("age bands must increase".into());
     }
     Ok(())
 }

@@ -287,13 +287,21 @@ pub fn describe(event: &Event) -> String {
             from_region,
             balance,
             months,
+            from_member,
             ..
         } => format!(
-            "transferred in from {from_region}: balance {balance}, {months} months as deemed"
+            "transferred in from {from_region}{}: balance {balance}, {months} months as deemed",
+            from_member.map_or_else(String::new, |m| format!(" (account {m} of this ledger)"))
         ),
         Event::TransferredOut {
-            to_region, balance, ..
-        } => format!("transferred out to {to_region}: balance {balance}; account closed"),
+            to_region,
+            balance,
+            to_member,
+            ..
+        } => format!(
+            "transferred out to {to_region}{}: balance {balance}; account closed",
+            to_member.map_or_else(String::new, |m| format!(" (account {m} of this ledger)"))
+        ),
         Event::ContributionRefunded {
             reason,
             payments,

@@ -3,7 +3,7 @@
 use super::{
     alive_on, benefits, employee_scheme, not_retired, open_on, subject, Context, Decision,
 };
-use crate::domain::{Command, Contribution, ErrorCode, Event, Payer, Rejection};
+use crate::domain::{Command, Contribution, ErrorCode, Event, MutualAidPaid, Payer, Rejection};
 use crate::month::age_on;
 
 pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
@@ -24,10 +24,16 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
     employee_scheme(&s, "a contribution")?;
     alive_on(&s, month.first_day(), "contribution month starting")?;
     not_retired(&s, "contributing")?;
-    if *month < s.policy.actual_months_from() {
+    let Some(first_month) = s.policy.actual_months_from() else {
         let msg = format!(
-            "contribution month {month} is before {}; recognise earlier service as deemed months",
-            s.policy.actual_months_from()
+            "region {} has no actual_months_from: it does not take contributions",
+            s.profile.region
+        );
+        return Err(Rejection::new(ErrorCode::PolicyMissing, msg));
+    };
+    if *month < first_month {
+        let msg = format!(
+            "contribution month {month} is before {first_month}; recognise earlier service as deemed months"
         );
         return Err(Rejection::invalid(msg));
     }
@@ -61,13 +67,35 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
     } else {
         None
     };
-    let rule = format!(
+    let mut rule = format!(
         "base {base}; employee {} {employee_src}; employer {} {employer_src}; account credit {} + {} at age {age} {credit_src}",
         employee_rate.percent(),
         employer_rate.percent(),
         own_rate.percent(),
         employer_part.percent()
     );
+    let mutual_aid = s.policy.mutual_aid(*month).map(|entry| {
+        let paid = MutualAidPaid {
+            employer_rate: entry.value.employer_rate,
+            employer: base.times_rate(entry.value.employer_rate),
+            personal: entry.value.personal_monthly,
+        };
+        rule.push_str(&format!(
+            "; mutual-aid fund employer {} = {}, personal {}, not credited to the account {}",
+            paid.employer_rate.percent(),
+            paid.employer,
+            paid.personal,
+            entry.source
+        ));
+        paid
+    });
+    if let Some((due, source)) = s.policy.contribution_due(*month) {
+        if date >= due {
+            rule.push_str(&format!(
+                "; posted {date}, not before the due date {due}: paid late {source}"
+            ));
+        }
+    }
     let contribution = Contribution {
         month: *month,
         date,
@@ -82,6 +110,7 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
         credit_rate: own_rate.plus(employer_part),
         account_credit,
         counts_month,
+        mutual_aid,
         benefits,
         rule,
     };

@@ -42,13 +42,26 @@ pub(super) fn enroll(ctx: &Context<'_>, command: &Command) -> Result<Decision, R
             format!("member {member} is already enrolled"),
         ));
     }
-    if ctx.policies.region(region).is_none() {
+    let Some(policy) = ctx.policies.region(region) else {
         let known: Vec<&str> = ctx.policies.region_names().collect();
         let msg = format!(
             "region '{region}' has no policy in this ledger; known: {}",
             known.join(", ")
         );
         return Err(Rejection::new(ErrorCode::UnknownRegion, msg));
+    };
+    if !policy.offers(*scheme) {
+        let msg = format!(
+            "region '{region}' has no {} scheme in this ledger's policy (it offers: {})",
+            scheme.as_str(),
+            policy
+                .schemes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Err(Rejection::new(ErrorCode::WrongScheme, msg));
     }
     check_date(*birth_date, "birth date")?;
     check_date(*date, "enrolment date")?;
@@ -148,6 +161,7 @@ pub(super) fn transfer_in(ctx: &Context<'_>, command: &Command) -> Result<Decisi
         from_region: from_region.clone(),
         balance: *balance,
         months: *months,
+        from_member: None,
     };
     Ok(vec![(*member, event)])
 }
@@ -157,6 +171,7 @@ pub(super) fn transfer_out(
     member: MemberId,
     date: NaiveDate,
     to_region: &str,
+    to_member: Option<MemberId>,
 ) -> Result<Decision, Rejection> {
     let s = subject(ctx, member)?;
     open_on(&s, date, "transfer date")?;
@@ -173,14 +188,61 @@ pub(super) fn transfer_out(
             "to_region must name the receiving region",
         ));
     }
-    let event = Event::TransferredOut {
+    let out = Event::TransferredOut {
         date,
         to_region: to_region.to_string(),
         balance: s.state.balance,
         months_actual: s.state.months_actual(),
         months_deemed: s.state.months_deemed,
+        to_member,
     };
-    Ok(vec![(member, event)])
+    let Some(to) = to_member else {
+        return Ok(vec![(member, out)]);
+    };
+    receiving_account(ctx, &s, to, to_region, date)?;
+    // Both sides in one decision, so in one append: the balance moves whole, to the fen, and the
+    // months arrive as deemed months in the receiving region. DOMAIN §6 [000 Q28, Q35].
+    let arriving = Event::TransferredIn {
+        date,
+        from_region: s.profile.region.clone(),
+        balance: s.state.balance,
+        months: s.state.months_total(),
+        from_member: Some(member),
+    };
+    Ok(vec![(member, out), (to, arriving)])
+}
+
+/// The member's account in the receiving region of an in-ledger transfer: enrolled there, in the
+/// employee scheme, open, alive and not retired on the transfer date.
+fn receiving_account(
+    ctx: &Context<'_>,
+    from: &Subject<'_>,
+    to: MemberId,
+    to_region: &str,
+    date: NaiveDate,
+) -> Result<(), Rejection> {
+    if to == from.state.member {
+        return Err(Rejection::invalid(
+            "to_member is the transferring account itself; name the member's account in the receiving region",
+        ));
+    }
+    let r = subject(ctx, to)?;
+    if r.profile.region != to_region {
+        let msg = format!(
+            "to_member {to} is enrolled in {}, not in to_region {to_region}",
+            r.profile.region
+        );
+        return Err(Rejection::invalid(msg));
+    }
+    if r.profile.region == from.profile.region {
+        let msg = format!("both accounts are in {to_region}: a transfer goes to another region");
+        return Err(Rejection::invalid(msg));
+    }
+    open_on(&r, date, "transfer date (receiving account)")?;
+    employee_scheme(&r, "receiving a personal account")?;
+    alive_on(&r, date, "transfer date (receiving account)")?;
+    not_retired(&r, "receiving a transfer")?;
+    Ok(())
 }
 
 /// Months short of retirement: the larger of the total and the actual-local shortfalls. DOMAIN §5.

@@ -56,7 +56,8 @@ pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejectio
             member,
             date,
             to_region,
-        } => lifecycle::transfer_out(ctx, *member, *date, to_region),
+            to_member,
+        } => lifecycle::transfer_out(ctx, *member, *date, to_region, *to_member),
         Command::Refund { .. } => refund::refund(ctx, command),
         Command::Retire { member, date } => lifecycle::retire(ctx, *member, *date),
         Command::LumpSumMakeup {

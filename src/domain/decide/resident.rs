@@ -4,7 +4,8 @@ use chrono::{Datelike, Duration, NaiveDate};
 
 use super::{alive_on, open_on, subject, Context, Decision, Subject};
 use crate::domain::{Command, ErrorCode, Event, RefundReason, Rejection, Scheme};
-use crate::month::{add_months, YEAR_MAX, YEAR_MIN};
+use crate::money::Money;
+use crate::month::{add_months, age_on, Month, YEAR_MAX, YEAR_MIN};
 
 pub(super) fn pay_premium(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
     let Command::PayPremium {
@@ -51,7 +52,11 @@ pub(super) fn pay_premium(ctx: &Context<'_>, command: &Command) -> Result<Decisi
             format!("coverage year {coverage_year} is already paid"),
         ));
     }
-    let (benefits_from, rule) = premium_benefits_from(&s, *coverage_year, *date)?;
+    let scheduled = check_schedule(&s, *coverage_year, *date, *personal, *subsidy)?;
+    let (benefits_from, mut rule) = premium_benefits_from(&s, *coverage_year, *date)?;
+    if let Some(scheduled) = scheduled {
+        rule = format!("{scheduled}; {rule}");
+    }
     let event = Event::PremiumPaid {
         coverage_year: *coverage_year,
         date: *date,
@@ -61,6 +66,55 @@ pub(super) fn pay_premium(ctx: &Context<'_>, command: &Command) -> Result<Decisi
         rule,
     };
     Ok(vec![(*member, event)])
+}
+
+/// Where the region has a premium schedule, the amounts paid must be the coverage year's (the
+/// schedule in force on its 1 January, wherever the window falls) for the member's age on the
+/// payment date: the personal premium and the subsidy, or (a fully subsidised member) nothing
+/// personal and the whole premium as subsidy. DOMAIN §11.
+fn check_schedule(
+    s: &Subject<'_>,
+    year: i32,
+    date: NaiveDate,
+    personal: Money,
+    subsidy: Money,
+) -> Result<Option<String>, Rejection> {
+    let Some(schedule) = NaiveDate::from_ymd_opt(year, 1, 1).and_then(|d| s.policy.premium(d))
+    else {
+        return Ok(None);
+    };
+    let p = schedule.value;
+    let age = age_on(s.profile.birth_date, date);
+    let (who, due) = if age >= p.adult_from_age {
+        let Some(adult) = p.adult_personal else {
+            let msg = format!(
+                "the {} resident scheme is for members under {}; this member is {age} on {date} {}",
+                s.profile.region, p.adult_from_age, schedule.source
+            );
+            return Err(Rejection::new(ErrorCode::WrongScheme, msg));
+        };
+        ("adult", adult)
+    } else {
+        ("minor", p.minor_personal)
+    };
+    let total = due + p.subsidy;
+    if (personal, subsidy) == (due, p.subsidy) {
+        return Ok(Some(format!(
+            "{who} premium {due} + subsidy {} {}",
+            p.subsidy, schedule.source
+        )));
+    }
+    if personal.is_zero() && subsidy == total {
+        return Ok(Some(format!(
+            "fully subsidised {who}: subsidy {total} {}",
+            schedule.source
+        )));
+    }
+    let msg = format!(
+        "a {who} ({age} on {date}) pays personal {due} with subsidy {}, or 0.00 with subsidy {total} when fully subsidised; not personal {personal} with subsidy {subsidy} {}",
+        p.subsidy, schedule.source
+    );
+    Err(Rejection::invalid(msg))
 }
 
 /// When a paid coverage year's benefits start: the year's first day when paid in the window (or
@@ -90,10 +144,30 @@ fn premium_benefits_from(
         );
         return Ok((year_start, rule));
     }
-    let from = date + Duration::days(i64::from(r.new_enrollee_wait_days));
+    let late_newborn = r
+        .late_newborn_from_payment_within_months
+        .is_some_and(|m| date <= add_months(birth, m) && birth.year() >= year - 1);
+    if late_newborn {
+        let rule = format!(
+            "newborn paid more than {} months after birth: covered from acceptance (the payment) {}",
+            r.newborn_window_months, rules.source
+        );
+        return Ok((date, rule));
+    }
+    if let Some(months) = r.new_enrollee_wait_months {
+        let from = Month::of(date).plus(months).first_day();
+        let rule = format!(
+            "paid outside the window: a late application, benefits from the first day of the month {months} months after the payment month {}",
+            rules.source
+        );
+        return Ok((from, rule));
+    }
+    // Validation guarantees one of the two waits.
+    let days = r.new_enrollee_wait_days.unwrap_or(0);
+    let from = date + Duration::days(i64::from(days));
     let rule = format!(
-        "paid outside the window: a new enrollee, benefits {} days after payment {}",
-        r.new_enrollee_wait_days, rules.source
+        "paid outside the window: a new enrollee, benefits {days} days after payment {}",
+        rules.source
     );
     Ok((from, rule))
 }

@@ -106,6 +106,13 @@ fn check_reversible(
             Some(_) => Ok(()),
             None => Err(not_reversible(target, "the coverage year is not on record")),
         },
+        Event::TransferredIn {
+            from_member: Some(from),
+            ..
+        } => Err(not_reversible(
+            target,
+            &format!("it arrived from account {from} of this ledger in one transfer, which closed that account"),
+        )),
         Event::DeemedRecognized { .. }
         | Event::TransferredIn { .. }
         | Event::RetireeAllocationCredited { .. }
