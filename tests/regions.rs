@@ -189,7 +189,21 @@ async fn s2_shenyang_minimum_base_3212_until_2012_06_and_3715_from_2012_07_003()
 
 #[tokio::test]
 async fn s2_luzhou_base_is_held_to_90_and_300_percent_of_the_previous_year_average_000_q44_ill() {
-    let (_d, l) = given(&[enroll("luzhou", "employee", "1990-01-01", "2024-01-01")]).await;
+    // A deployment's policy directory with a wage table (the shipped data has none).
+    let policies = member_ledger::policy::PolicySet::from_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/policy-luzhou-wage-table"),
+    )
+    .expect("the sample policy directory loads");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let l = Ledger::open_with_policies(dir.path(), policies)
+        .await
+        .expect("open");
+    when(
+        &l,
+        &enroll("luzhou", "employee", "1990-01-01", "2024-01-01"),
+    )
+    .await
+    .expect("enrol");
     let base = |r: &Receipt| data(r)["base"].as_str().expect("base").to_string();
     let low = when(&l, &contribute("2024-01", "1000.00"))
         .await
@@ -211,6 +225,20 @@ async fn s2_luzhou_base_is_held_to_90_and_300_percent_of_the_previous_year_avera
         "1000.00",
         "no 2024 average: the declared wage is the base"
     );
+}
+
+#[tokio::test]
+async fn s2_luzhou_shipped_data_has_no_wage_table_so_the_declared_wage_is_the_base_000_q44() {
+    let (_d, l) = given(&[enroll("luzhou", "employee", "1990-01-01", "2024-01-01")]).await;
+    let base = |r: &Receipt| data(r)["base"].as_str().expect("base").to_string();
+    let high = when(&l, &contribute("2024-01", "50000.00"))
+        .await
+        .expect("ok");
+    assert_eq!(base(&high), "50000.00");
+    let low = when(&l, &contribute("2024-02", "1000.00"))
+        .await
+        .expect("ok");
+    assert_eq!(base(&low), "1000.00");
 }
 
 // ---- Fuzhou residents [003] ----
