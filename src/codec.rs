@@ -4,6 +4,8 @@
 //! An event of an older schema version is upcast to the current one here, on read, so the domain
 //! only ever sees current events; the stored bytes are never rewritten.
 
+use serde::Deserialize;
+
 use crate::domain::{Event, MemberId, EVENT_SCHEMA_VERSION};
 use crate::store::{NewEvent, StoreError, StoredEvent};
 
@@ -26,14 +28,20 @@ pub fn decode(stored: &StoredEvent) -> Result<Event, StoreError> {
         position: stored.position,
         reason,
     };
-    let data = upcast(
-        stored.schema_version,
-        &stored.event_type,
-        stored.data.clone(),
-    )
-    .map_err(corrupt)?;
-    let event: Event = serde_json::from_value(data)
-        .map_err(|e| corrupt(format!("{} does not decode: {e}", stored.event_type)))?;
+    let decoded = if stored.schema_version == EVENT_SCHEMA_VERSION {
+        // Current version: read the stored value in place, no copy.
+        Event::deserialize(&stored.data)
+    } else {
+        let data = upcast(
+            stored.schema_version,
+            &stored.event_type,
+            stored.data.clone(),
+        )
+        .map_err(corrupt)?;
+        Event::deserialize(data)
+    };
+    let event =
+        decoded.map_err(|e| corrupt(format!("{} does not decode: {e}", stored.event_type)))?;
     if event.type_name() != stored.event_type {
         return Err(corrupt(format!(
             "envelope says {} but the data is {}",

@@ -700,7 +700,9 @@ impl Ledger {
             ViewAt::Head => {
                 let state = self.checkpoint(member)?;
                 let on = state.last_event_on.unwrap_or(NaiveDate::MIN);
-                (state, on, head.position)
+                let view = AccountView::of(&state, on, head.position);
+                self.remember(BTreeMap::from([(member, state)]));
+                return view.ok_or(QueryError::UnknownMember(member));
             }
             ViewAt::AsOf(date) => {
                 let events = self.inner.store.read_member(member, None)?;
@@ -824,7 +826,7 @@ impl Ledger {
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
         let total = self.inner.store.head()?.position;
-        let mut states = BTreeMap::new();
+        let mut states: BTreeMap<MemberId, MemberState> = BTreeMap::new();
         let mut next = 1;
         let mut prev = GENESIS_HASH;
         loop {
@@ -832,16 +834,49 @@ impl Ledger {
             if chunk.is_empty() {
                 break;
             }
-            for event in &chunk {
-                check_link(event, next, &prev)?;
-                prev = event.hash_bytes().unwrap_or(GENESIS_HASH);
+            // Hashing and decoding are per event: both cores share them. Positions, links and
+            // the fold are in log order.
+            let decoded = hash_check_and_decode(&chunk);
+            for (stored, event) in chunk.iter().zip(decoded) {
+                let event = event?;
+                if stored.position != next {
+                    return Err(StoreError::Corrupt {
+                        position: next,
+                        reason: format!("expected position {next}, found {}", stored.position),
+                    });
+                }
+                if stored.prev_hash_bytes() != Some(prev) {
+                    return Err(StoreError::Corrupt {
+                        position: next,
+                        reason: "prev_hash does not match the previous event's hash".into(),
+                    });
+                }
+                prev = stored.hash_bytes().unwrap_or(GENESIS_HASH);
                 next += 1;
-            }
-            match as_of {
-                None => projection::replay(&chunk, &mut states)?,
-                Some(date) => projection::replay_as_of(&chunk, date, &mut states)?,
+                let state = states
+                    .entry(stored.member)
+                    .or_insert_with(|| MemberState::new(stored.member));
+                match as_of {
+                    Some(date) if stored.effective_date > date => {}
+                    Some(_) => state.apply(&event),
+                    None => {
+                        if state.version + 1 != stored.member_version {
+                            return Err(StoreError::Corrupt {
+                                position: stored.position,
+                                reason: format!(
+                                    "member {} jumps from version {} to {}",
+                                    stored.member, state.version, stored.member_version
+                                ),
+                            });
+                        }
+                        state.apply(&event);
+                    }
+                }
             }
             progress(next - 1, total);
+        }
+        if as_of.is_some() {
+            states.retain(|_, s| s.version > 0);
         }
         Ok(states)
     }
@@ -922,6 +957,37 @@ enum Ahead {
     Rejected(Vec<MemberId>, Rejection),
     /// The command must go alone, after the group.
     Alone,
+}
+
+/// Checks each event's hash against its own `prev_hash` and contents, and decodes it: the
+/// per-event half of a replay, split over two threads.
+fn hash_check_and_decode(chunk: &[StoredEvent]) -> Vec<Result<Event, StoreError>> {
+    let one = |e: &StoredEvent| -> Result<Event, StoreError> {
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            position: e.position,
+            reason: reason.to_string(),
+        };
+        let prev = e
+            .prev_hash_bytes()
+            .ok_or_else(|| corrupt("prev_hash is not a hash"))?;
+        if e.hash_bytes() != Some(e.compute_hash(&prev)) {
+            return Err(corrupt(
+                "hash does not match the event's contents: the event was altered",
+            ));
+        }
+        codec::decode(e)
+    };
+    let middle = chunk.len() / 2;
+    let (first, second) = chunk.split_at(middle);
+    std::thread::scope(|scope| {
+        let helper = scope.spawn(|| second.iter().map(one).collect::<Vec<_>>());
+        let mut out: Vec<_> = first.iter().map(one).collect();
+        match helper.join() {
+            Ok(rest) => out.extend(rest),
+            Err(_) => out.extend(second.iter().map(one)),
+        }
+        out
+    })
 }
 
 /// Checks one event's place in the chain: its position and its hashes.

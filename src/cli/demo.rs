@@ -84,7 +84,7 @@ pub(super) async fn run(data: &Path) -> u8 {
             .await
         {
             println!(
-                "{}  {:<8} {:<8} {:<9} balance {:>10}  months {:>3} actual + {:>3} deemed",
+                "{}  {:<9} {:<8} {:<9} balance {:>10}  months {:>3} actual + {:>3} deemed",
                 v.member,
                 v.region,
                 serde_json::to_value(v.scheme)
