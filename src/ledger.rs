@@ -36,6 +36,8 @@ pub const CHECKPOINT_EVERY_EVENTS: u64 = 64;
 pub const STATE_CACHE_MEMBERS: usize = 4096;
 /// Commands of a batch decided ahead and sent to the writer in one message.
 pub const PIPELINE_GROUP_COMMANDS: usize = 512;
+/// Members whose rebuilt snapshots are written together.
+pub const REBUILD_MEMBERS_PER_WRITE: usize = 256;
 /// Events read per step when walking the whole log.
 pub const READ_CHUNK_EVENTS: usize = 4096;
 
@@ -797,25 +799,75 @@ impl Ledger {
         &self,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<(u64, usize), StoreError> {
-        let states = self.replay_with_progress(None, progress).await?;
-        let mut records = Vec::with_capacity(states.len() * 2);
-        for (member, state) in &states {
-            records.push((
-                checkpoint_key(*member),
-                Some(serde_json::to_vec(state).expect("states serialise")),
-            ));
-            let retiree = state.retired_on.is_some() && state.closed_on.is_none();
-            records.push((retiree_key(*member), retiree.then(Vec::new)));
+        let total = self.inner.store.head()?.position;
+        let members = self.inner.store.members()?;
+        let known: std::collections::BTreeSet<MemberId> = members.iter().copied().collect();
+        let mut done = 0u64;
+        for part in members.chunks(REBUILD_MEMBERS_PER_WRITE) {
+            let states = self.fold_members(part, None)?;
+            let mut records = Vec::with_capacity(states.len() * 2);
+            for state in &states {
+                done += state.version;
+                records.push((
+                    checkpoint_key(state.member),
+                    Some(serde_json::to_vec(state).expect("states serialise")),
+                ));
+                let retiree = state.retired_on.is_some() && state.closed_on.is_none();
+                records.push((retiree_key(state.member), retiree.then(Vec::new)));
+            }
+            self.inner.store.write_projections(records)?;
+            self.remember(BTreeMap::new());
+            progress(done, total);
         }
+        let mut stale = Vec::new();
         for (key, _) in self.inner.store.projection_scan(&[CHECKPOINT_PREFIX])? {
-            let stale =
-                uuid::Uuid::from_slice(&key[1..]).map_or(true, |m| !states.contains_key(&m));
-            if stale {
-                records.push((key, None));
+            if uuid::Uuid::from_slice(&key[1..]).map_or(true, |m| !known.contains(&m)) {
+                stale.push((key, None));
             }
         }
-        self.inner.store.write_projections(records)?;
-        Ok((self.inner.store.head()?.position, states.len()))
+        self.inner.store.write_projections(stale)?;
+        if let Ok(mut cache) = self.inner.cache.lock() {
+            cache.clear();
+        }
+        Ok((total, members.len()))
+    }
+
+    /// Folds each member's own stream from scratch (effective on or before `as_of`, when
+    /// given), the members split over two threads: memory holds only these members' states.
+    pub fn fold_members(
+        &self,
+        members: &[MemberId],
+        as_of: Option<NaiveDate>,
+    ) -> Result<Vec<MemberState>, StoreError> {
+        let one = |member: &MemberId| -> Result<MemberState, StoreError> {
+            let mut state = MemberState::new(*member);
+            for stored in self.inner.store.read_member(*member, None)? {
+                if stored.member_version != state.version + 1 && as_of.is_none() {
+                    return Err(StoreError::Corrupt {
+                        position: stored.position,
+                        reason: format!(
+                            "member {member} jumps from version {} to {}",
+                            state.version, stored.member_version
+                        ),
+                    });
+                }
+                if as_of.is_some_and(|d| stored.effective_date > d) {
+                    continue;
+                }
+                state.apply(&codec::decode(&stored)?);
+            }
+            Ok(state)
+        };
+        let (first, second) = members.split_at(members.len() / 2);
+        let (a, b) = std::thread::scope(|scope| {
+            let helper = scope.spawn(|| second.iter().map(one).collect::<Vec<_>>());
+            let a: Vec<_> = first.iter().map(one).collect();
+            let b = helper
+                .join()
+                .unwrap_or_else(|_| second.iter().map(one).collect());
+            (a, b)
+        });
+        a.into_iter().chain(b).collect()
     }
 
     /// Folds the log (events effective on or before `as_of`, when given) into member states,

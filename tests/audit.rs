@@ -397,3 +397,36 @@ async fn an_as_of_view_folds_a_back_dated_correction_past_later_events() {
     let now = l.account(member(), ViewAt::Head).await.expect("head");
     assert_eq!(now.balance.to_string(), "160.00");
 }
+
+/// Rebuilding by member (two threads, each member's own stream) gives the same states as one
+/// walk of the whole log, at the head and as of a date.
+#[tokio::test]
+async fn folding_by_member_equals_one_walk_of_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let l = Ledger::open(dir.path()).await.expect("open");
+    let p = member_ledger::synthetic::Population {
+        seed: 9,
+        members: 6,
+        years: 12,
+        start_year: 2010,
+    };
+    let lines: Vec<String> = (0..p.members).flat_map(|i| p.career(i)).collect();
+    assert!(l.submit_batch(&lines).await.iter().all(Result::is_ok));
+    let members = l.store().members().expect("members");
+    assert_eq!(members.len(), 6);
+    for as_of in [None, Some("2015-06-30".parse().expect("date"))] {
+        let walked = l
+            .replay_with_progress(as_of, &mut |_, _| {})
+            .await
+            .expect("walk");
+        let folded = l.fold_members(&members, as_of).expect("fold");
+        for state in folded {
+            assert_eq!(Some(&state), walked.get(&state.member), "as of {as_of:?}");
+        }
+    }
+    l.rebuild_projections(&mut |_, _| {})
+        .await
+        .expect("rebuild");
+    let report = member_ledger::verify::verify(&l).await.expect("verify");
+    assert!(report.is_clean(), "{report}");
+}

@@ -43,13 +43,7 @@ pub(super) async fn replay(data: &Path, as_of: Option<&str>) -> u8 {
             .rebuild_projections(&mut tick)
             .await
             .map(|(events, members)| (events, members, None)),
-        Some(date) => ledger
-            .replay_with_progress(Some(date), &mut tick)
-            .await
-            .map(|states| {
-                let head = ledger.head().map(|h| h.position).unwrap_or(0);
-                (head, states.len(), Some(states))
-            }),
+        Some(date) => as_of_totals(&ledger, date, &mut tick),
     };
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
@@ -58,11 +52,7 @@ pub(super) async fn replay(data: &Path, as_of: Option<&str>) -> u8 {
             #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
             let rate = events as f64 / seconds;
             match (as_of, states) {
-                (Some(date), Some(states)) => {
-                    let enrolled = states.values().filter(|s| s.is_known()).count();
-                    let balance: member_ledger::money::Money =
-                        states.values().map(|s| s.balance).sum();
-                    let months: u64 = states.values().map(|s| u64::from(s.months_total())).sum();
+                (Some(date), Some((enrolled, balance, months))) => {
                     println!(
                         "replay: as of {date}: {enrolled} members enrolled, balances {balance} in all, {months} contribution months in all (nothing written)"
                     );
@@ -79,6 +69,39 @@ pub(super) async fn replay(data: &Path, as_of: Option<&str>) -> u8 {
             EXIT_REJECTED
         }
     }
+}
+
+/// Members enrolled, total balance and total months in force on `date`, folding each member's
+/// stream (memory holds a few hundred members at a time).
+#[allow(clippy::type_complexity)]
+fn as_of_totals(
+    ledger: &member_ledger::Ledger,
+    date: NaiveDate,
+    tick: &mut dyn FnMut(u64, u64),
+) -> Result<
+    (
+        u64,
+        usize,
+        Option<(usize, member_ledger::money::Money, u64)>,
+    ),
+    member_ledger::store::StoreError,
+> {
+    let total = ledger.head()?.position;
+    let members = ledger.store().members()?;
+    let (mut enrolled, mut balance, mut months, mut done) =
+        (0usize, member_ledger::money::Money::ZERO, 0u64, 0u64);
+    for part in members.chunks(member_ledger::ledger::REBUILD_MEMBERS_PER_WRITE) {
+        for state in ledger.fold_members(part, Some(date))? {
+            done += ledger.store().member_version(state.member)?;
+            if state.is_known() {
+                enrolled += 1;
+                balance += state.balance;
+                months += u64::from(state.months_total());
+            }
+        }
+        tick(done, total);
+    }
+    Ok((total, members.len(), Some((enrolled, balance, months))))
 }
 
 pub(super) async fn diff(data: &Path, member: &str, from: &str, to: &str, json: bool) -> u8 {
