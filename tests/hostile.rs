@@ -150,8 +150,9 @@ fn hand_picked() -> Vec<(String, &'static str)> {
         (enroll("1899-12-31", "2024-01-01"), "invalid_input"),
         (enroll("1970-01-01", "2201-01-01"), "invalid_input"),
         (enroll("+99999-01-01", "2024-01-01"), "invalid_input"),
-        // (chrono reads "1970-1-1" as 1970-01-01: lenient beyond the contract's YYYY-MM-DD, but
-        // unambiguous; see RELIABILITY.md.)
+        // Dates are YYYY-MM-DD exactly, as the contract writes them.
+        (enroll("1970-1-1", "2024-01-01"), "invalid_input"),
+        (enroll("1970-01-01", "2024-1-01"), "invalid_input"),
         (enroll("1970-01", "2024-01-01"), "invalid_input"),
         (enroll("2024-01-02", "2024-01-01"), "invalid_input"),
         (contribute("2024-13", "\"8000.00\""), "invalid_input"),

@@ -260,9 +260,34 @@ pub fn parse_command_value(
             "unknown command type '{type_name}'; one of: {COMMAND_TYPES}"
         )));
     }
+    if let Some(object) = value.as_object() {
+        for field in DATE_FIELDS {
+            if let Some(serde_json::Value::String(text)) = object.get(*field) {
+                if !is_iso_date(text) {
+                    return Err(Rejection::invalid(format!(
+                        "{type_name}: \"{field}\" '{text}' is not a date in the form YYYY-MM-DD"
+                    )));
+                }
+            }
+        }
+    }
     let command: Command = serde_json::from_value(value)
         .map_err(|e| Rejection::invalid(format!("{type_name}: {e}")))?;
     Ok((command, key))
+}
+
+/// The command fields that hold a date.
+const DATE_FIELDS: &[&str] = &["date", "birth_date"];
+
+/// `YYYY-MM-DD` exactly, as the contract writes dates (chrono alone also takes `2024-1-5`).
+fn is_iso_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -282,6 +307,14 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn refuses_a_date_not_written_yyyy_mm_dd() {
+        let short = r#"{"type":"record_death","member":"00000000-0000-4000-8000-000000000001","date":"2024-1-5"}"#;
+        assert!(parse_command(short).is_err_and(|r| r.message.contains("YYYY-MM-DD")));
+        let fine = r#"{"type":"record_death","member":"00000000-0000-4000-8000-000000000001","date":"2024-01-05"}"#;
+        assert!(parse_command(fine).is_ok());
     }
 
     #[test]
