@@ -636,7 +636,7 @@ impl Writer {
                 Ok(Message::AppendGroup(requests, applied, durable)) => {
                     flush_now |= requests.iter().any(|r| r.sync);
                     let results: Vec<Result<AppendOutcome, StoreError>> =
-                        requests.into_iter().map(|r| self.apply(r)).collect();
+                        self.apply_group(requests);
                     let failed = results.iter().any(Result::is_err);
                     let _ = applied.send(results);
                     if failed {
@@ -732,35 +732,122 @@ impl Writer {
     }
 
     fn try_apply(&mut self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        if let Some(refused) = self.precheck(&request, &HashMap::new())? {
+            return Ok(refused);
+        }
+        let mut batch = sled::Batch::default();
+        let (stored, versions) = self.build_batch(&mut batch, &request)?;
+        if let Some(faults) = &self.faults {
+            faults.before_batch()?;
+        }
+        self.tree.apply_batch(batch)?;
+        self.advance(&stored, versions);
+        Ok(AppendOutcome::Committed(stored))
+    }
+
+    /// A group's appends in one sled batch: each is checked (key, versions) as if applied alone,
+    /// in order, against the log and the group's earlier appends; the accepted ones are written
+    /// together. A failed write fails them all and poisons the store.
+    fn apply_group(
+        &mut self,
+        requests: Vec<AppendRequest>,
+    ) -> Vec<Result<AppendOutcome, StoreError>> {
+        if let Some(why) = &self.poisoned {
+            return requests
+                .iter()
+                .map(|_| Err(StoreError::Poisoned(why.clone())))
+                .collect();
+        }
+        let count = requests.len();
+        let result = self.try_apply_group(requests);
+        match result {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) => {
+                let why = e.to_string();
+                self.poisoned = Some(why.clone());
+                (0..count)
+                    .map(|_| Err(StoreError::Poisoned(why.clone())))
+                    .collect()
+            }
+        }
+    }
+
+    fn try_apply_group(
+        &mut self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut claimed: HashMap<String, IdempotencyRecord> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in &requests {
+            if let Some(refused) = self.precheck(request, &claimed)? {
+                outcomes.push(refused);
+                continue;
+            }
+            let (stored, versions) = self.build_batch(&mut batch, request)?;
+            if let Some(claim) = &request.idempotency {
+                let record = IdempotencyRecord {
+                    payload_hash: hex::encode(claim.payload_hash),
+                    positions: stored.iter().map(|e| e.position).collect(),
+                };
+                claimed.insert(claim.key.clone(), record);
+            }
+            self.advance(&stored, versions);
+            outcomes.push(AppendOutcome::Committed(stored));
+        }
+        if let Some(faults) = &self.faults {
+            faults.before_batch()?;
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(outcomes)
+    }
+
+    /// Why an append cannot be written (its key was used, or a member moved on), if so.
+    fn precheck(
+        &mut self,
+        request: &AppendRequest,
+        claimed: &HashMap<String, IdempotencyRecord>,
+    ) -> Result<Option<AppendOutcome>, StoreError> {
         if let Some(claim) = &request.idempotency {
-            if let Some(bytes) = self.tree.get(prefixed(b'K', claim.key.as_bytes()))? {
-                let record: IdempotencyRecord =
-                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                        position: 0,
-                        reason: format!("idempotency record: {e}"),
-                    })?;
-                return Ok(if record.payload_hash == hex::encode(claim.payload_hash) {
-                    AppendOutcome::Duplicate(record)
-                } else {
-                    AppendOutcome::KeyReused
-                });
+            let record = match claimed.get(&claim.key) {
+                Some(record) => Some(record.clone()),
+                None => match self.tree.get(prefixed(b'K', claim.key.as_bytes()))? {
+                    Some(bytes) => Some(
+                        serde_json::from_slice::<IdempotencyRecord>(&bytes).map_err(|e| {
+                            StoreError::Corrupt {
+                                position: 0,
+                                reason: format!("idempotency record: {e}"),
+                            }
+                        })?,
+                    ),
+                    None => None,
+                },
+            };
+            if let Some(record) = record {
+                return Ok(Some(
+                    if record.payload_hash == hex::encode(claim.payload_hash) {
+                        AppendOutcome::Duplicate(record)
+                    } else {
+                        AppendOutcome::KeyReused
+                    },
+                ));
             }
         }
         for (member, expected) in &request.expected {
             let actual = self.version(*member)?;
             if actual != *expected {
-                return Ok(AppendOutcome::VersionConflict {
+                return Ok(Some(AppendOutcome::VersionConflict {
                     member: *member,
                     expected: *expected,
                     actual,
-                });
+                }));
             }
         }
-        let (batch, stored, versions) = self.build_batch(&request)?;
-        if let Some(faults) = &self.faults {
-            faults.before_batch()?;
-        }
-        self.tree.apply_batch(batch)?;
+        Ok(None)
+    }
+
+    /// Moves the writer's head and member versions past appended events.
+    fn advance(&mut self, stored: &[StoredEvent], versions: HashMap<Uuid, u64>) {
         if let Some(last) = stored.last() {
             self.head = Head {
                 position: last.position,
@@ -768,15 +855,14 @@ impl Writer {
             };
         }
         self.versions.extend(versions);
-        Ok(AppendOutcome::Committed(stored))
     }
 
     /// Assigns positions, versions and hashes, and gathers every write of the append in one batch.
     fn build_batch(
         &mut self,
+        batch: &mut sled::Batch,
         request: &AppendRequest,
-    ) -> Result<(sled::Batch, Vec<StoredEvent>, HashMap<Uuid, u64>), StoreError> {
-        let mut batch = sled::Batch::default();
+    ) -> Result<(Vec<StoredEvent>, HashMap<Uuid, u64>), StoreError> {
         let mut versions: HashMap<Uuid, u64> = HashMap::new();
         let mut stored = Vec::with_capacity(request.events.len());
         let mut position = self.head.position;
@@ -791,7 +877,9 @@ impl Writer {
             versions.insert(new.member, version);
             let mut event = StoredEvent {
                 position,
-                event_id: Uuid::new_v4(),
+                // Time-ordered (UUIDv7): the event-id index grows at its end instead of touching a
+                // random leaf per event.
+                event_id: Uuid::now_v7(),
                 schema_version: new.schema_version,
                 member: new.member,
                 member_version: version,
@@ -848,6 +936,6 @@ impl Writer {
         head.extend_from_slice(&position.to_be_bytes());
         head.extend_from_slice(&prev);
         batch.insert(b"H", head);
-        Ok((batch, stored, versions))
+        Ok((stored, versions))
     }
 }
