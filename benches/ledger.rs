@@ -59,6 +59,28 @@ fn submits(c: &mut Criterion) {
         })
     });
 
+    // Latency percentiles of single durable submits (criterion reports means): printed, and
+    // copied into BENCHMARKS.md by hand.
+    let mut latencies: Vec<Duration> = (0..2000)
+        .map(|_| {
+            n += 1;
+            let member = format!("00000000-0000-4000-8000-{n:012x}");
+            let started = std::time::Instant::now();
+            rt.block_on(ledger.submit_json(&enroll(&member)))
+                .expect("submit");
+            started.elapsed()
+        })
+        .collect();
+    latencies.sort_unstable();
+    let at = |q: usize| latencies[(latencies.len() * q / 100).min(latencies.len() - 1)];
+    eprintln!(
+        "one durable submit, 2000 in a row: p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        at(50),
+        at(90),
+        at(99),
+        latencies[latencies.len() - 1]
+    );
+
     // Batched ingest: whole synthetic careers, 4,096 commands per batch, one flush each.
     let mut group = c.benchmark_group("batched durable ingest");
     group.sample_size(10);
