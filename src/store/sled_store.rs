@@ -247,6 +247,33 @@ fn decode_event(position: u64, bytes: &[u8]) -> Result<StoredEvent, StoreError> 
     Ok(event)
 }
 
+/// How long `open` waits for the database's file lock: sled's own I/O threads can hold it for
+/// a moment after the previous handle in this process was dropped.
+pub const LOCK_WAIT_MS: u64 = 3000;
+
+/// Opens sled, waiting up to [`LOCK_WAIT_MS`] for a lock still held by a closing handle; a lock
+/// held longer (another process using the ledger) is reported as the error it is.
+fn open_db(path: &Path, options: &StoreOptions) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(options.cache_capacity_bytes)
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < Duration::from_millis(LOCK_WAIT_MS) =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// The anchor file's name inside the store's directory.
 pub const ANCHOR_FILE: &str = "durable-head";
 const ANCHOR_BYTES: usize = 48;
@@ -337,12 +364,7 @@ impl SledStore {
         options: StoreOptions,
     ) -> Result<SledStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let db = sled::Config::new()
-            .path(&path)
-            .mode(sled::Mode::HighThroughput)
-            .cache_capacity(options.cache_capacity_bytes)
-            .flush_every_ms(None)
-            .open()?;
+        let db = open_db(&path, &options)?;
         let tree = db.open_tree("log")?;
         let head = read_head(&tree)?;
         let last = tree.scan_prefix(b"E").next_back().transpose()?;
