@@ -39,6 +39,8 @@ use chrono::{SecondsFormat, Utc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+mod import;
+
 use super::{
     AppendOutcome, AppendRequest, AppendTicket, EventStore, GroupTicket, Head, IdempotencyRecord,
     StoreError, StoredEvent, GENESIS_HASH,
