@@ -362,7 +362,7 @@ fn member_reads_follow_each_stream_and_the_event_id_index_points_at_its_event() 
 fn a_group_applies_each_append_on_its_own_in_order() {
     for f in fixtures() {
         let store = f.store.as_ref();
-        let (a, b) = (member(1), member(2));
+        let (a, b, c) = (member(1), member(2), member(3));
         let mut keyed = request(vec![new_event(a, 1)], vec![(a, 0)]);
         keyed.idempotency = claim("g-1", 1);
         let mut same_key = request(vec![new_event(b, 9)], vec![(b, 0)]);
@@ -371,7 +371,7 @@ fn a_group_applies_each_append_on_its_own_in_order() {
             keyed,
             request(vec![new_event(a, 2)], vec![(a, 0)]), // stale: the first moved a to 1
             same_key,                                     // the first's key, same payload
-            request(vec![new_event(a, 2), new_event(b, 1)], vec![(a, 1), (b, 0)]),
+            request(vec![new_event(c, 1), new_event(c, 2)], vec![(c, 0)]),
         ];
         let ticket = store.append_group(group);
         let outcomes = ticket.applied.blocking_recv().expect("an answer");
@@ -405,6 +405,55 @@ fn a_group_applies_each_append_on_its_own_in_order() {
             .blocking_recv()
             .expect("an answer")
             .expect("synced");
+    }
+}
+
+#[test]
+fn a_group_refuses_what_was_decided_on_top_of_a_refused_append_even_when_versions_match() {
+    for f in fixtures() {
+        let store = f.store.as_ref();
+        let (a, b) = (member(1), member(2));
+        // Another submitter moves a to version 1 while the group is decided on a at 0.
+        committed(append(store, request(vec![new_event(a, 1)], vec![(a, 0)])));
+        let group = vec![
+            request(vec![new_event(a, 100)], vec![(a, 0)]), // stale: refused
+            request(vec![new_event(a, 101)], vec![(a, 1)]), // decided on top of the refused one
+            request(vec![new_event(b, 1)], vec![(b, 0)]),   // another member: unaffected
+        ];
+        let ticket = store.append_group(group);
+        let outcomes = ticket.applied.blocking_recv().expect("an answer");
+        let outcomes: Vec<AppendOutcome> = outcomes
+            .into_iter()
+            .map(|o| o.expect("no storage error"))
+            .collect();
+        assert!(
+            matches!(
+                outcomes[0],
+                AppendOutcome::VersionConflict { actual: 1, .. }
+            ),
+            "{}",
+            f.backend
+        );
+        assert!(
+            matches!(
+                outcomes[1],
+                AppendOutcome::VersionConflict {
+                    expected: 1,
+                    actual: 1,
+                    ..
+                }
+            ),
+            "{}: the second version matches only by coincidence: {:?}",
+            f.backend,
+            outcomes[1]
+        );
+        assert!(matches!(&outcomes[2], AppendOutcome::Committed(e) if e[0].member == b));
+        assert_eq!(
+            store.member_version(a).expect("version"),
+            1,
+            "{}",
+            f.backend
+        );
     }
 }
 

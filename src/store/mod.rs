@@ -192,7 +192,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// Submits an append to the writer.
     fn append(&self, request: AppendRequest) -> AppendTicket;
     /// Submits several appends at once: each is applied (or refused) on its own, in order, as if
-    /// appended one by one, without a round trip to the writer for each.
+    /// appended one by one, without a round trip to the writer for each. One exception: a
+    /// request that expects a member an earlier refused request of the group expected or would
+    /// have written is refused as a version conflict, since it was decided on top of the
+    /// refused one (its expected version can match the log by coincidence).
     fn append_group(&self, requests: Vec<AppendRequest>) -> GroupTicket;
     /// Resolves once everything applied so far is durable.
     fn sync(&self) -> oneshot::Receiver<Result<(), StoreError>>;

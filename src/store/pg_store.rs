@@ -759,17 +759,18 @@ impl Writer {
 
     /// Handles jobs in order: runs of appends share a transaction. Returns whether to stop.
     fn handle_jobs(&self, client: &mut Client, jobs: Vec<Job>) -> bool {
-        let mut requests: Vec<AppendRequest> = Vec::new();
+        // Each request with the ordinal of its job: taint stays within one group.
+        let mut requests: Vec<(usize, AppendRequest)> = Vec::new();
         let mut replies: Vec<Reply> = Vec::new();
-        for job in jobs {
+        for (ordinal, job) in jobs.into_iter().enumerate() {
             match job {
                 Job::Append(request, applied, durable) => {
-                    requests.push(*request);
+                    requests.push((ordinal, *request));
                     replies.push(Reply::One(applied, durable));
                 }
                 Job::AppendGroup(group, applied, durable) => {
                     replies.push(Reply::Group(group.len(), applied, durable));
-                    requests.extend(group);
+                    requests.extend(group.into_iter().map(|r| (ordinal, r)));
                 }
                 other => {
                     self.commit_appends(
@@ -810,7 +811,7 @@ impl Writer {
     fn commit_appends(
         &self,
         client: &mut Client,
-        requests: Vec<AppendRequest>,
+        requests: Vec<(usize, AppendRequest)>,
         replies: Vec<Reply>,
     ) {
         if requests.is_empty() {
@@ -889,20 +890,60 @@ async fn set_head(
 async fn append_all(
     client: &mut Client,
     statements: &WriteStatements,
-    requests: &[AppendRequest],
+    requests: &[(usize, AppendRequest)],
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let txn = begin(client).await?;
     let start = lock_head(&txn, statements).await?;
     let mut head = start;
     let mut outcomes = Vec::with_capacity(requests.len());
-    for request in requests {
-        outcomes.push(append_one(&txn, statements, &mut head, request).await?);
+    let mut tainted: BTreeSet<Uuid> = BTreeSet::new();
+    let mut job = None;
+    for (ordinal, request) in requests {
+        if job != Some(*ordinal) {
+            tainted.clear();
+            job = Some(*ordinal);
+        }
+        let outcome = match tainted_conflict(&txn, statements, &tainted, request).await? {
+            Some(conflict) => conflict,
+            None => append_one(&txn, statements, &mut head, request).await?,
+        };
+        if !matches!(outcome, AppendOutcome::Committed(_)) {
+            tainted.extend(request.expected.iter().map(|(m, _)| *m));
+            tainted.extend(request.events.iter().map(|e| e.member));
+        }
+        outcomes.push(outcome);
     }
     if head != start {
         set_head(&txn, statements, &head).await?;
     }
     txn.commit().await?;
     Ok(outcomes)
+}
+
+/// A request of a group that expects a member an earlier refused request of the group expected
+/// or would have written was decided on top of that refused request: its expected version may
+/// still match the log by coincidence (another writer appended as many events), so it is
+/// refused as a conflict too, as the sled backend does.
+async fn tainted_conflict(
+    txn: &Transaction<'_>,
+    statements: &WriteStatements,
+    tainted: &BTreeSet<Uuid>,
+    request: &AppendRequest,
+) -> Result<Option<AppendOutcome>, StoreError> {
+    let Some((member, expected)) = request.expected.iter().find(|(m, _)| tainted.contains(m))
+    else {
+        return Ok(None);
+    };
+    let members = vec![*member];
+    let actual = match txn.query(&statements.versions, &[&members]).await?.first() {
+        Some(row) => from_db(row.get(1), "member version")?,
+        None => 0,
+    };
+    Ok(Some(AppendOutcome::VersionConflict {
+        member: *member,
+        expected: *expected,
+        actual,
+    }))
 }
 
 /// Checks and writes one append inside the transaction that holds the head.

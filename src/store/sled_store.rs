@@ -637,8 +637,7 @@ impl Writer {
                 }
                 Ok(Message::AppendGroup(requests, applied, durable)) => {
                     flush_now |= requests.iter().any(|r| r.sync);
-                    let results: Vec<Result<AppendOutcome, StoreError>> =
-                        requests.into_iter().map(|r| self.apply(r)).collect();
+                    let results = self.apply_group(requests);
                     let failed = results.iter().any(Result::is_err);
                     let _ = applied.send(results);
                     if failed {
@@ -720,6 +719,41 @@ impl Writer {
         };
         self.versions.insert(member, v);
         Ok(v)
+    }
+
+    /// Applies a group's requests in order. A request refused (conflict, duplicate, reused key)
+    /// taints every member it expected or would write: a later request of the group expecting
+    /// one of them was decided on top of the refused one, and its expected version may still
+    /// match the log by coincidence (another submitter appended as many events meanwhile), so
+    /// it is refused as a conflict too.
+    fn apply_group(
+        &mut self,
+        requests: Vec<AppendRequest>,
+    ) -> Vec<Result<AppendOutcome, StoreError>> {
+        let mut tainted: std::collections::BTreeSet<Uuid> = std::collections::BTreeSet::new();
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            let touched: Vec<Uuid> = (request.expected.iter().map(|(m, _)| *m))
+                .chain(request.events.iter().map(|e| e.member))
+                .collect();
+            let stale = request.expected.iter().find(|(m, _)| tainted.contains(m));
+            let result = match stale {
+                Some(&(member, expected)) => {
+                    self.version(member)
+                        .map(|actual| AppendOutcome::VersionConflict {
+                            member,
+                            expected,
+                            actual,
+                        })
+                }
+                None => self.apply(request),
+            };
+            if !matches!(result, Ok(AppendOutcome::Committed(_))) {
+                tainted.extend(touched);
+            }
+            results.push(result);
+        }
+        results
     }
 
     fn apply(&mut self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
