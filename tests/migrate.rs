@@ -9,17 +9,28 @@ use std::process::Command;
 use member_ledger::store::{DataLocation, StoredEvent};
 
 const BIN: &str = env!("CARGO_BIN_EXE_member-ledger");
+/// Attempts of a run that met the sled lock still held by this process's last read.
+const LOCK_RETRIES_MAX: u32 = 50;
 /// Li, of the demo.
 const LI: &str = "00000000-0000-4000-8000-00000000d002";
 
+/// Runs the binary. This process opens the same sled directories to read them, and sled lets
+/// go of its file lock a moment after the last handle drops (its I/O threads finish first), so
+/// a run refused for that lock is retried, a bounded number of times.
 fn run(args: &[&str]) -> (i32, String) {
-    let output = Command::new(BIN).args(args).output().expect("run");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().unwrap_or(-1), text)
+    for _ in 0..LOCK_RETRIES_MAX {
+        let output = Command::new(BIN).args(args).output().expect("run");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !text.contains("could not acquire lock") {
+            return (output.status.code().unwrap_or(-1), text);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("member-ledger {args:?}: the sled lock stayed taken");
 }
 
 fn events(location: &str) -> Vec<StoredEvent> {
