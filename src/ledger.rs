@@ -24,8 +24,8 @@ use crate::domain::{
 use crate::policy::PolicySet;
 use crate::projection::{self, AccountView, Statement, ViewAt};
 use crate::store::{
-    answer, AppendOutcome, AppendRequest, EventStore, Head, IdempotencyClaim, IdempotencyRecord,
-    SledStore, StoreError, StoreOptions, StoredEvent, GENESIS_HASH,
+    answer, AppendOutcome, AppendRequest, DataLocation, EventStore, Head, IdempotencyClaim,
+    IdempotencyRecord, SledStore, StoreError, StoreOptions, StoredEvent, GENESIS_HASH,
 };
 
 /// How many times a command is decided again after a version conflict before giving up.
@@ -129,6 +129,14 @@ impl Ledger {
     ) -> Result<Ledger, StoreError> {
         let store = SledStore::open_with(path, StoreOptions::default())?;
         Ok(Ledger::with_store(Arc::new(store), policies))
+    }
+
+    /// Opens (or creates) the ledger at `location`: a directory (sled) or, with the feature
+    /// `postgres`, a `postgres://` / `postgresql://` URL or a libpq connection string
+    /// (see [`DataLocation`]).
+    pub async fn open_url(location: &str, policies: PolicySet) -> Result<Ledger, StoreError> {
+        let store = DataLocation::parse(location).open()?;
+        Ok(Ledger::with_store(store, policies))
     }
 
     /// A ledger over any store.

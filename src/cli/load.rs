@@ -5,13 +5,12 @@ use std::time::Instant;
 
 use super::{fail, EXIT_OK, EXIT_REJECTED};
 use member_ledger::synthetic::Population;
-use member_ledger::Ledger;
 
 /// Commands per `submit_batch` (one shared flush each).
 const LOAD_BATCH_COMMANDS: usize = 4096;
 
 pub(super) async fn run(data: &Path, population: Population) -> u8 {
-    let ledger = match Ledger::open(data).await {
+    let ledger = match super::open_ledger(data).await {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot open the ledger at {}: {e}", data.display())),
     };

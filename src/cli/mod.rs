@@ -4,6 +4,7 @@
 mod audit;
 mod demo;
 mod load;
+mod migrate;
 mod query;
 mod submit;
 
@@ -13,17 +14,23 @@ use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
 use member_ledger::policy::PolicySet;
-use member_ledger::store::StoreError;
+use member_ledger::store::{DataLocation, StoreError};
 use member_ledger::Ledger;
 
 /// The policies every subcommand decides with: chosen once at start (`--policy-dir` or the
 /// shipped ones) and validated before any ledger opens.
 static POLICIES: OnceLock<PolicySet> = OnceLock::new();
 
-/// Opens the ledger at `data` with the policies chosen at start.
+/// Opens the ledger at `data` (a directory or a PostgreSQL URL) with the policies chosen at
+/// start.
 pub(crate) async fn open_ledger(data: &Path) -> Result<Ledger, StoreError> {
     let policies = POLICIES.get_or_init(PolicySet::shipped).clone();
-    Ledger::open_with_policies(data, policies).await
+    Ledger::open_url(&data.to_string_lossy(), policies).await
+}
+
+/// Whether a ledger may be at `data` (a directory that exists, or any database URL).
+pub(crate) fn ledger_may_exist(data: &Path) -> bool {
+    DataLocation::from_path(data).may_exist()
 }
 
 /// Exit status: every command accepted / the query answered.
@@ -37,7 +44,9 @@ pub const EXIT_FAILURE: u8 = 2;
 #[derive(Parser, Debug)]
 #[command(name = "member-ledger", version, about)]
 struct Args {
-    /// Directory of the embedded sled database.
+    /// Where the ledger lives: a directory (embedded sled database), or a PostgreSQL database as
+    /// a `postgres://` / `postgresql://` URL or a `host=… dbname=…` connection string (builds
+    /// with the feature `postgres`).
     #[arg(long, global = true, default_value = "./ledger-data")]
     data: PathBuf,
     /// Directory of policy files (one REGION.json per region) to decide with instead of the
@@ -151,6 +160,16 @@ enum Sub {
         #[arg(long = "start-year", default_value_t = 1998)]
         start_year: i32,
     },
+    /// Copy a ledger's log to another location (sled directory ↔ PostgreSQL), every event
+    /// verbatim with its position and hashes; rebuild the projections there and verify it.
+    Migrate {
+        /// The ledger to copy (a directory or a PostgreSQL URL).
+        #[arg(long, value_name = "DATA")]
+        from: PathBuf,
+        /// The new ledger, which must hold no event (a directory or a PostgreSQL URL).
+        #[arg(long, value_name = "DATA")]
+        to: PathBuf,
+    },
 }
 
 /// Parses the arguments, runs the subcommand, and returns its exit status.
@@ -232,6 +251,7 @@ pub fn main() -> ExitCode {
                 };
                 load::run(&args.data, population).await
             }
+            Sub::Migrate { from, to } => migrate::run(&from, &to).await,
         }
     });
     ExitCode::from(status)

@@ -20,7 +20,7 @@ pub(super) fn parse_date(text: &str, flag: &str) -> Result<NaiveDate, String> {
 }
 
 pub(super) async fn open(data: &Path) -> Result<Ledger, u8> {
-    if !data.exists() {
+    if !super::ledger_may_exist(data) {
         return Err(fail(format!("no ledger at {}", data.display())));
     }
     super::open_ledger(data)
@@ -177,7 +177,7 @@ pub(super) enum StatementFormat<'a> {
 }
 
 pub(super) async fn verify(data: &Path) -> u8 {
-    if !data.exists() {
+    if !super::ledger_may_exist(data) {
         return fail(format!("no ledger at {}", data.display()));
     }
     // Damaged files can make the storage engine itself fail: whatever happens, the answer is a

@@ -1,7 +1,9 @@
 //! The event log: append-only, gapless positions, per-member versions, idempotency keys and a
 //! hash chain. The store knows bytes, positions and envelopes, never insurance.
 //!
-//! - [`EventStore`]: the interface a backend implements ([`SledStore`] is the embedded default).
+//! - [`EventStore`]: the interface a backend implements ([`SledStore`] is the embedded default;
+//!   `PgStore`, with the feature `postgres`, keeps the log in PostgreSQL).
+//! - [`DataLocation`]: where a ledger lives (a directory or a PostgreSQL URL), and opening it.
 //! - [`StoredEvent`]: the envelope every event is stored in.
 //! - [`AppendRequest`] / [`AppendOutcome`]: one atomic append with its optimistic-concurrency
 //!   expectations, idempotency claim and projection writes.
@@ -12,6 +14,9 @@
 //! fsynced).
 
 mod envelope;
+mod location;
+#[cfg(feature = "postgres")]
+mod pg_store;
 mod sled_store;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +24,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub use envelope::{chain_hash, NewEvent, StoredEvent, GENESIS_HASH};
+pub use location::DataLocation;
+#[cfg(feature = "postgres")]
+pub use pg_store::{PgOptions, PgStore};
 pub use sled_store::{FaultPlan, SledStore, StoreOptions};
 
 /// A storage failure: the machine's problem, not the caller's. Nothing acknowledged is lost; the
@@ -47,6 +55,14 @@ pub enum StoreError {
     /// The writer thread has stopped.
     #[error("the store's writer has stopped")]
     Closed,
+    /// PostgreSQL failed: the connection, the server or a statement. The transaction it met was
+    /// rolled back or its outcome is unknown; it was never acknowledged.
+    #[error("storage (PostgreSQL): {0}")]
+    Postgres(String),
+    /// The data location names a backend this build lacks, or is malformed. Fix the location
+    /// (or rebuild with `--features postgres`).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// The end of the log.
@@ -176,7 +192,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// Submits an append to the writer.
     fn append(&self, request: AppendRequest) -> AppendTicket;
     /// Submits several appends at once: each is applied (or refused) on its own, in order, as if
-    /// appended one by one, without a round trip to the writer for each.
+    /// appended one by one, without a round trip to the writer for each. One exception: a
+    /// request that expects a member an earlier refused request of the group expected or would
+    /// have written is refused as a version conflict, since it was decided on top of the
+    /// refused one (its expected version can match the log by coincidence).
     fn append_group(&self, requests: Vec<AppendRequest>) -> GroupTicket;
     /// Resolves once everything applied so far is durable.
     fn sync(&self) -> oneshot::Receiver<Result<(), StoreError>>;

@@ -39,6 +39,8 @@ use chrono::{SecondsFormat, Utc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+mod import;
+
 use super::{
     AppendOutcome, AppendRequest, AppendTicket, EventStore, GroupTicket, Head, IdempotencyRecord,
     StoreError, StoredEvent, GENESIS_HASH,
@@ -657,8 +659,7 @@ impl Writer {
                 }
                 Ok(Message::AppendGroup(requests, applied, durable)) => {
                     flush_now |= requests.iter().any(|r| r.sync);
-                    let results: Vec<Result<AppendOutcome, StoreError>> =
-                        self.apply_group(requests);
+                    let results = self.apply_group(requests);
                     let failed = results.iter().any(Result::is_err);
                     let _ = applied.send(results);
                     if failed {
@@ -801,8 +802,24 @@ impl Writer {
         let mut batch = sled::Batch::default();
         let mut claimed: HashMap<String, IdempotencyRecord> = HashMap::new();
         let mut outcomes = Vec::with_capacity(requests.len());
+        // A refused append taints every member it expected or would write: a later append of the
+        // group that expects one of them was decided on top of the refused one, and its expected
+        // version may still match the log by coincidence (another submitter appended as many
+        // events meanwhile), so it is refused as a conflict too.
+        let mut tainted: std::collections::BTreeSet<Uuid> = std::collections::BTreeSet::new();
         for request in &requests {
-            if let Some(refused) = self.precheck(request, &claimed)? {
+            let stale = request.expected.iter().find(|(m, _)| tainted.contains(m));
+            let refused = match stale {
+                Some(&(member, expected)) => Some(AppendOutcome::VersionConflict {
+                    member,
+                    expected,
+                    actual: self.version(member)?,
+                }),
+                None => self.precheck(request, &claimed)?,
+            };
+            if let Some(refused) = refused {
+                tainted.extend(request.expected.iter().map(|(m, _)| *m));
+                tainted.extend(request.events.iter().map(|e| e.member));
                 outcomes.push(refused);
                 continue;
             }

@@ -1,0 +1,298 @@
+//! Several processes writing one PostgreSQL ledger: four `member-ledger submit` processes send
+//! overlapping commands on eight shared members while this process tails the log.
+//!
+//! Then: every acknowledged event is in the log with the hash it was acknowledged with (no lost
+//! update); no month is paid twice by one payer; each idempotency key wrote once, whichever
+//! process won; positions are gapless; the tailing reader saw every event exactly once, in
+//! order (no transaction committed behind its cursor); and the ledger verifies (hash chain,
+//! amounts, checkpoints equal a replay).
+//!
+//! Runs when `MEMBER_LEDGER_PG_URL` is set, in a schema of its own (`.ci/run` sets it); built
+//! only with `--features postgres`. `PG_MULTIWRITER_COMMANDS` sets the commands per process.
+#![cfg(feature = "postgres")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use member_ledger::policy::PolicySet;
+use member_ledger::store::{EventStore, PgOptions, PgStore, StoredEvent};
+use member_ledger::Ledger;
+
+const BIN: &str = env!("CARGO_BIN_EXE_member-ledger");
+const PROCESSES: u64 = 4;
+const COMMANDS_PER_PROCESS_DEFAULT: u64 = 400;
+const MEMBERS: u64 = 8;
+/// Contribution months 2023-01 … 2026-12.
+const MONTHS: u64 = 48;
+/// Events the tailing reader asks for at once.
+const TAIL_CHUNK_EVENTS: usize = 64;
+/// The whole run's bound: the processes are killed and the test fails past it.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn member(i: u64) -> String {
+    format!("00000000-0000-4000-8000-00000000e{i:03x}")
+}
+
+fn month(i: u64) -> String {
+    format!("{}-{:02}", 2023 + i / 12, i % 12 + 1)
+}
+
+/// xorshift64*: a failure replays from the seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound
+    }
+}
+
+/// One process's commands: keyed employer contributions (every process sends the same key and
+/// payload for a month), unkeyed individual contributions at a process-specific wage (one per
+/// month may win) and small spending.
+fn commands(process: u64, count: u64) -> Vec<String> {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (process + 1));
+    (0..count)
+        .map(|_| {
+            let m = member(rng.next(MEMBERS));
+            let mo = month(rng.next(MONTHS));
+            match rng.next(10) {
+                0..=4 => format!(
+                    r#"{{"type":"contribute","member":"{m}","month":"{mo}","wage":"8000.00","payer":"employer","key":"pay-{m}-{mo}"}}"#
+                ),
+                5..=6 => format!(
+                    r#"{{"type":"contribute","member":"{m}","month":"{mo}","wage":"{}.00","payer":"individual"}}"#,
+                    3000 + process
+                ),
+                _ => format!(
+                    r#"{{"type":"spend","member":"{m}","date":"2027-01-15","amount":"{}.00","purpose":"pharmacy"}}"#,
+                    1 + rng.next(20)
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The test's URL with `search_path` set to `schema` (URL or key/value form).
+fn with_schema(url: &str, schema: &str) -> String {
+    if url.contains("://") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}options=-csearch_path%3D{schema}")
+    } else {
+        format!("{url} options='-csearch_path={schema}'")
+    }
+}
+
+/// Reads the log as a consumer would: from its cursor on, again and again, until told to stop
+/// and then once more; checks every batch continues the cursor.
+fn tail(store: Arc<PgStore>, stop: Arc<AtomicBool>) -> Vec<(u64, String)> {
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        loop {
+            let next = seen.len() as u64 + 1;
+            let chunk = store.read_from(next, TAIL_CHUNK_EVENTS).expect("tail");
+            for (i, e) in chunk.iter().enumerate() {
+                assert_eq!(
+                    e.position,
+                    next + i as u64,
+                    "the reader's stream skips or repeats"
+                );
+            }
+            let read = chunk.len();
+            seen.extend(chunk.into_iter().map(|e| (e.position, e.hash)));
+            if read < TAIL_CHUNK_EVENTS {
+                break;
+            }
+        }
+        if stopping {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn four_processes_on_shared_members_lose_nothing_and_a_reader_sees_each_event_once_in_order() {
+    let Ok(base_url) = std::env::var("MEMBER_LEDGER_PG_URL") else {
+        eprintln!("MEMBER_LEDGER_PG_URL is not set: the multi-writer test needs PostgreSQL");
+        return;
+    };
+    let per_process: u64 = std::env::var("PG_MULTIWRITER_COMMANDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(COMMANDS_PER_PROCESS_DEFAULT);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let schema = format!("multiwriter_{}_{nanos}", std::process::id());
+    let options = PgOptions {
+        schema: Some(schema.clone()),
+    };
+    let store = Arc::new(PgStore::open_with(&base_url, options).expect("open PostgreSQL"));
+    let url = with_schema(&base_url, &schema);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let ledger = Ledger::with_store(store.clone(), PolicySet::shipped());
+    runtime.block_on(async {
+        for i in 0..MEMBERS {
+            let m = member(i);
+            let line = format!(
+                r#"{{"type":"enroll","member":"{m}","region":"luzhou","scheme":"employee","sex":"male","birth_date":"1980-01-01","date":"2022-01-01","key":"enroll-{m}"}}"#
+            );
+            ledger.submit_json(&line).await.expect("enroll");
+        }
+    });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || tail(store, stop))
+    };
+    let mut children = Vec::new();
+    for p in 0..PROCESSES {
+        let file = dir.path().join(format!("commands-{p}.jsonl"));
+        let mut out = std::fs::File::create(&file).expect("create");
+        for line in commands(p, per_process) {
+            writeln!(out, "{line}").expect("write");
+        }
+        let child = Command::new(BIN)
+            .args(["--data", &url, "submit"])
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        children.push(child);
+    }
+    let outputs = wait_bounded(children);
+    let mut acknowledged: Vec<(u64, String)> = Vec::new();
+    let mut codes: BTreeMap<String, u64> = BTreeMap::new();
+    for (pid, output) in outputs {
+        let status = output.status.code();
+        assert!(
+            matches!(status, Some(0 | 1)),
+            "process {pid} exited {status:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).expect("utf8");
+        assert_eq!(
+            stdout.lines().count() as u64,
+            per_process,
+            "one result line per command"
+        );
+        for line in stdout.lines() {
+            let result: serde_json::Value = serde_json::from_str(line).expect("a JSON result");
+            if result["ok"] == true {
+                for e in result["events"].as_array().expect("events") {
+                    let position = e["position"].as_u64().expect("position");
+                    acknowledged.push((position, e["hash"].as_str().expect("hash").into()));
+                }
+                *codes.entry("ok".into()).or_default() += 1;
+            } else {
+                let code = result["error"]["code"]
+                    .as_str()
+                    .expect("a code")
+                    .to_string();
+                *codes.entry(code).or_default() += 1;
+            }
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let seen = reader.join().expect("the reader");
+    eprintln!("results by code: {codes:?}; {} events", seen.len());
+
+    let log: Vec<StoredEvent> = store.read_from(1, usize::MAX).expect("read the log");
+    let positions: Vec<u64> = log.iter().map(|e| e.position).collect();
+    assert_eq!(
+        positions,
+        (1..=log.len() as u64).collect::<Vec<_>>(),
+        "gapless"
+    );
+    assert_eq!(store.head().expect("head").position, log.len() as u64);
+    let by_position: BTreeMap<u64, &str> =
+        log.iter().map(|e| (e.position, e.hash.as_str())).collect();
+    for (position, hash) in &acknowledged {
+        assert_eq!(
+            by_position.get(position),
+            Some(&hash.as_str()),
+            "acknowledged event {position} lost or changed"
+        );
+    }
+    let stored: Vec<(u64, String)> = log.iter().map(|e| (e.position, e.hash.clone())).collect();
+    assert_eq!(
+        seen, stored,
+        "the tailing reader saw every event once, in order"
+    );
+    assert_no_month_twice(&log);
+    assert_each_key_wrote_once(store.as_ref(), &log);
+    assert!(
+        codes.get("ok").copied().unwrap_or(0) > 0,
+        "something was accepted: {codes:?}"
+    );
+    runtime.block_on(async {
+        let report = member_ledger::verify::verify(&ledger)
+            .await
+            .expect("verify");
+        assert!(report.is_clean(), "{report}");
+    });
+}
+
+/// Waits for every child (reading their output as they write it), killing them all and
+/// failing past [`RUN_TIMEOUT`].
+fn wait_bounded(children: Vec<std::process::Child>) -> Vec<(u32, std::process::Output)> {
+    let started = Instant::now();
+    let pids: Vec<u32> = children.iter().map(std::process::Child::id).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for child in children {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let pid = child.id();
+            let _ = tx.send((pid, child.wait_with_output().expect("output")));
+        });
+    }
+    let mut outputs = Vec::new();
+    while outputs.len() < pids.len() {
+        let left = RUN_TIMEOUT.saturating_sub(started.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(output) => outputs.push(output),
+            Err(_) => {
+                for pid in &pids {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+                panic!("the submit processes ran past {RUN_TIMEOUT:?}");
+            }
+        }
+    }
+    outputs
+}
+
+fn assert_no_month_twice(log: &[StoredEvent]) {
+    let mut paid = BTreeSet::new();
+    for e in log.iter().filter(|e| e.event_type == "contribution_posted") {
+        let slot = (
+            e.member,
+            e.data["month"].as_str().unwrap_or_default().to_string(),
+            e.data["payer"].as_str().unwrap_or_default().to_string(),
+        );
+        assert!(paid.insert(slot.clone()), "a month paid twice: {slot:?}");
+    }
+}
+
+fn assert_each_key_wrote_once(store: &dyn EventStore, log: &[StoredEvent]) {
+    let mut by_key: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for e in log {
+        if let Some(key) = &e.idempotency_key {
+            by_key.entry(key).or_default().push(e.position);
+        }
+    }
+    for (key, positions) in by_key {
+        let record = store.idempotency(key).expect("read").expect("a record");
+        assert_eq!(record.positions, positions, "key {key}");
+    }
+}
