@@ -645,15 +645,7 @@ impl Writer {
                     let result = self.apply(*request);
                     let failed = result.is_err();
                     let _ = applied.send(result);
-                    if failed {
-                        let _ = durable.send(Err(StoreError::Poisoned(
-                            self.poisoned.clone().unwrap_or_default(),
-                        )));
-                    } else {
-                        waiting.push(durable);
-                    }
-                    if waiting.len() >= GROUP_COMMIT_APPENDS_MAX {
-                        self.flush(&mut waiting);
+                    if self.await_flush(failed, durable, &mut waiting) {
                         flush_now = false;
                     }
                 }
@@ -662,15 +654,7 @@ impl Writer {
                     let results = self.apply_group(requests);
                     let failed = results.iter().any(Result::is_err);
                     let _ = applied.send(results);
-                    if failed {
-                        let _ = durable.send(Err(StoreError::Poisoned(
-                            self.poisoned.clone().unwrap_or_default(),
-                        )));
-                    } else {
-                        waiting.push(durable);
-                    }
-                    if waiting.len() >= GROUP_COMMIT_APPENDS_MAX {
-                        self.flush(&mut waiting);
+                    if self.await_flush(failed, durable, &mut waiting) {
                         flush_now = false;
                     }
                 }
@@ -688,6 +672,27 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Queues an applied append's durability answer (or refuses it after a failure), flushing
+    /// when the group is full; returns whether it flushed.
+    fn await_flush(
+        &mut self,
+        failed: bool,
+        durable: DurableAck,
+        waiting: &mut Vec<DurableAck>,
+    ) -> bool {
+        if failed {
+            let why = self.poisoned.clone().unwrap_or_default();
+            let _ = durable.send(Err(StoreError::Poisoned(why)));
+        } else {
+            waiting.push(durable);
+        }
+        if waiting.len() < GROUP_COMMIT_APPENDS_MAX {
+            return false;
+        }
+        self.flush(waiting);
+        true
     }
 
     /// One flush and fsync for every waiting append: group commit.
@@ -743,29 +748,11 @@ impl Writer {
         Ok(v)
     }
 
+    /// One append: a group of one.
     fn apply(&mut self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
-        if let Some(why) = &self.poisoned {
-            return Err(StoreError::Poisoned(why.clone()));
-        }
-        let result = self.try_apply(request);
-        if let Err(e) = &result {
-            self.poisoned = Some(e.to_string());
-        }
-        result
-    }
-
-    fn try_apply(&mut self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
-        if let Some(refused) = self.precheck(&request, &HashMap::new())? {
-            return Ok(refused);
-        }
-        let mut batch = sled::Batch::default();
-        let (stored, versions) = self.build_batch(&mut batch, &request)?;
-        if let Some(faults) = &self.faults {
-            faults.before_batch()?;
-        }
-        self.tree.apply_batch(batch)?;
-        self.advance(&stored, versions);
-        Ok(AppendOutcome::Committed(stored))
+        self.apply_group(vec![request])
+            .pop()
+            .unwrap_or(Err(StoreError::Closed))
     }
 
     /// A group's appends in one sled batch: each is checked (key, versions) as if applied alone,
@@ -786,10 +773,12 @@ impl Writer {
         match result {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(e) => {
+                // The first append gets the failure itself (an I/O error keeps its kind), the
+                // rest the refusal that follows it.
                 let why = e.to_string();
                 self.poisoned = Some(why.clone());
-                (0..count)
-                    .map(|_| Err(StoreError::Poisoned(why.clone())))
+                std::iter::once(Err(e))
+                    .chain((1..count).map(|_| Err(StoreError::Poisoned(why.clone()))))
                     .collect()
             }
         }
