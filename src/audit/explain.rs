@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 
-use crate::domain::{BenefitChange, Event};
+use crate::domain::{wire_name, BenefitChange, Event};
 use crate::policy::{RegionPolicy, Series};
 
 /// The steps that explain one event, each ending with its DOMAIN tag.
@@ -20,12 +20,12 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
     match event {
         Event::Enrolled { scheme, date, .. } => vec![format!(
             "enrolled in the {} scheme on {date} {}",
-            wire(scheme),
+            wire_name(scheme),
             tag("§1", None)
         )],
         Event::DeemedRecognized { months, basis, .. } => vec![format!(
             "{months} deemed months ({}) added to contribution years, no money {}",
-            wire(basis),
+            wire_name(basis),
             tag("§3", None)
         )],
         Event::ContributionPosted(c) => {
@@ -113,7 +113,7 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
         )],
         Event::Suspended { reason, .. } => vec![format!(
             "contributions stopped ({}): a gap begins {}",
-            wire(reason),
+            wire_name(reason),
             tag("§4", None)
         )],
         Event::TransferredIn {
@@ -184,7 +184,7 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             };
             vec![format!(
                 "{amount} spent on {} from the balance {}",
-                wire(purpose),
+                wire_name(purpose),
                 tag("§8", family)
             )]
         }
@@ -203,7 +203,7 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
                         s.name,
                         s.share,
                         s.amount,
-                        wire(&s.destination),
+                        wire_name(&s.destination),
                         tag("§9", None)
                     )
                 })
@@ -245,12 +245,4 @@ fn from<T>(
     policy
         .and_then(|p| series(p).at(on))
         .map(|d| d.effective_from)
-}
-
-fn wire<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
 }

@@ -1,6 +1,7 @@
 //! One printable static page for a member: the account, the year table, and the statement with
 //! the running balance and the rule applied to each event. No scripts, no external resources.
 
+use crate::domain::wire_name;
 use crate::projection::{AccountView, Statement};
 
 /// Escapes text for HTML.
@@ -17,14 +18,6 @@ fn esc(text: &str) -> String {
         }
     }
     out
-}
-
-fn wire<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 /// The page for a member's account and statement.
@@ -52,10 +45,10 @@ pub fn statement_page(view: &AccountView, statement: &Statement) -> String {
          Ledger position {}.</p>\n",
         esc(&view.member.to_string()),
         esc(&view.region),
-        wire(&view.scheme),
+        wire_name(&view.scheme),
         view.birth_date,
         view.enrolled_on,
-        wire(&view.status),
+        wire_name(&view.status),
         view.as_of,
         benefits,
         view.balance,

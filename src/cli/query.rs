@@ -5,7 +5,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 
 use super::{fail, EXIT_OK, EXIT_REJECTED};
-use member_ledger::domain::MemberId;
+use member_ledger::domain::{wire_name, MemberId};
 use member_ledger::projection::{AccountView, ViewAt};
 use member_ledger::{Ledger, QueryError};
 
@@ -75,28 +75,19 @@ pub(super) async fn account(
     }
 }
 
-/// The wire name of an enum value (`employee`, `active`).
-fn wire<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
-}
-
 fn account_text(v: &AccountView) -> String {
     let mut out = format!(
         "member    {}\nregion    {} ({} scheme)\n",
         v.member,
         v.region,
-        wire(&v.scheme)
+        wire_name(&v.scheme)
     );
     let from = v
         .benefits_from
         .map_or_else(|| "-".to_string(), |d| d.to_string());
     out.push_str(&format!(
         "status    {} on {}, benefits from {from}\n",
-        wire(&v.status),
+        wire_name(&v.status),
         v.as_of
     ));
     out.push_str(&format!(

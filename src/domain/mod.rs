@@ -32,6 +32,16 @@ pub use state::{
 /// A member's stable id (a UUID).
 pub type MemberId = uuid::Uuid;
 
+/// The wire name of an enum value as the contract spells it (`"pre_1997_service"`, not
+/// `Pre1997Service`), for text meant for people.
+pub fn wire_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::from("?"),
+    }
+}
+
 /// The stored event a `reverse` command names, found by the ledger and handed to the decision.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReversalTarget {

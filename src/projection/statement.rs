@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::explain::explain;
 use crate::codec;
-use crate::domain::{BenefitChange, Event, MemberId, MemberState};
+use crate::domain::{wire_name, BenefitChange, Event, MemberId, MemberState};
 use crate::money::Money;
 use crate::policy::PolicySet;
 use crate::store::{StoreError, StoredEvent};
@@ -218,15 +218,6 @@ fn signed(change: Money) -> String {
     }
 }
 
-/// The wire name of an enum value (`"pre_1997_service"`, not `Pre1997Service`).
-fn wire<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::from("?"),
-    }
-}
-
 fn rule_of(event: &Event) -> Option<String> {
     match event {
         Event::ContributionPosted(c) => {
@@ -252,10 +243,10 @@ fn rule_of(event: &Event) -> Option<String> {
 pub fn describe(event: &Event) -> String {
     match event {
         Event::Enrolled { region, scheme, .. } => {
-            format!("enrolled in {region}, {} scheme", wire(scheme))
+            format!("enrolled in {region}, {} scheme", wire_name(scheme))
         }
         Event::DeemedRecognized { months, basis, .. } => {
-            format!("{months} deemed months recognised ({})", wire(basis))
+            format!("{months} deemed months recognised ({})", wire_name(basis))
         }
         Event::ContributionPosted(c) => {
             let dup = if c.counts_month {
@@ -266,7 +257,7 @@ pub fn describe(event: &Event) -> String {
             format!(
                 "{} contribution by {}: base {}, employee {}, employer {}, account credit {}{dup}",
                 c.month,
-                wire(&c.payer),
+                wire_name(&c.payer),
                 c.base,
                 c.employee,
                 c.employer,
@@ -282,7 +273,9 @@ pub fn describe(event: &Event) -> String {
         } => {
             format!("premium for {coverage_year}: personal {personal}, subsidy {subsidy}; benefits from {benefits_from}")
         }
-        Event::Suspended { reason, .. } => format!("contributions suspended ({})", wire(reason)),
+        Event::Suspended { reason, .. } => {
+            format!("contributions suspended ({})", wire_name(reason))
+        }
         Event::TransferredIn {
             from_region,
             balance,
@@ -311,7 +304,7 @@ pub fn describe(event: &Event) -> String {
             let months: Vec<String> = payments.iter().map(|p| p.month.to_string()).collect();
             format!(
                 "refund ({}) of {}: {amount} paid back outside the account",
-                wire(reason),
+                wire_name(reason),
                 months.join(", ")
             )
         }
@@ -322,7 +315,7 @@ pub fn describe(event: &Event) -> String {
             ..
         } => format!(
             "premium for {coverage_year} refunded ({}): {amount}",
-            wire(reason)
+            wire_name(reason)
         ),
         Event::Retired {
             months_actual,
@@ -345,8 +338,8 @@ pub fn describe(event: &Event) -> String {
             beneficiary,
             ..
         } => match beneficiary {
-            Some(b) => format!("spent {amount} on {} for {b}", wire(purpose)),
-            None => format!("spent {amount} on {}", wire(purpose)),
+            Some(b) => format!("spent {amount} on {} for {b}", wire_name(purpose)),
+            None => format!("spent {amount} on {}", wire_name(purpose)),
         },
         Event::DeathRecorded { .. } => "death recorded".to_string(),
         Event::InheritanceSettled {
@@ -354,7 +347,7 @@ pub fn describe(event: &Event) -> String {
         } => {
             let parts: Vec<String> = shares
                 .iter()
-                .map(|s| format!("{} {} ({})", s.name, s.amount, wire(&s.destination)))
+                .map(|s| format!("{} {} ({})", s.name, s.amount, wire_name(&s.destination)))
                 .collect();
             format!(
                 "inheritance of {balance} settled: {}; account closed",
