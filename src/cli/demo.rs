@@ -87,14 +87,8 @@ pub(super) async fn run(data: &Path) -> u8 {
                 "{}  {:<9} {:<8} {:<9} balance {:>10}  months {:>3} actual + {:>3} deemed",
                 v.member,
                 v.region,
-                serde_json::to_value(v.scheme)
-                    .unwrap_or_default()
-                    .as_str()
-                    .unwrap_or("?"),
-                serde_json::to_value(v.status)
-                    .unwrap_or_default()
-                    .as_str()
-                    .unwrap_or("?"),
+                member_ledger::domain::wire_name(&v.scheme),
+                member_ledger::domain::wire_name(&v.status),
                 v.balance,
                 v.months.actual,
                 v.months.deemed
