@@ -143,9 +143,10 @@ impl Population {
         }
         let fate = rng.below(100);
         if fate < 25 {
-            let required: u32 = if female { 300 } else { 360 };
-            let short = required.saturating_sub(paid_months + deemed);
-            let short = short.max(120u32.saturating_sub(paid_months));
+            // The thresholds are the shipped Luzhou policy's, asked for the retirement date.
+            let (total, actual) = retirement_thresholds(end_year, female);
+            let short = total.saturating_sub(paid_months + deemed);
+            let short = short.max(actual.saturating_sub(paid_months));
             if short > 0 {
                 push(json!({"type":"lump_sum_makeup","member":member,
                     "date":format!("{end_year}-01-05"),"months":short}));
@@ -170,6 +171,20 @@ impl Population {
                 "date":format!("{end_year}-01-20"),"to_region":"chengdu"}));
         }
         lines
+    }
+}
+
+/// Months required to retire in the shipped Luzhou policy on 10 January of `year`: (total,
+/// actual local). The policy is parsed once per process.
+fn retirement_thresholds(year: i32, female: bool) -> (u32, u32) {
+    static SHIPPED: std::sync::OnceLock<crate::policy::PolicySet> = std::sync::OnceLock::new();
+    let policies = SHIPPED.get_or_init(crate::policy::PolicySet::shipped);
+    let rules = chrono::NaiveDate::from_ymd_opt(year, 1, 10)
+        .and_then(|date| policies.region("luzhou")?.retirement(date).ok());
+    match rules {
+        Some(r) if female => (r.value.months_total_female, r.value.months_actual_min),
+        Some(r) => (r.value.months_total_male, r.value.months_actual_min),
+        None => (0, 0),
     }
 }
 
