@@ -24,8 +24,8 @@ use crate::domain::{
 use crate::policy::PolicySet;
 use crate::projection::{self, AccountView, Statement, ViewAt};
 use crate::store::{
-    answer, AppendOutcome, AppendRequest, DataLocation, EventStore, Head, IdempotencyClaim,
-    IdempotencyRecord, SledStore, StoreError, StoreOptions, StoredEvent, GENESIS_HASH,
+    answer, check_hash, AppendOutcome, AppendRequest, ChainWalk, DataLocation, EventStore, Head,
+    IdempotencyClaim, IdempotencyRecord, SledStore, StoreError, StoreOptions, StoredEvent,
 };
 
 /// How many times a command is decided again after a version conflict before giving up.
@@ -885,56 +885,37 @@ impl Ledger {
         as_of: Option<NaiveDate>,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
-        let total = self.inner.store.head()?.position;
+        let head = self.inner.store.head()?;
         let mut states: BTreeMap<MemberId, MemberState> = BTreeMap::new();
-        let mut next = 1;
-        let mut prev = GENESIS_HASH;
-        loop {
-            let chunk = self.inner.store.read_from(next, READ_CHUNK_EVENTS)?;
+        let mut walk = ChainWalk::new(self.inner.store.positions_gapless()?);
+        while walk.last().position < head.position {
+            let chunk = self
+                .inner
+                .store
+                .read_from(walk.expected_position(), READ_CHUNK_EVENTS)?;
             if chunk.is_empty() {
                 break;
             }
+            let chunk: Vec<StoredEvent> = chunk
+                .into_iter()
+                .take_while(|e| e.position <= head.position)
+                .collect();
             // Hashing and decoding are per event: both cores share them. Positions, links and
             // the fold are in log order.
             let decoded = hash_check_and_decode(&chunk);
             for (stored, event) in chunk.iter().zip(decoded) {
                 let event = event?;
-                if stored.position != next {
-                    return Err(StoreError::Corrupt {
-                        position: next,
-                        reason: format!("expected position {next}, found {}", stored.position),
-                    });
-                }
-                if stored.prev_hash_bytes() != Some(prev) {
-                    return Err(StoreError::Corrupt {
-                        position: next,
-                        reason: "prev_hash does not match the previous event's hash".into(),
-                    });
-                }
-                prev = stored.hash_bytes().unwrap_or(GENESIS_HASH);
-                next += 1;
+                walk.link(stored)?;
                 let state = states
                     .entry(stored.member)
                     .or_insert_with(|| MemberState::new(stored.member));
-                match as_of {
-                    Some(date) if stored.effective_date > date => {}
-                    Some(_) => state.apply(&event),
-                    None => {
-                        if state.version + 1 != stored.member_version {
-                            return Err(StoreError::Corrupt {
-                                position: stored.position,
-                                reason: format!(
-                                    "member {} jumps from version {} to {}",
-                                    stored.member, state.version, stored.member_version
-                                ),
-                            });
-                        }
-                        state.apply(&event);
-                    }
+                if as_of.is_none_or(|date| stored.effective_date <= date) {
+                    state.apply(&event);
                 }
             }
-            progress(next - 1, total);
+            progress(walk.last().position, head.position);
         }
+        walk.finish(&head)?;
         if as_of.is_some() {
             states.retain(|_, s| s.version > 0);
         }
@@ -944,19 +925,7 @@ impl Ledger {
     /// Folds the whole log from scratch into member states, checking positions and the hash chain
     /// on the way: the ground truth the checkpoints must equal.
     pub async fn replay_all(&self) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
-        let states = self.replay_with_progress(None, &mut |_, _| {}).await?;
-        let head = self.inner.store.head()?;
-        let last = match self.inner.store.read_from(head.position, 1)?.first() {
-            Some(e) => (e.position, e.hash_bytes().unwrap_or(GENESIS_HASH)),
-            None => (0, GENESIS_HASH),
-        };
-        if head.position != last.0 || head.hash != last.1 {
-            return Err(StoreError::Corrupt {
-                position: head.position,
-                reason: "head record does not match the last event".into(),
-            });
-        }
-        Ok(states)
+        self.replay_with_progress(None, &mut |_, _| {}).await
     }
 
     /// Every member with events, and its state as the stored projections give it (snapshot plus
@@ -1023,18 +992,7 @@ enum Ahead {
 /// per-event half of a replay, split over two threads.
 fn hash_check_and_decode(chunk: &[StoredEvent]) -> Vec<Result<Event, StoreError>> {
     let one = |e: &StoredEvent| -> Result<Event, StoreError> {
-        let corrupt = |reason: &str| StoreError::Corrupt {
-            position: e.position,
-            reason: reason.to_string(),
-        };
-        let prev = e
-            .prev_hash_bytes()
-            .ok_or_else(|| corrupt("prev_hash is not a hash"))?;
-        if e.hash_bytes() != Some(e.compute_hash(&prev)) {
-            return Err(corrupt(
-                "hash does not match the event's contents: the event was altered",
-            ));
-        }
+        check_hash(e)?;
         codec::decode(e)
     };
     let middle = chunk.len() / 2;
@@ -1048,35 +1006,6 @@ fn hash_check_and_decode(chunk: &[StoredEvent]) -> Vec<Result<Event, StoreError>
         }
         out
     })
-}
-
-/// Checks one event's place in the chain: its position and its hashes.
-pub fn check_link(
-    event: &StoredEvent,
-    expected_position: u64,
-    prev: &[u8; 32],
-) -> Result<(), StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        position: expected_position,
-        reason,
-    };
-    if event.position != expected_position {
-        return Err(corrupt(format!(
-            "expected position {expected_position}, found {}",
-            event.position
-        )));
-    }
-    if event.prev_hash_bytes() != Some(*prev) {
-        return Err(corrupt(
-            "prev_hash does not match the previous event's hash".into(),
-        ));
-    }
-    if event.hash_bytes() != Some(event.compute_hash(prev)) {
-        return Err(corrupt(
-            "hash does not match the event's contents: the event was altered".into(),
-        ));
-    }
-    Ok(())
 }
 
 fn checkpoint_key(member: MemberId) -> Vec<u8> {

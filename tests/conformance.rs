@@ -47,6 +47,7 @@ fn pg_fixture(url: &str) -> Fixture {
     use member_ledger::store::{PgOptions, PgStore};
     let options = PgOptions {
         schema: Some(unique_schema()),
+        ..PgOptions::default()
     };
     let store = PgStore::open_with(url, options).expect("open PostgreSQL");
     Fixture {
@@ -141,7 +142,7 @@ fn all_events(store: &dyn EventStore) -> Vec<StoredEvent> {
 }
 
 #[test]
-fn positions_are_gapless_from_one_and_the_head_is_the_last_event() {
+fn positions_count_from_one_in_append_order_and_the_head_is_the_last_event() {
     for f in fixtures() {
         let store = f.store.as_ref();
         assert_eq!(store.head().expect("head").position, 0, "{}", f.backend);
@@ -174,23 +175,41 @@ fn positions_are_gapless_from_one_and_the_head_is_the_last_event() {
         assert_eq!(window.len(), 1);
         assert_eq!(window[0].position, 2);
         assert!(store.read_from(4, 10).expect("read").is_empty());
+
+        // A refused append writes nothing; the next one lands after the head: right after it
+        // where the backend promises gapless positions (sled), or later (PostgreSQL claims
+        // positions before its checks, so a refused append may leave its claim unused).
+        let stale = append(store, request(vec![new_event(a, 3)], vec![(a, 0)]));
+        assert!(matches!(stale, AppendOutcome::VersionConflict { .. }));
+        assert_eq!(store.head().expect("head").position, 3, "{}", f.backend);
+        let next = committed(append(store, request(vec![new_event(a, 4)], vec![(a, 2)])));
+        if store.positions_gapless().expect("gapless") {
+            assert_eq!(next[0].position, 4, "{}", f.backend);
+        } else {
+            assert!(next[0].position > 3, "{}", f.backend);
+        }
+        assert_eq!(store.head().expect("head").position, next[0].position);
     }
 }
 
 #[test]
-fn every_hash_links_to_the_previous_one_from_genesis() {
+fn each_members_events_form_one_hash_chain_from_genesis() {
     for f in fixtures() {
         let store = f.store.as_ref();
-        let a = member(1);
+        let (a, b) = (member(1), member(2));
+        // The two members' appends interleave in the log; each chain skips the other's events.
         for n in 0..5u32 {
-            let events = (0..=n)
-                .map(|k| new_event(a, n * 10 + k))
-                .collect::<Vec<_>>();
-            let version = store.member_version(a).expect("version");
-            committed(append(store, request(events, vec![(a, version)])));
+            for m in [a, b] {
+                let events = (0..=n)
+                    .map(|k| new_event(m, n * 10 + k))
+                    .collect::<Vec<_>>();
+                let version = store.member_version(m).expect("version");
+                committed(append(store, request(events, vec![(m, version)])));
+            }
         }
-        let mut prev = GENESIS_HASH;
+        let mut last: std::collections::HashMap<Uuid, [u8; 32]> = Default::default();
         for e in all_events(store) {
+            let prev = last.get(&e.member).copied().unwrap_or(GENESIS_HASH);
             assert_eq!(
                 e.prev_hash_bytes(),
                 Some(prev),
@@ -199,9 +218,17 @@ fn every_hash_links_to_the_previous_one_from_genesis() {
                 e.position
             );
             assert_eq!(e.hash_bytes(), Some(e.compute_hash(&prev)), "{}", f.backend);
-            prev = e.hash_bytes().expect("hash");
+            last.insert(e.member, e.hash_bytes().expect("hash"));
         }
-        assert_eq!(store.head().expect("head").hash, prev);
+        assert_eq!(last.len(), 2);
+        let end = all_events(store).last().cloned().expect("events");
+        let head = store.head().expect("head");
+        assert_eq!(
+            (head.position, head.hash),
+            (end.position, end.hash_bytes().expect("hash")),
+            "{}: the head is the last event",
+            f.backend
+        );
     }
 }
 

@@ -88,6 +88,7 @@ fn a_ledger_round_trips_sled_to_postgres_and_back_unchanged() {
     let schema = format!("migrate_{}_{nanos}", std::process::id());
     let options = PgOptions {
         schema: Some(schema.clone()),
+        ..PgOptions::default()
     };
     drop(PgStore::open_with(&url, options).expect("create the schema"));
     let pg = if url.contains("://") {

@@ -5,8 +5,9 @@
 //! - every event's hash recomputes from its `prev_hash` and its canonical bytes, so no field of
 //!   any event was edited after it was written;
 //! - member versions run 1, 2, 3… without a gap, so no event of the member was left out;
-//! - consecutive positions link (`prev_hash` = the previous event's `hash`), and the last event,
-//!   when it is the ledger's head, carries the head's hash;
+//! - the events form the member's own hash chain: the first one's `prev_hash` is the genesis
+//!   hash and each later one's is the previous event's `hash`, with rising positions; the last
+//!   event, when it is the ledger's head, carries the head's hash;
 //! - the year-end accounts and the statement are recomputed from the events and must equal the
 //!   ones in the file;
 //! - the file's digest covers everything else, so an edit anywhere shows.
@@ -21,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::MemberId;
 use crate::projection::{fold_member, AccountView, Statement};
-use crate::store::{Head, StoreError, StoredEvent};
+use crate::store::{Head, StoreError, StoredEvent, GENESIS_HASH};
 
 /// The format tag of this version of the dossier.
 pub const DOSSIER_FORMAT: &str = "member-ledger-dossier/1";
@@ -178,15 +179,22 @@ pub fn verify_dossier(dossier: &Dossier) -> Result<DossierReport, DossierError> 
                 "event at position {at} does not match its hash: it was altered"
             ));
         }
-        if let Some(p) = previous {
-            if e.position <= p.position {
-                return fail(format!("positions out of order at {at}"));
-            }
-            if e.position == p.position + 1 && e.prev_hash != p.hash {
+        match previous {
+            None if prev != GENESIS_HASH => {
                 return fail(format!(
-                    "event at position {at} does not link to the one before it"
+                    "the first event (position {at}) does not start the member's chain: \
+                     an earlier event is missing"
                 ));
             }
+            Some(p) if e.position <= p.position => {
+                return fail(format!("positions out of order at {at}"));
+            }
+            Some(p) if e.prev_hash != p.hash => {
+                return fail(format!(
+                    "event at position {at} does not link to the member's event before it"
+                ));
+            }
+            _ => {}
         }
         previous = Some(e);
     }

@@ -1,4 +1,4 @@
-//! The envelope every event is stored in, its canonical bytes and the hash chain.
+//! The envelope every event is stored in, its canonical bytes and the member's hash chain.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ pub struct NewEvent {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoredEvent {
-    /// Global position, gapless from 1.
+    /// Global position: rises with every event, from 1 (gapless on sled).
     pub position: u64,
     /// Unique id of the event.
     pub event_id: Uuid,
@@ -52,9 +52,10 @@ pub struct StoredEvent {
     pub policy_version: String,
     /// The event's fields.
     pub data: serde_json::Value,
-    /// Hex hash of the previous event.
+    /// Hex hash of the same member's previous event (the genesis hash, 64 zeros, for the
+    /// member's first): each member's events form one hash chain.
     pub prev_hash: String,
-    /// Hex SHA-256(previous hash ‖ canonical bytes).
+    /// Hex SHA-256(prev_hash ‖ canonical bytes).
     pub hash: String,
 }
 

@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{EventStore, Head, SledStore, StoreError, StoreOptions, StoredEvent};
+use super::{EventStore, SledStore, StoreError, StoreOptions};
 
 /// Keywords that make a string a libpq connection string (`host=/run/postgresql dbname=ledger`).
 const CONNINFO_KEYWORDS: [&str; 7] = [
@@ -140,38 +140,6 @@ fn no_postgres(url: &str) -> StoreError {
         "{} names a PostgreSQL database, but this build has no PostgreSQL backend: rebuild with `cargo build --features postgres`",
         redact(url)
     ))
-}
-
-/// Checks that `event` follows `head` in the chain and its member's stream.
-pub(crate) fn check_next(
-    event: &StoredEvent,
-    head: &Head,
-    member_version: Option<u64>,
-) -> Result<(), StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        position: event.position,
-        reason,
-    };
-    if event.position != head.position + 1 {
-        return Err(corrupt(format!(
-            "the source skips from position {} to {}",
-            head.position, event.position
-        )));
-    }
-    if event.prev_hash_bytes() != Some(head.hash)
-        || event.hash_bytes() != Some(event.compute_hash(&head.hash))
-    {
-        return Err(corrupt("the source's hash chain breaks here".into()));
-    }
-    if event.member_version != member_version.unwrap_or(0) + 1 {
-        return Err(corrupt(format!(
-            "member {} jumps from version {} to {}",
-            event.member,
-            member_version.unwrap_or(0),
-            event.member_version
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

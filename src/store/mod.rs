@@ -8,11 +8,16 @@
 //! - [`AppendRequest`] / [`AppendOutcome`]: one atomic append with its optimistic-concurrency
 //!   expectations, idempotency claim and projection writes.
 //!
-//! **Invariants**: positions are 1, 2, 3… without gaps; an event's member version is the previous
-//! one plus one; every event's `hash` is SHA-256(previous hash ‖ canonical bytes); an append is
-//! all or nothing; a ticket's `durable` resolves only after the bytes are on disk (flushed and
-//! fsynced).
+//! **Invariants**: positions rise with every event (1, 2, 3… without gaps where
+//! [`EventStore::positions_gapless`] says so: sled always; PostgreSQL may skip the positions of
+//! a transaction that failed); an event's member version is the previous one plus one; every
+//! event's `hash` is SHA-256(`prev_hash` ‖ canonical bytes), where `prev_hash` is the hash of
+//! the same member's previous event (the genesis hash for its first): one hash chain per member,
+//! so that writers for different members never wait for each other's hashes; an append is all
+//! or nothing; a ticket's `durable` resolves only after the bytes are on disk (flushed and
+//! fsynced). [`ChainWalk`] checks all of it in one pass.
 
+mod chain;
 mod envelope;
 mod location;
 #[cfg(feature = "postgres")]
@@ -23,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+pub use chain::{check_hash, ChainWalk};
 pub use envelope::{chain_hash, NewEvent, StoredEvent, GENESIS_HASH};
 pub use location::DataLocation;
 #[cfg(feature = "postgres")]
@@ -65,7 +71,8 @@ pub enum StoreError {
     Unsupported(String),
 }
 
-/// The end of the log.
+/// The end of the log: the last event's position and hash. On PostgreSQL, the last event
+/// below every transaction still in flight: nothing will ever appear at or before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
     /// Position of the last event (0 for an empty log).
@@ -156,6 +163,10 @@ pub async fn answer<T>(rx: oneshot::Receiver<Result<T, StoreError>>) -> Result<T
 pub trait EventStore: Send + Sync + 'static {
     /// The end of the log.
     fn head(&self) -> Result<Head, StoreError>;
+    /// Whether positions run 1, 2, 3… without a gap (a walk then refuses any skip).
+    fn positions_gapless(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
     /// A member's current version (0 when the member has no events).
     fn member_version(&self, member: Uuid) -> Result<u64, StoreError>;
     /// A member's events in order, up to `max_position` when given.
@@ -178,7 +189,9 @@ pub trait EventStore: Send + Sync + 'static {
     }
     /// The position of the event with this id, if the log has it.
     fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError>;
-    /// Up to `limit` events from `from_position` on, in order.
+    /// Up to `limit` events from `from_position` on, in position order. Never one that a later
+    /// commit could precede: a reader that continues after the last position it was given
+    /// misses nothing (on PostgreSQL, only events below every transaction still in flight).
     fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// A projection record.
     fn projection(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;

@@ -47,10 +47,9 @@ use tokio::sync::oneshot;
 use tokio_postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
 use uuid::Uuid;
 
-use super::location::check_next;
 use super::{
-    AppendOutcome, AppendRequest, AppendTicket, EventStore, GroupTicket, Head, IdempotencyRecord,
-    StoreError, StoredEvent, GENESIS_HASH,
+    AppendOutcome, AppendRequest, AppendTicket, ChainWalk, EventStore, GroupTicket, Head,
+    IdempotencyRecord, NewEvent, StoreError, StoredEvent, GENESIS_HASH,
 };
 
 /// Appends one transaction (one head lock, one commit) may carry.
@@ -69,8 +68,10 @@ const _: () = assert!(TXN_APPENDS_MAX <= WRITER_QUEUE_DEPTH);
 /// Tables, created at open when missing (under an advisory lock, so that processes opening a
 /// new database at once do not race on the catalogue).
 const SCHEMA_SQL: &str = "
+CREATE SEQUENCE IF NOT EXISTS event_position AS bigint MINVALUE 1;
 CREATE TABLE IF NOT EXISTS events (
     position       bigint PRIMARY KEY CHECK (position > 0),
+    xid            xid8   NOT NULL DEFAULT pg_current_xact_id(),
     event_id       uuid   NOT NULL UNIQUE,
     member         uuid   NOT NULL,
     member_version bigint NOT NULL CHECK (member_version > 0),
@@ -81,7 +82,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS members (
     member  uuid   PRIMARY KEY,
-    version bigint NOT NULL CHECK (version > 0)
+    version bigint NOT NULL CHECK (version >= 0),
+    hash    bytea  NOT NULL
 );
 CREATE TABLE IF NOT EXISTS idempotency (
     key          bytea    PRIMARY KEY,
@@ -92,21 +94,72 @@ CREATE TABLE IF NOT EXISTS projections (
     key   bytea PRIMARY KEY,
     value bytea NOT NULL
 );
-CREATE TABLE IF NOT EXISTS head (
-    id       boolean PRIMARY KEY DEFAULT true CHECK (id),
-    position bigint  NOT NULL CHECK (position >= 0),
-    hash     bytea   NOT NULL
+CREATE TABLE IF NOT EXISTS log_format (
+    id     boolean PRIMARY KEY DEFAULT true CHECK (id),
+    format text    NOT NULL
 );
-INSERT INTO head (id, position, hash) VALUES (true, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000')
+INSERT INTO log_format (id, format) VALUES (true, 'member-ledger-log/2 (a hash chain per member)')
     ON CONFLICT (id) DO NOTHING;
+
+-- Claims n positions for the calling transaction, and gives it its transaction id, both under
+-- one short lock: transaction ids and positions are then in the same order, which is what lets
+-- a reader stop below the oldest transaction in flight and never skip a late commit.
+CREATE OR REPLACE FUNCTION ml_claim_positions(n bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    first bigint;
+BEGIN
+    PERFORM pg_advisory_lock(27756, 1);
+    BEGIN
+        PERFORM pg_current_xact_id();
+        first := nextval('event_position');
+        IF n > 1 THEN
+            PERFORM setval('event_position', first + n - 1);
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pg_advisory_unlock(27756, 1);
+        RAISE;
+    END;
+    PERFORM pg_advisory_unlock(27756, 1);
+    RETURN first;
+END $$;
+
+-- The same for a migration, whose events keep their positions: the sequence moves past them.
+CREATE OR REPLACE FUNCTION ml_claim_imported(last_position bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    claimed bigint;
+BEGIN
+    PERFORM pg_advisory_lock(27756, 1);
+    BEGIN
+        PERFORM pg_current_xact_id();
+        SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO claimed FROM event_position;
+        IF greatest(last_position, claimed) > 0 THEN
+            PERFORM setval('event_position', greatest(last_position, claimed));
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pg_advisory_unlock(27756, 1);
+        RAISE;
+    END;
+    PERFORM pg_advisory_unlock(27756, 1);
+END $$;
 ";
 
-/// The advisory lock key taken while creating the tables ("ml-schema").
-const SCHEMA_LOCK_KEY: i64 = 0x6d6c_2d73_6368_656d;
+/// The format this build writes, as `log_format` records it.
+const LOG_FORMAT: &str = "member-ledger-log/2 (a hash chain per member)";
+
+/// The advisory lock (two-key form, "ml", 0) taken while creating the tables; the claim of
+/// positions takes ("ml", 1) for a moment (`ml_claim_positions`).
+const SCHEMA_LOCK: (i32, i32) = (27756, 0);
+
+/// The end of the stable log: the last event below every transaction still in flight.
+const STABLE_HEAD_SQL: &str = "SELECT position, hash FROM events \
+     WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY position DESC LIMIT 1";
 
 /// Options of a PostgreSQL store.
 #[derive(Clone, Debug, Default)]
 pub struct PgOptions {
+    /// Writer connections (at least one): appends for different members run on them in
+    /// parallel, each a transaction of its own.
+    pub writers: usize,
     /// A schema to create (when missing) and keep the tables in, set as every connection's
     /// `search_path`; `None` uses the connection's own (`options=-csearch_path=…` in the URL).
     pub schema: Option<String>,
@@ -219,32 +272,50 @@ fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Creates the tables when missing and checks that the head and the last event agree.
+/// Creates the tables when missing and checks the log's format and its position sequence.
 async fn prepare_schema(client: &mut Client) -> Result<(), StoreError> {
     let txn = client.transaction().await?;
-    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])
+    txn.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&SCHEMA_LOCK.0, &SCHEMA_LOCK.1],
+    )
+    .await?;
+    let earlier = txn
+        .query_one("SELECT to_regclass('head') IS NOT NULL", &[])
         .await?;
+    if earlier.get::<_, bool>(0) {
+        return Err(StoreError::Unsupported(
+            "this database holds a log written by an earlier build (one global hash chain, a \
+             `head` table) that this one cannot check; use a new database or schema"
+                .into(),
+        ));
+    }
     txn.batch_execute(SCHEMA_SQL).await?;
+    let format: String = txn
+        .query_one("SELECT format FROM log_format", &[])
+        .await?
+        .get(0);
+    if format != LOG_FORMAT {
+        return Err(StoreError::Unsupported(format!(
+            "this database's log is in format '{format}', not '{LOG_FORMAT}'"
+        )));
+    }
     txn.commit().await?;
     let row = client
         .query_one(
-            "SELECT h.position, h.hash, e.position, e.hash FROM head h \
-             LEFT JOIN LATERAL (SELECT position, hash FROM events ORDER BY position DESC LIMIT 1) e ON true",
+            "SELECT coalesce((SELECT max(position) FROM events), 0), \
+             (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM event_position)",
             &[],
         )
         .await?;
-    let head_position = from_db(row.get(0), "head position")?;
-    let last_position = row.get::<_, Option<i64>>(2).unwrap_or(0);
-    let last_position = from_db(last_position, "last position")?;
-    let head_hash: Vec<u8> = row.get(1);
-    let last_hash = row
-        .get::<_, Option<Vec<u8>>>(3)
-        .unwrap_or(GENESIS_HASH.to_vec());
-    if head_position != last_position || head_hash != last_hash {
+    let last_position: i64 = row.get(0);
+    let claimed: i64 = row.get(1);
+    if claimed < last_position {
         return Err(StoreError::Corrupt {
-            position: head_position.max(last_position),
+            position: from_db(last_position, "last position")?,
             reason: format!(
-                "head says {head_position} but the last event is at {last_position} (or their hashes differ)"
+                "the position sequence is at {claimed}, behind the last event at {last_position}: \
+                 new events would collide with stored ones"
             ),
         });
     }
@@ -270,9 +341,7 @@ impl Reader {
     async fn new(client: Client) -> Result<Reader, StoreError> {
         let envelope = "SELECT position, envelope FROM events";
         Ok(Reader {
-            head: client
-                .prepare("SELECT position, hash FROM head WHERE id")
-                .await?,
+            head: client.prepare(STABLE_HEAD_SQL).await?,
             member_version: client
                 .prepare("SELECT version FROM members WHERE member = $1")
                 .await?,
@@ -287,14 +356,15 @@ impl Reader {
                 ))
                 .await?,
             members: client
-                .prepare("SELECT member FROM members ORDER BY member")
+                .prepare("SELECT member FROM members WHERE version > 0 ORDER BY member")
                 .await?,
             event_position: client
                 .prepare("SELECT position FROM events WHERE event_id = $1")
                 .await?,
             read_from: client
                 .prepare(&format!(
-                    "{envelope} WHERE position >= $1 ORDER BY position LIMIT $2"
+                    "{envelope} WHERE position >= $1 \
+                     AND xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY position LIMIT $2"
                 ))
                 .await?,
             projection: client
@@ -336,28 +406,24 @@ enum Job {
         oneshot::Sender<Vec<Result<AppendOutcome, StoreError>>>,
         oneshot::Sender<Result<(), StoreError>>,
     ),
-    Sync(oneshot::Sender<Result<(), StoreError>>),
     Projections(
         Vec<(Vec<u8>, Option<Vec<u8>>)>,
         mpsc::SyncSender<Result<(), StoreError>>,
     ),
-    Import(
-        Vec<StoredEvent>,
-        Vec<(String, IdempotencyRecord)>,
-        mpsc::SyncSender<Result<(), StoreError>>,
-    ),
+    Import(Box<Import>, mpsc::SyncSender<Result<(), StoreError>>),
     Shutdown,
 }
 
 /// The PostgreSQL event store. Share it behind an `Arc`; dropping the last handle stops the
-/// writer after the transaction it is running.
+/// writers after the transactions they are running.
 pub struct PgStore {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     readers: Vec<Arc<Reader>>,
     next_reader: AtomicUsize,
-    tx: SyncSender<Job>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// One queue per writer connection.
+    writers: Vec<SyncSender<Job>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl PgStore {
@@ -378,35 +444,48 @@ impl PgStore {
             .build()?;
         let handle = runtime.handle().clone();
         let schema = options.schema.clone();
-        let (mut writer_client, statements, readers) = run_on(&handle, async move {
-            let mut writer = connect(&config, schema.as_deref()).await?;
-            prepare_schema(&mut writer).await?;
-            let statements = WriteStatements::new(&writer).await?;
+        let writer_count = options.writers.max(1);
+        let (writer_clients, readers) = run_on(&handle, async move {
+            let mut first = connect(&config, schema.as_deref()).await?;
+            prepare_schema(&mut first).await?;
+            let mut writers = vec![first];
+            for _ in 1..writer_count {
+                writers.push(connect(&config, schema.as_deref()).await?);
+            }
+            let mut clients = Vec::with_capacity(writers.len());
+            for client in writers {
+                let statements = WriteStatements::new(&client).await?;
+                clients.push((client, statements));
+            }
             let mut readers = Vec::with_capacity(READ_CONNECTIONS);
             for _ in 0..READ_CONNECTIONS {
                 let client = connect(&config, schema.as_deref()).await?;
                 readers.push(Arc::new(Reader::new(client).await?));
             }
-            Ok((writer, statements, readers))
+            Ok((clients, readers))
         })?;
-        let (tx, rx) = mpsc::sync_channel(WRITER_QUEUE_DEPTH);
-        let writer_handle = handle.clone();
-        let writer = std::thread::Builder::new()
-            .name("ledger-pg-writer".into())
-            .spawn(move || {
-                let writer = Writer {
-                    handle: writer_handle,
-                    statements,
-                };
-                writer.run(&mut writer_client, rx);
-            })?;
+        let mut writers = Vec::with_capacity(writer_clients.len());
+        let mut threads = Vec::with_capacity(writer_clients.len());
+        for (i, (mut client, statements)) in writer_clients.into_iter().enumerate() {
+            let (tx, rx) = mpsc::sync_channel(WRITER_QUEUE_DEPTH);
+            let writer = Writer {
+                handle: handle.clone(),
+                statements,
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("ledger-pg-writer-{i}"))
+                    .spawn(move || writer.run(&mut client, rx))?,
+            );
+            writers.push(tx);
+        }
         Ok(PgStore {
             runtime: Some(runtime),
             handle,
             readers,
             next_reader: AtomicUsize::new(0),
-            tx,
-            writer: Mutex::new(Some(writer)),
+            writers,
+            threads: Mutex::new(threads),
         })
     }
 
@@ -419,32 +498,55 @@ impl PgStore {
                 "the target database already holds events: migrate into an empty ledger".into(),
             ));
         }
-        let mut next = 1;
+        let mut walk = ChainWalk::new(source.positions_gapless()?);
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut copied = 0u64;
         loop {
-            let chunk = source.read_from(next, IMPORT_CHUNK_EVENTS)?;
-            let Some(last) = chunk.last() else {
+            let chunk = source.read_from(walk.expected_position(), IMPORT_CHUNK_EVENTS)?;
+            if chunk.is_empty() {
                 break;
-            };
-            next = last.position + 1;
-            let keys: BTreeSet<&String> = chunk
+            }
+            for event in &chunk {
+                walk.check(event).map_err(|e| match e {
+                    StoreError::Corrupt { position, reason } => StoreError::Corrupt {
+                        position,
+                        reason: format!("the source's log breaks here: {reason}"),
+                    },
+                    other => other,
+                })?;
+            }
+            copied += chunk.len() as u64;
+            let members: BTreeSet<Uuid> = chunk.iter().map(|e| e.member).collect();
+            let heads: HashMap<Uuid, (u64, [u8; 32])> = members
                 .iter()
-                .filter_map(|e| e.idempotency_key.as_ref())
+                .filter_map(|m| walk.member_head(*m).map(|h| (*m, h)))
+                .collect();
+            let keys: BTreeSet<String> = chunk
+                .iter()
+                .filter_map(|e| e.idempotency_key.clone())
+                .filter(|k| seen.insert(k.clone()))
                 .collect();
             let mut records = Vec::with_capacity(keys.len());
             for key in keys {
                 let record = source
-                    .idempotency(key)?
+                    .idempotency(&key)?
                     .ok_or_else(|| StoreError::Corrupt {
                         position: 0,
                         reason: format!("the source has no record of key '{key}'"),
                     })?;
-                records.push((key.clone(), record));
+                records.push((key, record));
             }
+            let import = Import {
+                events: chunk,
+                heads,
+                records,
+                last_position: walk.last().position,
+            };
             let (done_tx, done) = mpsc::sync_channel(1);
-            self.send(Job::Import(chunk, records, done_tx));
+            self.send(Job::Import(Box::new(import), done_tx));
             done.recv().unwrap_or(Err(StoreError::Closed))?;
         }
-        Ok(next - 1)
+        Ok(copied)
     }
 
     fn reader(&self) -> Arc<Reader> {
@@ -461,9 +563,20 @@ impl PgStore {
         run_on(&self.handle, future)
     }
 
+    /// Sends a job to a writer: the appends of one member always to the same one (so that a
+    /// member's appends from this store queue behind each other instead of conflicting), other
+    /// jobs to the first.
     fn send(&self, job: Job) {
+        let member = match &job {
+            Job::Append(request, ..) => request.events.first().map(|e| e.member),
+            Job::AppendGroup(requests, ..) => requests
+                .first()
+                .and_then(|r| r.events.first().map(|e| e.member)),
+            _ => None,
+        };
+        let i = member.map_or(0, |m| (m.as_u128() % self.writers.len() as u128) as usize);
         // A failed send drops the job's senders, which its receivers see as `Closed`.
-        let _ = self.tx.send(job);
+        let _ = self.writers[i].send(job);
     }
 }
 
@@ -481,9 +594,11 @@ where
 
 impl Drop for PgStore {
     fn drop(&mut self) {
-        let _ = self.tx.send(Job::Shutdown);
-        if let Ok(mut guard) = self.writer.lock() {
-            if let Some(handle) = guard.take() {
+        for writer in &self.writers {
+            let _ = writer.send(Job::Shutdown);
+        }
+        if let Ok(mut threads) = self.threads.lock() {
+            for handle in threads.drain(..) {
                 let _ = handle.join();
             }
         }
@@ -495,13 +610,26 @@ impl Drop for PgStore {
 }
 
 impl EventStore for PgStore {
+    fn positions_gapless(&self) -> Result<bool, StoreError> {
+        // Positions are claimed when a transaction starts; a refused append or a failed
+        // transaction leaves its claim unused.
+        Ok(false)
+    }
+
     fn head(&self) -> Result<Head, StoreError> {
         let reader = self.reader();
         self.run(async move {
-            let row = reader.client.query_one(&reader.head, &[]).await?;
-            let position = from_db(row.get(0), "head position")?;
-            let hash = hash_from_db(row.get(1), position)?;
-            Ok(Head { position, hash })
+            match reader.client.query_opt(&reader.head, &[]).await? {
+                Some(row) => {
+                    let position = from_db(row.get(0), "head position")?;
+                    let hash = hash_from_db(row.get(1), position)?;
+                    Ok(Head { position, hash })
+                }
+                None => Ok(Head {
+                    position: 0,
+                    hash: GENESIS_HASH,
+                }),
+            }
         })
     }
 
@@ -637,8 +765,10 @@ impl EventStore for PgStore {
     }
 
     fn sync(&self) -> oneshot::Receiver<Result<(), StoreError>> {
+        // Every append is answered after its COMMIT, on a connection with synchronous_commit
+        // on: whatever was applied is durable already.
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Sync(tx));
+        let _ = tx.send(Ok(()));
         rx
     }
 
@@ -649,8 +779,7 @@ impl EventStore for PgStore {
                 .client
                 .query_one(
                     "SELECT (pg_total_relation_size('events') + pg_total_relation_size('members') \
-                     + pg_total_relation_size('idempotency') + pg_total_relation_size('projections') \
-                     + pg_total_relation_size('head'))::bigint",
+                     + pg_total_relation_size('idempotency') + pg_total_relation_size('projections'))::bigint",
                     &[],
                 )
                 .await?;
@@ -661,28 +790,44 @@ impl EventStore for PgStore {
 
 /// The writer's prepared statements.
 struct WriteStatements {
-    lock_head: Statement,
-    key: Statement,
-    versions: Statement,
+    claim: Statement,
+    claim_imported: Statement,
+    add_members: Statement,
+    lock_members: Statement,
+    keys: Statement,
     insert_events: Statement,
-    upsert_members: Statement,
-    insert_key: Statement,
+    update_members: Statement,
+    insert_keys: Statement,
     upsert_projections: Statement,
     delete_projections: Statement,
-    set_head: Statement,
 }
 
 impl WriteStatements {
     async fn new(client: &Client) -> Result<WriteStatements, StoreError> {
         Ok(WriteStatements {
-            lock_head: client
-                .prepare("SELECT position, hash FROM head WHERE id FOR UPDATE")
+            claim: client
+                .prepare("SELECT ml_claim_positions($1::bigint)")
                 .await?,
-            key: client
-                .prepare("SELECT payload_hash, positions FROM idempotency WHERE key = $1")
+            claim_imported: client
+                .prepare("SELECT ml_claim_imported($1::bigint)")
                 .await?,
-            versions: client
-                .prepare("SELECT member, version FROM members WHERE member = ANY($1)")
+            add_members: client
+                .prepare(
+                    "INSERT INTO members (member, version, hash) \
+                     SELECT m, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea \
+                     FROM UNNEST($1::uuid[]) AS m ORDER BY m ON CONFLICT (member) DO NOTHING",
+                )
+                .await?,
+            lock_members: client
+                .prepare(
+                    "SELECT member, version, hash FROM members WHERE member = ANY($1) \
+                     ORDER BY member FOR UPDATE",
+                )
+                .await?,
+            keys: client
+                .prepare(
+                    "SELECT key, payload_hash, positions FROM idempotency WHERE key = ANY($1)",
+                )
                 .await?,
             insert_events: client
                 .prepare(
@@ -690,14 +835,19 @@ impl WriteStatements {
                      SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::bytea[], $7::bytea[])",
                 )
                 .await?,
-            upsert_members: client
+            update_members: client
                 .prepare(
-                    "INSERT INTO members (member, version) SELECT * FROM UNNEST($1::uuid[], $2::bigint[]) \
-                     ON CONFLICT (member) DO UPDATE SET version = EXCLUDED.version",
+                    "INSERT INTO members (member, version, hash) \
+                     SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::bytea[]) \
+                     ON CONFLICT (member) DO UPDATE SET version = EXCLUDED.version, hash = EXCLUDED.hash",
                 )
                 .await?,
-            insert_key: client
-                .prepare("INSERT INTO idempotency (key, payload_hash, positions) VALUES ($1, $2, $3)")
+            insert_keys: client
+                .prepare(
+                    "INSERT INTO idempotency (key, payload_hash, positions) \
+                     SELECT k, h, p::bigint[] FROM UNNEST($1::bytea[], $2::text[], $3::text[]) AS t(k, h, p) \
+                     ON CONFLICT (key) DO NOTHING RETURNING key",
+                )
                 .await?,
             upsert_projections: client
                 .prepare(
@@ -707,9 +857,6 @@ impl WriteStatements {
                 .await?,
             delete_projections: client
                 .prepare("DELETE FROM projections WHERE key = ANY($1)")
-                .await?,
-            set_head: client
-                .prepare("UPDATE head SET position = $1, hash = $2 WHERE id")
                 .await?,
         })
     }
@@ -728,7 +875,7 @@ enum Reply {
     ),
 }
 
-/// The writer thread: the only code of this process that writes the database.
+/// A writer thread: one connection, one transaction at a time.
 struct Writer {
     handle: tokio::runtime::Handle,
     statements: WriteStatements,
@@ -779,15 +926,12 @@ impl Writer {
                         std::mem::take(&mut replies),
                     );
                     match other {
-                        Job::Sync(ack) => {
-                            let _ = ack.send(Ok(()));
-                        }
                         Job::Projections(records, ack) => {
                             let done = write_projections(client, &self.statements, records);
                             let _ = ack.send(self.block_on(done));
                         }
-                        Job::Import(events, records, ack) => {
-                            let done = import(client, &self.statements, events, records);
+                        Job::Import(chunk, ack) => {
+                            let done = import(client, &self.statements, *chunk);
                             let _ = ack.send(self.block_on(done));
                         }
                         Job::Shutdown => return true,
@@ -807,7 +951,8 @@ impl Writer {
         self.handle.block_on(future)
     }
 
-    /// One transaction for the appends; answers each (applied and durable after COMMIT).
+    /// One transaction for the appends (again, after a lost race for an idempotency key);
+    /// answers each (applied and durable after COMMIT).
     fn commit_appends(
         &self,
         client: &mut Client,
@@ -817,7 +962,18 @@ impl Writer {
         if requests.is_empty() {
             return;
         }
-        let result = self.block_on(append_all(client, &self.statements, &requests));
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match self.block_on(append_all(client, &self.statements, &requests)) {
+                Err(StoreError::Postgres(why))
+                    if why.starts_with(KEY_RACE) && attempt < KEY_RACE_ATTEMPTS =>
+                {
+                    continue
+                }
+                other => break other,
+            }
+        };
         let mut outcomes = match result {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect::<Vec<_>>().into_iter(),
             Err(e) => {
@@ -849,6 +1005,12 @@ impl Writer {
     }
 }
 
+/// The start of the error a transaction ends with when another writer committed one of its
+/// idempotency keys first: it rolls back and runs again (and then sees the key).
+const KEY_RACE: &str = "an idempotency key was claimed by another writer meanwhile";
+/// Runs of a transaction that keeps losing key races before it reports the error.
+const KEY_RACE_ATTEMPTS: u32 = 4;
+
 fn durability(outcome: &Result<AppendOutcome, StoreError>) -> Result<(), StoreError> {
     match outcome {
         Ok(_) => Ok(()),
@@ -857,8 +1019,8 @@ fn durability(outcome: &Result<AppendOutcome, StoreError>) -> Result<(), StoreEr
 }
 
 async fn begin(client: &mut Client) -> Result<Transaction<'_>, StoreError> {
-    // READ COMMITTED on purpose: each statement after the head lock sees every earlier
-    // holder's commit (REPEATABLE READ would fail the lock with a serialization error).
+    // READ COMMITTED on purpose: each statement after a row lock sees the commit of the
+    // transaction that held it (REPEATABLE READ would fail the lock with a serialization error).
     Ok(client
         .build_transaction()
         .isolation_level(IsolationLevel::ReadCommitted)
@@ -866,199 +1028,258 @@ async fn begin(client: &mut Client) -> Result<Transaction<'_>, StoreError> {
         .await?)
 }
 
-async fn lock_head(
-    txn: &Transaction<'_>,
-    statements: &WriteStatements,
-) -> Result<Head, StoreError> {
-    let row = txn.query_one(&statements.lock_head, &[]).await?;
-    let position = from_db(row.get(0), "head position")?;
-    let hash = hash_from_db(row.get(1), position)?;
-    Ok(Head { position, hash })
+/// What the checks decided for one append of a transaction.
+enum Plan {
+    /// Refused: nothing of it is written.
+    Refused(AppendOutcome),
+    /// Its key was claimed by the accepted append at this index of the transaction.
+    SameKeyAs(usize),
+    /// Written.
+    Accepted,
 }
 
-async fn set_head(
-    txn: &Transaction<'_>,
-    statements: &WriteStatements,
-    head: &Head,
-) -> Result<(), StoreError> {
-    let position = to_db(head.position)?;
-    txn.execute(&statements.set_head, &[&position, &head.hash.as_slice()])
-        .await?;
-    Ok(())
+/// The members an append reads or writes.
+fn members_of(request: &AppendRequest) -> impl Iterator<Item = Uuid> + '_ {
+    request
+        .expected
+        .iter()
+        .map(|(m, _)| *m)
+        .chain(request.events.iter().map(|e| e.member))
 }
 
+/// One transaction for a run of appends:
+///
+/// 1. (its own short transaction) a `members` row for every member it touches, so that
+///    step 3 can lock them all;
+/// 2. claims positions for every event the appends carry, which also gives the transaction its
+///    id, in claim order (`ml_claim_positions`);
+/// 3. locks the members' rows in member order (`FOR UPDATE`: writers for other members do not
+///    wait; writers for the same ones wait for this commit, then see it);
+/// 4. checks each append in order, as if alone (key, then versions; a refused one taints its
+///    members for the rest of its group), and builds the accepted ones' events: positions from
+///    the claim, each member's chain from its row;
+/// 5. writes events, members' versions and hashes, keys and projections; commits.
 async fn append_all(
     client: &mut Client,
     statements: &WriteStatements,
     requests: &[(usize, AppendRequest)],
 ) -> Result<Vec<AppendOutcome>, StoreError> {
+    let members: Vec<Uuid> = requests
+        .iter()
+        .flat_map(|(_, r)| members_of(r))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    client.execute(&statements.add_members, &[&members]).await?;
+
     let txn = begin(client).await?;
-    let start = lock_head(&txn, statements).await?;
-    let mut head = start;
-    let mut outcomes = Vec::with_capacity(requests.len());
+    let claimed = requests.iter().map(|(_, r)| r.events.len()).sum::<usize>();
+    let mut next_position = if claimed > 0 {
+        let n = i64::try_from(claimed).unwrap_or(i64::MAX);
+        let first: i64 = txn.query_one(&statements.claim, &[&n]).await?.get(0);
+        from_db(first, "claimed position")?
+    } else {
+        0
+    };
+    let mut heads: HashMap<Uuid, (u64, [u8; 32])> = HashMap::with_capacity(members.len());
+    for row in txn.query(&statements.lock_members, &[&members]).await? {
+        let version = from_db(row.get(1), "member version")?;
+        heads.insert(row.get(0), (version, hash_from_db(row.get(2), 0)?));
+    }
+    let keys: Vec<Vec<u8>> = requests
+        .iter()
+        .filter_map(|(_, r)| r.idempotency.as_ref().map(|c| c.key.as_bytes().to_vec()))
+        .collect();
+    let mut stored_keys: HashMap<Vec<u8>, IdempotencyRecord> = HashMap::new();
+    if !keys.is_empty() {
+        for row in txn.query(&statements.keys, &[&keys]).await? {
+            stored_keys.insert(row.get(0), decode_record(row.get(1), row.get(2))?);
+        }
+    }
+
+    // Checks, in order, against the log and the transaction's earlier appends.
+    let mut versions: HashMap<Uuid, u64> = heads.iter().map(|(m, (v, _))| (*m, *v)).collect();
+    let mut claimed_keys: HashMap<&str, (usize, String)> = HashMap::new();
+    let mut plans = Vec::with_capacity(requests.len());
     let mut tainted: BTreeSet<Uuid> = BTreeSet::new();
     let mut job = None;
-    for (ordinal, request) in requests {
+    for (i, (ordinal, request)) in requests.iter().enumerate() {
         if job != Some(*ordinal) {
             tainted.clear();
             job = Some(*ordinal);
         }
-        let outcome = match tainted_conflict(&txn, statements, &tainted, request).await? {
-            Some(conflict) => conflict,
-            None => append_one(&txn, statements, &mut head, request).await?,
-        };
-        if !matches!(outcome, AppendOutcome::Committed(_)) {
-            tainted.extend(request.expected.iter().map(|(m, _)| *m));
-            tainted.extend(request.events.iter().map(|e| e.member));
+        let plan = plan(request, &versions, &tainted, &stored_keys, &claimed_keys);
+        match &plan {
+            Plan::Accepted => {
+                for event in &request.events {
+                    *versions.entry(event.member).or_insert(0) += 1;
+                }
+                if let Some(claim) = &request.idempotency {
+                    claimed_keys.insert(&claim.key, (i, hex::encode(claim.payload_hash)));
+                }
+            }
+            Plan::Refused(_) => tainted.extend(members_of(request)),
+            Plan::SameKeyAs(_) => {}
         }
-        outcomes.push(outcome);
+        plans.push(plan);
     }
-    if head != start {
-        set_head(&txn, statements, &head).await?;
+
+    // The accepted appends' events: positions in order from the claim, each member's chain.
+    let recorded_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut written: Vec<Option<Vec<StoredEvent>>> = Vec::with_capacity(requests.len());
+    for ((_, request), plan) in requests.iter().zip(&plans) {
+        if !matches!(plan, Plan::Accepted) {
+            written.push(None);
+            continue;
+        }
+        let mut events = Vec::with_capacity(request.events.len());
+        for new in &request.events {
+            let (version, prev) = heads.get(&new.member).copied().unwrap_or((0, GENESIS_HASH));
+            let event = build_event(new, next_position, version + 1, prev, &recorded_at, request);
+            heads.insert(
+                new.member,
+                (version + 1, event.hash_bytes().unwrap_or(GENESIS_HASH)),
+            );
+            next_position += 1;
+            events.push(event);
+        }
+        written.push(Some(events));
     }
+
+    // Writes.
+    let all: Vec<&StoredEvent> = written.iter().flatten().flatten().collect();
+    insert_events(&txn, statements, &all).await?;
+    let moved: BTreeSet<Uuid> = all.iter().map(|e| e.member).collect();
+    update_members(&txn, statements, &heads, &moved).await?;
+    let mut records: Vec<(String, IdempotencyRecord)> = Vec::new();
+    for ((_, request), events) in requests.iter().zip(&written) {
+        if let (Some(claim), Some(events)) = (&request.idempotency, events) {
+            records.push((
+                claim.key.clone(),
+                IdempotencyRecord {
+                    payload_hash: hex::encode(claim.payload_hash),
+                    positions: events.iter().map(|e| e.position).collect(),
+                },
+            ));
+        }
+    }
+    insert_keys(&txn, statements, &records).await?;
+    let projections: Vec<(Vec<u8>, Option<Vec<u8>>)> = requests
+        .iter()
+        .zip(&written)
+        .filter(|(_, events)| events.is_some())
+        .flat_map(|((_, request), _)| request.projections.iter().cloned())
+        .collect();
+    write_projection_records(&txn, statements, &projections).await?;
     txn.commit().await?;
+
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for (plan, events) in plans.into_iter().zip(&written) {
+        outcomes.push(match plan {
+            Plan::Refused(outcome) => outcome,
+            Plan::Accepted => AppendOutcome::Committed(events.clone().unwrap_or_default()),
+            Plan::SameKeyAs(first) => {
+                let positions = written[first]
+                    .iter()
+                    .flatten()
+                    .map(|e| e.position)
+                    .collect();
+                let payload_hash = records
+                    .iter()
+                    .find(|(_, r)| r.positions == positions)
+                    .map(|(_, r)| r.payload_hash.clone())
+                    .unwrap_or_default();
+                AppendOutcome::Duplicate(IdempotencyRecord {
+                    payload_hash,
+                    positions,
+                })
+            }
+        });
+    }
     Ok(outcomes)
 }
 
-/// A request of a group that expects a member an earlier refused request of the group expected
-/// or would have written was decided on top of that refused request: its expected version may
-/// still match the log by coincidence (another writer appended as many events), so it is
-/// refused as a conflict too, as the sled backend does.
-async fn tainted_conflict(
-    txn: &Transaction<'_>,
-    statements: &WriteStatements,
+/// Whether one append can be written after the transaction's earlier ones.
+fn plan(
+    request: &AppendRequest,
+    versions: &HashMap<Uuid, u64>,
     tainted: &BTreeSet<Uuid>,
-    request: &AppendRequest,
-) -> Result<Option<AppendOutcome>, StoreError> {
-    let Some((member, expected)) = request.expected.iter().find(|(m, _)| tainted.contains(m))
-    else {
-        return Ok(None);
-    };
-    let members = vec![*member];
-    let actual = match txn.query(&statements.versions, &[&members]).await?.first() {
-        Some(row) => from_db(row.get(1), "member version")?,
-        None => 0,
-    };
-    Ok(Some(AppendOutcome::VersionConflict {
-        member: *member,
-        expected: *expected,
-        actual,
-    }))
-}
-
-/// Checks and writes one append inside the transaction that holds the head.
-async fn append_one(
-    txn: &Transaction<'_>,
-    statements: &WriteStatements,
-    head: &mut Head,
-    request: &AppendRequest,
-) -> Result<AppendOutcome, StoreError> {
+    stored_keys: &HashMap<Vec<u8>, IdempotencyRecord>,
+    claimed_keys: &HashMap<&str, (usize, String)>,
+) -> Plan {
+    let actual = |member: &Uuid| versions.get(member).copied().unwrap_or(0);
+    // A request of a group that expects a member an earlier refused request of the group
+    // expected or would have written was decided on top of that refused request: its expected
+    // version may still match by coincidence, so it is refused as a conflict too (as sled does).
+    if let Some((member, expected)) = request.expected.iter().find(|(m, _)| tainted.contains(m)) {
+        return Plan::Refused(AppendOutcome::VersionConflict {
+            member: *member,
+            expected: *expected,
+            actual: actual(member),
+        });
+    }
     if let Some(claim) = &request.idempotency {
-        if let Some(row) = txn
-            .query_opt(&statements.key, &[&claim.key.as_bytes()])
-            .await?
-        {
-            let record = decode_record(row.get(0), row.get(1))?;
-            return Ok(if record.payload_hash == hex::encode(claim.payload_hash) {
-                AppendOutcome::Duplicate(record)
+        let payload_hash = hex::encode(claim.payload_hash);
+        if let Some(record) = stored_keys.get(claim.key.as_bytes()) {
+            return Plan::Refused(if record.payload_hash == payload_hash {
+                AppendOutcome::Duplicate(record.clone())
             } else {
                 AppendOutcome::KeyReused
             });
         }
-    }
-    let members: Vec<Uuid> = request
-        .expected
-        .iter()
-        .map(|(m, _)| *m)
-        .chain(request.events.iter().map(|e| e.member))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut versions: HashMap<Uuid, u64> = HashMap::new();
-    for row in txn.query(&statements.versions, &[&members]).await? {
-        versions.insert(row.get(0), from_db(row.get(1), "member version")?);
+        if let Some((first, hash)) = claimed_keys.get(claim.key.as_str()) {
+            return if *hash == payload_hash {
+                Plan::SameKeyAs(*first)
+            } else {
+                Plan::Refused(AppendOutcome::KeyReused)
+            };
+        }
     }
     for (member, expected) in &request.expected {
-        let actual = versions.get(member).copied().unwrap_or(0);
-        if actual != *expected {
-            return Ok(AppendOutcome::VersionConflict {
+        if actual(member) != *expected {
+            return Plan::Refused(AppendOutcome::VersionConflict {
                 member: *member,
                 expected: *expected,
-                actual,
+                actual: actual(member),
             });
         }
     }
-    let stored = build_events(head, &mut versions, request);
-    insert_events(txn, statements, &stored).await?;
-    if let Some(claim) = &request.idempotency {
-        let positions = stored
-            .iter()
-            .map(|e| to_db(e.position))
-            .collect::<Result<Vec<_>, _>>()?;
-        let payload_hash = hex::encode(claim.payload_hash);
-        txn.execute(
-            &statements.insert_key,
-            &[&claim.key.as_bytes(), &payload_hash, &positions],
-        )
-        .await?;
-    }
-    write_projection_records(txn, statements, &request.projections).await?;
-    if let Some(last) = stored.last() {
-        *head = Head {
-            position: last.position,
-            hash: last.hash_bytes().unwrap_or(GENESIS_HASH),
-        };
-    }
-    Ok(AppendOutcome::Committed(stored))
+    Plan::Accepted
 }
 
-/// Assigns positions, member versions and hashes: the same envelope sled writes.
-fn build_events(
-    head: &Head,
-    versions: &mut HashMap<Uuid, u64>,
+/// One stored event: the envelope sled writes, chained to the member's previous event.
+fn build_event(
+    new: &NewEvent,
+    position: u64,
+    member_version: u64,
+    prev: [u8; 32],
+    recorded_at: &str,
     request: &AppendRequest,
-) -> Vec<StoredEvent> {
-    let recorded_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let mut position = head.position;
-    let mut prev = head.hash;
-    let mut stored = Vec::with_capacity(request.events.len());
-    for new in &request.events {
-        position += 1;
-        let version = versions.get(&new.member).copied().unwrap_or(0) + 1;
-        versions.insert(new.member, version);
-        let mut event = StoredEvent {
-            position,
-            event_id: Uuid::new_v4(),
-            schema_version: new.schema_version,
-            member: new.member,
-            member_version: version,
-            event_type: new.event_type.clone(),
-            effective_date: new.effective_date,
-            recorded_at: recorded_at.clone(),
-            idempotency_key: request.idempotency.as_ref().map(|c| c.key.clone()),
-            policy_version: new.policy_version.clone(),
-            data: new.data.clone(),
-            prev_hash: hex::encode(prev),
-            hash: String::new(),
-        };
-        let hash = event.compute_hash(&prev);
-        event.hash = hex::encode(hash);
-        prev = hash;
-        stored.push(event);
-    }
-    assert_eq!(
+) -> StoredEvent {
+    let mut event = StoredEvent {
         position,
-        head.position + stored.len() as u64,
-        "positions are gapless"
-    );
-    stored
+        event_id: Uuid::now_v7(),
+        schema_version: new.schema_version,
+        member: new.member,
+        member_version,
+        event_type: new.event_type.clone(),
+        effective_date: new.effective_date,
+        recorded_at: recorded_at.to_string(),
+        idempotency_key: request.idempotency.as_ref().map(|c| c.key.clone()),
+        policy_version: new.policy_version.clone(),
+        data: new.data.clone(),
+        prev_hash: hex::encode(prev),
+        hash: String::new(),
+    };
+    event.hash = hex::encode(event.compute_hash(&prev));
+    event
 }
 
-/// Inserts events and moves their members' versions (one statement each, whatever the count).
+/// Inserts events (one statement, whatever the count).
 async fn insert_events(
     txn: &Transaction<'_>,
     statements: &WriteStatements,
-    events: &[StoredEvent],
+    events: &[&StoredEvent],
 ) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
@@ -1070,7 +1291,6 @@ async fn insert_events(
     let mut envelopes = Vec::with_capacity(events.len());
     let mut prev_hashes = Vec::with_capacity(events.len());
     let mut hashes = Vec::with_capacity(events.len());
-    let mut latest: BTreeMap<Uuid, i64> = BTreeMap::new();
     for event in events {
         let corrupt = |reason: &str| StoreError::Corrupt {
             position: event.position,
@@ -1080,7 +1300,6 @@ async fn insert_events(
         ids.push(event.event_id);
         members.push(event.member);
         versions.push(to_db(event.member_version)?);
-        latest.insert(event.member, to_db(event.member_version)?);
         envelopes.push(serde_json::to_string(event).map_err(|e| corrupt(&e.to_string()))?);
         prev_hashes.push(
             event
@@ -1103,12 +1322,63 @@ async fn insert_events(
         ],
     )
     .await?;
-    let (members, versions): (Vec<Uuid>, Vec<i64>) = latest.into_iter().unzip();
-    txn.execute(&statements.upsert_members, &[&members, &versions])
+    Ok(())
+}
+
+/// Moves the members' rows to their last version and hash.
+async fn update_members(
+    txn: &Transaction<'_>,
+    statements: &WriteStatements,
+    heads: &HashMap<Uuid, (u64, [u8; 32])>,
+    moved: &BTreeSet<Uuid>,
+) -> Result<(), StoreError> {
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let mut members = Vec::with_capacity(moved.len());
+    let mut versions = Vec::with_capacity(moved.len());
+    let mut hashes = Vec::with_capacity(moved.len());
+    for member in moved {
+        let (version, hash) = heads.get(member).copied().unwrap_or((0, GENESIS_HASH));
+        members.push(*member);
+        versions.push(to_db(version)?);
+        hashes.push(hash.to_vec());
+    }
+    txn.execute(&statements.update_members, &[&members, &versions, &hashes])
         .await?;
     Ok(())
 }
 
+/// Inserts idempotency records; a key another writer committed first fails the transaction
+/// with [`KEY_RACE`] (it is run again and then answers that key as the log knows it).
+async fn insert_keys(
+    txn: &Transaction<'_>,
+    statements: &WriteStatements,
+    records: &[(String, IdempotencyRecord)],
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut keys = Vec::with_capacity(records.len());
+    let mut payload_hashes = Vec::with_capacity(records.len());
+    let mut positions = Vec::with_capacity(records.len());
+    for (key, record) in records {
+        keys.push(key.as_bytes().to_vec());
+        payload_hashes.push(record.payload_hash.clone());
+        let list: Vec<String> = record.positions.iter().map(u64::to_string).collect();
+        positions.push(format!("{{{}}}", list.join(",")));
+    }
+    let inserted = txn
+        .query(
+            &statements.insert_keys,
+            &[&keys, &payload_hashes, &positions],
+        )
+        .await?;
+    if inserted.len() != records.len() {
+        return Err(StoreError::Postgres(KEY_RACE.into()));
+    }
+    Ok(())
+}
 /// Writes projection records in request order (the last write of a key wins, as in a batch).
 async fn write_projection_records(
     txn: &Transaction<'_>,
@@ -1156,49 +1426,31 @@ async fn write_projections(
     Ok(())
 }
 
-/// Appends already-stored events verbatim (a migration) with their idempotency records, after
-/// checking that each one follows the head in the chain and in its member's stream.
+/// A chunk of a migration, checked by [`PgStore::import_from`].
+struct Import {
+    events: Vec<StoredEvent>,
+    /// The last version and hash of every member of the chunk.
+    heads: HashMap<Uuid, (u64, [u8; 32])>,
+    /// The idempotency records of keys first seen in the chunk.
+    records: Vec<(String, IdempotencyRecord)>,
+    last_position: u64,
+}
+
+/// Appends already-stored events verbatim (a migration) with their idempotency records, and
+/// moves the position sequence past them.
 async fn import(
     client: &mut Client,
     statements: &WriteStatements,
-    events: Vec<StoredEvent>,
-    records: Vec<(String, IdempotencyRecord)>,
+    chunk: Import,
 ) -> Result<(), StoreError> {
+    let last = to_db(chunk.last_position)?;
+    let members: BTreeSet<Uuid> = chunk.heads.keys().copied().collect();
     let txn = begin(client).await?;
-    let mut head = lock_head(&txn, statements).await?;
-    let members: Vec<Uuid> = events
-        .iter()
-        .map(|e| e.member)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut versions: HashMap<Uuid, u64> = HashMap::new();
-    for row in txn.query(&statements.versions, &[&members]).await? {
-        versions.insert(row.get(0), from_db(row.get(1), "member version")?);
-    }
-    for event in &events {
-        check_next(event, &head, versions.get(&event.member).copied())?;
-        versions.insert(event.member, event.member_version);
-        head = Head {
-            position: event.position,
-            hash: event.hash_bytes().unwrap_or(GENESIS_HASH),
-        };
-    }
-    insert_events(&txn, statements, &events).await?;
-    for (key, record) in records {
-        let positions = record
-            .positions
-            .iter()
-            .map(|p| to_db(*p))
-            .collect::<Result<Vec<i64>, _>>()?;
-        txn.execute(
-            "INSERT INTO idempotency (key, payload_hash, positions) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO NOTHING",
-            &[&key.as_bytes(), &record.payload_hash, &positions],
-        )
-        .await?;
-    }
-    set_head(&txn, statements, &head).await?;
+    txn.execute(&statements.claim_imported, &[&last]).await?;
+    let all: Vec<&StoredEvent> = chunk.events.iter().collect();
+    insert_events(&txn, statements, &all).await?;
+    update_members(&txn, statements, &chunk.heads, &members).await?;
+    insert_keys(&txn, statements, &chunk.records).await?;
     txn.commit().await?;
     Ok(())
 }

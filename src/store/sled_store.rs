@@ -6,11 +6,13 @@
 //! |---|---|
 //! | `E` position (u64 BE) | the event's envelope, JSON |
 //! | `S` member (16) version (u64 BE) | position |
-//! | `V` member (16) | the member's version |
+//! | `V` member (16) | the member's version (u64 BE) ‖ the hash of its last event (32) |
 //! | `I` event id (16) | position |
 //! | `K` key bytes | idempotency record, JSON |
 //! | `P` projection key | projection bytes (opaque to the store) |
 //! | `H` | head: position (u64 BE) ‖ hash (32) |
+//! | `F` | the log's format, [`LOG_FORMAT`] |
+//! | `G` | present when positions may skip (a log imported from PostgreSQL that skipped some) |
 //!
 //! Beside sled's files, `durable-head` holds the last head known durable (position, hash and a
 //! checksum), rewritten after every flush and fsync. sled recovers a truncated or damaged log by
@@ -220,6 +222,50 @@ fn version_key(member: Uuid) -> [u8; 17] {
     k
 }
 
+/// The format of the log this build writes: one hash chain per member. A log without it was
+/// written by an earlier build with one global chain, which this build cannot check.
+pub const LOG_FORMAT: &[u8] = b"member-ledger-log/2 (a hash chain per member)";
+
+/// A member's version and the hash of its last event, as the `V` record holds them.
+fn member_record(version: u64, hash: &[u8; 32]) -> [u8; 40] {
+    let mut record = [0u8; 40];
+    record[..8].copy_from_slice(&version.to_be_bytes());
+    record[8..].copy_from_slice(hash);
+    record
+}
+
+fn decode_member_record(bytes: &[u8]) -> Result<(u64, [u8; 32]), StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        position: 0,
+        reason: "a member's version record is not 40 bytes".into(),
+    };
+    if bytes.len() != 40 {
+        return Err(corrupt());
+    }
+    let version = be_u64(&bytes[..8], 0, "member version")?;
+    let hash: [u8; 32] = bytes[8..].try_into().map_err(|_| corrupt())?;
+    Ok((version, hash))
+}
+
+/// Checks the log's format record, writing it into a log that holds no event yet.
+fn check_format(tree: &sled::Tree, head: &Head) -> Result<(), StoreError> {
+    match tree.get(b"F")? {
+        Some(format) if format.as_ref() == LOG_FORMAT => Ok(()),
+        None if head.position == 0 => {
+            tree.insert(b"F", LOG_FORMAT)?;
+            Ok(())
+        }
+        found => Err(StoreError::Unsupported(format!(
+            "this ledger's log is in format '{}', not '{}': it was written by an earlier build \
+             (one global hash chain) that this one cannot check; replay its commands into a new \
+             ledger",
+            found.map_or("(none)".into(), |f| String::from_utf8_lossy(&f)
+                .into_owned()),
+            String::from_utf8_lossy(LOG_FORMAT)
+        ))),
+    }
+}
+
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(rest.len() + 1);
     k.push(prefix);
@@ -385,6 +431,7 @@ impl SledStore {
             });
         }
         check_anchor(&path, &tree, &head)?;
+        check_format(&tree, &head)?;
         let anchor = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -452,9 +499,13 @@ impl EventStore for SledStore {
         read_head(&self.tree)
     }
 
+    fn positions_gapless(&self) -> Result<bool, StoreError> {
+        Ok(!self.tree.contains_key(b"G")?)
+    }
+
     fn member_version(&self, member: Uuid) -> Result<u64, StoreError> {
         match self.tree.get(version_key(member))? {
-            Some(v) => be_u64(&v, 0, "member version"),
+            Some(v) => Ok(decode_member_record(&v)?.0),
             None => Ok(0),
         }
     }
@@ -614,7 +665,8 @@ struct Writer {
     tree: sled::Tree,
     data_file: File,
     head: Head,
-    versions: HashMap<Uuid, u64>,
+    /// Members' versions and last hashes, as far as this writer has read or written them.
+    versions: HashMap<Uuid, (u64, [u8; 32])>,
     poisoned: Option<String>,
     fsync: bool,
     anchor: File,
@@ -736,16 +788,21 @@ impl Writer {
         Ok(())
     }
 
-    fn version(&mut self, member: Uuid) -> Result<u64, StoreError> {
+    /// A member's version and the hash of its last event (0 and the genesis hash when new).
+    fn member_head(&mut self, member: Uuid) -> Result<(u64, [u8; 32]), StoreError> {
         if let Some(v) = self.versions.get(&member) {
             return Ok(*v);
         }
         let v = match self.tree.get(version_key(member))? {
-            Some(bytes) => be_u64(&bytes, 0, "member version")?,
-            None => 0,
+            Some(bytes) => decode_member_record(&bytes)?,
+            None => (0, GENESIS_HASH),
         };
         self.versions.insert(member, v);
         Ok(v)
+    }
+
+    fn version(&mut self, member: Uuid) -> Result<u64, StoreError> {
+        Ok(self.member_head(member)?.0)
     }
 
     /// One append: a group of one.
@@ -875,7 +932,7 @@ impl Writer {
     }
 
     /// Moves the writer's head and member versions past appended events.
-    fn advance(&mut self, stored: &[StoredEvent], versions: HashMap<Uuid, u64>) {
+    fn advance(&mut self, stored: &[StoredEvent], versions: HashMap<Uuid, (u64, [u8; 32])>) {
         if let Some(last) = stored.last() {
             self.head = Head {
                 position: last.position,
@@ -890,19 +947,18 @@ impl Writer {
         &mut self,
         batch: &mut sled::Batch,
         request: &AppendRequest,
-    ) -> Result<(Vec<StoredEvent>, HashMap<Uuid, u64>), StoreError> {
-        let mut versions: HashMap<Uuid, u64> = HashMap::new();
+    ) -> Result<(Vec<StoredEvent>, HashMap<Uuid, (u64, [u8; 32])>), StoreError> {
+        let mut versions: HashMap<Uuid, (u64, [u8; 32])> = HashMap::new();
         let mut stored = Vec::with_capacity(request.events.len());
         let mut position = self.head.position;
-        let mut prev = self.head.hash;
         let recorded_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         for new in &request.events {
             position += 1;
-            let version = match versions.get(&new.member) {
-                Some(v) => v + 1,
-                None => self.version(new.member)? + 1,
+            let (last_version, prev) = match versions.get(&new.member) {
+                Some(v) => *v,
+                None => self.member_head(new.member)?,
             };
-            versions.insert(new.member, version);
+            let version = last_version + 1;
             let mut event = StoredEvent {
                 position,
                 // Time-ordered (UUIDv7): the event-id index grows at its end instead of touching a
@@ -922,7 +978,7 @@ impl Writer {
             };
             let hash = event.compute_hash(&prev);
             event.hash = hex::encode(hash);
-            prev = hash;
+            versions.insert(new.member, (version, hash));
             let bytes = serde_json::to_vec(&event).map_err(|e| StoreError::Corrupt {
                 position,
                 reason: e.to_string(),
@@ -940,8 +996,11 @@ impl Writer {
             self.head.position + stored.len() as u64,
             "positions are gapless"
         );
-        for (member, version) in &versions {
-            batch.insert(&version_key(*member), &version.to_be_bytes());
+        for (member, (version, hash)) in &versions {
+            batch.insert(
+                &version_key(*member),
+                member_record(*version, hash).as_slice(),
+            );
         }
         if let Some(claim) = &request.idempotency {
             let record = IdempotencyRecord {
@@ -960,10 +1019,12 @@ impl Writer {
                 None => batch.remove(prefixed(b'P', key)),
             }
         }
-        let mut head = Vec::with_capacity(40);
-        head.extend_from_slice(&position.to_be_bytes());
-        head.extend_from_slice(&prev);
-        batch.insert(b"H", head);
+        if let Some(last) = stored.last() {
+            let mut head = Vec::with_capacity(40);
+            head.extend_from_slice(&position.to_be_bytes());
+            head.extend_from_slice(&last.hash_bytes().unwrap_or(GENESIS_HASH));
+            batch.insert(b"H", head);
+        }
         Ok((stored, versions))
     }
 }

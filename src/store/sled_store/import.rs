@@ -3,20 +3,21 @@
 //! The copy writes sled's key layout directly, without the writer thread: the target must hold
 //! no event, and nothing else may open it until the copy returns (sled's own lock refuses a
 //! second opener). Every event keeps its position, id, member version and hashes; each link is
-//! checked before it is written, so a broken source is refused rather than copied.
+//! checked before it is written, so a broken source is refused rather than copied. A source whose
+//! positions skip (PostgreSQL after a failed transaction) keeps its positions: the copy records
+//! that its positions may skip (`G`), and walks of it accept rising positions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::Path;
 
 use uuid::Uuid;
 
 use super::{
-    anchor_record, event_key, prefixed, read_head, stream_key, version_key, SledStore,
-    StoreOptions, ANCHOR_FILE,
+    anchor_record, event_key, member_record, prefixed, read_head, stream_key, version_key,
+    SledStore, StoreOptions, ANCHOR_FILE, LOG_FORMAT,
 };
-use crate::store::location::check_next;
-use crate::store::{EventStore, Head, StoreError, GENESIS_HASH};
+use crate::store::{ChainWalk, EventStore, StoreError};
 
 /// Events read from the source and written in one sled batch.
 const IMPORT_CHUNK_EVENTS: usize = 4096;
@@ -43,16 +44,26 @@ impl SledStore {
                 head.position
             )));
         }
-        let mut versions: HashMap<Uuid, u64> = HashMap::new();
+        let mut walk = ChainWalk::new(source.positions_gapless()?);
+        let mut skipped = false;
         let mut keys: BTreeSet<String> = BTreeSet::new();
         loop {
-            let chunk = source.read_from(head.position + 1, IMPORT_CHUNK_EVENTS)?;
+            let chunk = source.read_from(walk.expected_position(), IMPORT_CHUNK_EVENTS)?;
             if chunk.is_empty() {
                 break;
             }
             let mut batch = sled::Batch::default();
+            let mut touched: BTreeSet<Uuid> = BTreeSet::new();
             for event in &chunk {
-                check_next(event, &head, versions.get(&event.member).copied())?;
+                skipped |= event.position != walk.expected_position();
+                walk.check(event).map_err(|e| match e {
+                    StoreError::Corrupt { position, reason } => StoreError::Corrupt {
+                        position,
+                        reason: format!("the source's log breaks here: {reason}"),
+                    },
+                    other => other,
+                })?;
+                touched.insert(event.member);
                 let bytes = serde_json::to_vec(event).map_err(|e| StoreError::Corrupt {
                     position: event.position,
                     reason: e.to_string(),
@@ -61,11 +72,6 @@ impl SledStore {
                 let position = event.position.to_be_bytes();
                 batch.insert(&stream_key(event.member, event.member_version), &position);
                 batch.insert(prefixed(b'I', event.event_id.as_bytes()), &position);
-                versions.insert(event.member, event.member_version);
-                head = Head {
-                    position: event.position,
-                    hash: event.hash_bytes().unwrap_or(GENESIS_HASH),
-                };
                 if let Some(key) = &event.idempotency_key {
                     if keys.insert(key.clone()) {
                         let record =
@@ -84,9 +90,19 @@ impl SledStore {
                     }
                 }
             }
-            for (member, version) in &versions {
-                batch.insert(&version_key(*member), &version.to_be_bytes());
+            for member in touched {
+                if let Some((version, hash)) = walk.member_head(member) {
+                    batch.insert(
+                        &version_key(member),
+                        member_record(version, &hash).as_slice(),
+                    );
+                }
             }
+            head = walk.last();
+            if skipped {
+                batch.insert(b"G", b"");
+            }
+            batch.insert(b"F", LOG_FORMAT);
             let mut record = Vec::with_capacity(40);
             record.extend_from_slice(&head.position.to_be_bytes());
             record.extend_from_slice(&head.hash);
