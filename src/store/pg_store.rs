@@ -1,38 +1,42 @@
-//! The PostgreSQL backend (feature `postgres`): the same log, versions, keys, hash chain and
-//! projections as [`super::SledStore`], in five tables, with every append one transaction.
+//! The PostgreSQL backend (feature `postgres`): the same envelopes, member versions, keys,
+//! per-member hash chains and projections as [`super::SledStore`], with every append one
+//! transaction, and writers for different members never waiting for each other.
 //!
 //! | table | holds |
 //! |---|---|
-//! | `events` | position (bigint, primary key), event_id (uuid, unique), member, member_version (unique per member), the envelope JSON as text (the exact bytes sled stores), prev_hash, hash |
-//! | `members` | each member's current version (the optimistic-concurrency check, `members()`) |
+//! | `events` | position (bigint, primary key), xid (xid8: the writing transaction), event_id (uuid, unique), member, member_version (unique per member), the envelope JSON as text (the exact bytes sled stores), prev_hash, hash |
+//! | `members` | each member's version and last hash: the row a writer locks, and `members()` |
 //! | `idempotency` | key (bytea), the command's payload hash, the positions it wrote |
 //! | `projections` | key (bytea), value (bytea): opaque to the store |
-//! | `head` | one row: the last position and its hash |
+//! | `log_format` | the format of the log (a hash chain per member) |
 //!
-//! **Ordering.** The hash chain is global (`hash = SHA-256(prev_hash ‖ canonical bytes)`, the
-//! canonical bytes naming the position), so an append must know the previous event's hash
-//! before it can write: every append transaction first locks the `head` row
-//! (`SELECT … FOR UPDATE`), then checks keys and versions, assigns the next positions, hashes,
-//! inserts, moves the head and commits. Appends therefore serialize on that row, across
-//! connections and processes, and commit in position order: a transaction holding positions
-//! n+1… cannot commit before the one holding n has (it waited for its lock), so a reader
-//! polling `position > cursor` never skips an event that commits late. The checks read under
-//! the lock (READ COMMITTED: each statement sees every earlier holder's commit), so a version
-//! check cannot race and positions are gapless by construction. POSTGRES.md says what a
-//! per-member chain would change.
+//! **Writing.** A transaction (one append, or every append a writer drained from its queue, at
+//! most [`TXN_APPENDS_MAX`]) first makes sure each member it touches has a row, then claims
+//! positions for all its events with `ml_claim_positions(n)`, which under a short advisory lock
+//! also gives the transaction its id; then it locks its members' rows (`FOR UPDATE`, in member
+//! order, so that writers cannot deadlock), checks keys and versions, chains each member's new
+//! events to the hash in its row, writes, and commits. Writers for other members take other
+//! rows and commit in parallel; writers for the same member wait for each other's commit and
+//! then see it (READ COMMITTED). A refused append or a failed transaction leaves its claimed
+//! positions unused: positions rise but may skip ([`EventStore::positions_gapless`] is false).
 //!
-//! **Throughput.** The lock is held for one commit (one WAL flush), so the writer thread of a
-//! store drains its queue and puts up to [`TXN_APPENDS_MAX`] appends in one transaction: each
-//! is checked and refused or written on its own, in order, as if alone; a storage error fails
-//! the whole transaction and every append in it (nothing of it is visible).
+//! **Reading in order.** Transactions commit in any order, but because ids and positions are
+//! claimed together, a transaction's positions are above those of every transaction with a
+//! smaller id. `read_from` and `head` only return events whose transaction id is below
+//! `pg_snapshot_xmin(pg_current_snapshot())`: every transaction that could still commit has an
+//! id at or above it, hence positions above everything returned. A consumer that continues after
+//! the last position it read never skips an event that committed late; a transaction in flight
+//! only delays what comes after it. No NOTIFY is sent from the append transaction.
 //!
 //! **Durability.** A ticket's `applied` and `durable` both resolve after COMMIT returns, with
-//! `synchronous_commit = on` set on the writer's connection: the commit record is flushed.
+//! `synchronous_commit = on` set on every writer connection: the commit record is flushed.
 //!
 //! **Threads.** The trait is sync and is called from async code, so the store drives
 //! `tokio-postgres` on a small runtime of its own: a read spawns its query there and waits on
-//! a channel; the writer is a thread that blocks on its queue and runs each transaction on that
-//! runtime. A lost connection is not re-established: the store answers errors until reopened.
+//! a channel; each writer ([`PgOptions::writers`]) is a thread with its own connection that
+//! blocks on its queue and runs each transaction on that runtime; a member's appends always go
+//! to the same writer. A lost connection is not re-established: the store answers errors until
+//! reopened.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -52,7 +56,7 @@ use super::{
     IdempotencyRecord, NewEvent, StoreError, StoredEvent, GENESIS_HASH,
 };
 
-/// Appends one transaction (one head lock, one commit) may carry.
+/// Appends one transaction (one claim of positions, one commit) may carry.
 pub const TXN_APPENDS_MAX: usize = 1024;
 /// Requests waiting for the writer; submitters block (backpressure) beyond this.
 pub const WRITER_QUEUE_DEPTH: usize = 4096;

@@ -1,0 +1,167 @@
+//! Durable appends per second on each backend, the figures of BENCHMARKS.md's "Appends on sled
+//! and PostgreSQL" table: one connection submitting one command at a time, sixteen connections
+//! at once (PostgreSQL: sixteen writer connections; sled: its one writer, which shares a flush
+//! between them), and one connection submitting batches of 512.
+//!
+//! Every command is an enrolment of a new member (one event), acknowledged only once durable.
+//! PostgreSQL runs when `MEMBER_LEDGER_PG_URL` names a database (each run in a schema of its
+//! own); without it, only sled is measured. Build with `--features postgres`:
+//! `cargo bench --features postgres --bench appends`.
+#![allow(missing_docs)] // criterion's macros generate undocumented items.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use member_ledger::policy::PolicySet;
+use member_ledger::store::{EventStore, PgOptions, PgStore, SledStore};
+use member_ledger::Ledger;
+
+/// Connections (tasks) submitting at once in the concurrent case.
+const CONNECTIONS: usize = 16;
+/// Commands each round submits in the one-at-a-time cases.
+const COMMANDS_PER_ROUND: u64 = 256;
+/// Commands per batch in the batched case.
+const BATCH_COMMANDS: usize = 512;
+
+static NEXT_MEMBER: AtomicU64 = AtomicU64::new(1);
+
+fn enroll() -> String {
+    let n = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        r#"{{"type":"enroll","member":"00000000-0000-4000-8000-{n:012x}","region":"luzhou","scheme":"employee","sex":"female","birth_date":"1985-01-01","date":"2010-01-01"}}"#
+    )
+}
+
+/// `rounds` rounds of [`COMMANDS_PER_ROUND`] commands, one at a time on one task.
+async fn one_at_a_time(ledger: &Ledger, rounds: u64) -> Duration {
+    let lines: Vec<String> = (0..rounds * COMMANDS_PER_ROUND).map(|_| enroll()).collect();
+    let started = Instant::now();
+    for line in &lines {
+        ledger.submit_json(line).await.expect("submit");
+    }
+    started.elapsed()
+}
+
+/// The same commands split over [`CONNECTIONS`] tasks submitting at once.
+async fn concurrently(ledger: &Ledger, rounds: u64) -> Duration {
+    let per_task = (rounds * COMMANDS_PER_ROUND).div_ceil(CONNECTIONS as u64);
+    let work: Vec<Vec<String>> = (0..CONNECTIONS)
+        .map(|_| (0..per_task).map(|_| enroll()).collect())
+        .collect();
+    let started = Instant::now();
+    let tasks: Vec<_> = work
+        .into_iter()
+        .map(|lines| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                for line in &lines {
+                    ledger.submit_json(line).await.expect("submit");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    started.elapsed()
+}
+
+/// `rounds` batches of [`BATCH_COMMANDS`] commands on one task.
+async fn batched(ledger: &Ledger, rounds: u64) -> Duration {
+    let batches: Vec<Vec<String>> = (0..rounds)
+        .map(|_| (0..BATCH_COMMANDS).map(|_| enroll()).collect())
+        .collect();
+    let started = Instant::now();
+    for lines in &batches {
+        let results = ledger.submit_batch(lines).await;
+        assert!(results.iter().all(Result::is_ok), "a batch was refused");
+    }
+    started.elapsed()
+}
+
+/// The backends to measure: sled in a temporary directory, PostgreSQL when configured. Each
+/// is opened with `writers` writer connections where the backend has them.
+fn backends(writers: usize) -> Vec<(&'static str, Arc<dyn EventStore>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sled: Arc<dyn EventStore> = Arc::new(SledStore::open(dir.path()).expect("open sled"));
+    let mut out = vec![("sled", sled, Some(dir))];
+    if let Ok(url) = std::env::var("MEMBER_LEDGER_PG_URL") {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let options = PgOptions {
+            schema: Some(format!("bench_appends_{}_{nanos}", std::process::id())),
+            writers,
+        };
+        let pg: Arc<dyn EventStore> =
+            Arc::new(PgStore::open_with(&url, options).expect("open PostgreSQL"));
+        out.push(("postgres", pg, None));
+    } else {
+        eprintln!("MEMBER_LEDGER_PG_URL is not set: measuring sled only");
+    }
+    out
+}
+
+/// What a measurement submits, and how.
+#[derive(Clone, Copy)]
+enum Case {
+    OneAtATime,
+    Concurrent,
+    Batched,
+}
+
+impl Case {
+    fn name(self) -> &'static str {
+        match self {
+            Case::OneAtATime => "1 connection, one command per submit",
+            Case::Concurrent => "16 connections, one command per submit",
+            Case::Batched => "1 connection, batches of 512",
+        }
+    }
+
+    /// Writer connections the PostgreSQL store opens.
+    fn writers(self) -> usize {
+        match self {
+            Case::Concurrent => CONNECTIONS,
+            Case::OneAtATime | Case::Batched => 1,
+        }
+    }
+
+    /// Commands per round.
+    fn elements(self) -> u64 {
+        match self {
+            Case::Batched => BATCH_COMMANDS as u64,
+            Case::OneAtATime | Case::Concurrent => COMMANDS_PER_ROUND,
+        }
+    }
+
+    async fn run(self, ledger: &Ledger, rounds: u64) -> Duration {
+        match self {
+            Case::OneAtATime => one_at_a_time(ledger, rounds).await,
+            Case::Concurrent => concurrently(ledger, rounds).await,
+            Case::Batched => batched(ledger, rounds).await,
+        }
+    }
+}
+
+fn appends(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for case in [Case::OneAtATime, Case::Concurrent, Case::Batched] {
+        let mut group = c.benchmark_group(format!("durable appends: {}", case.name()));
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(10));
+        group.throughput(Throughput::Elements(case.elements()));
+        for (backend, store, _dir) in backends(case.writers()) {
+            let ledger = Ledger::with_store(store, PolicySet::shipped());
+            group.bench_function(backend, |b| {
+                b.iter_custom(|rounds| rt.block_on(case.run(&ledger, rounds)))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(append_benches, appends);
+criterion_main!(append_benches);
