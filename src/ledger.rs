@@ -24,8 +24,9 @@ use crate::domain::{
 use crate::policy::PolicySet;
 use crate::projection::{self, AccountView, Statement, ViewAt};
 use crate::store::{
-    answer, check_hash, AppendOutcome, AppendRequest, ChainWalk, DataLocation, EventStore, Head,
-    IdempotencyClaim, IdempotencyRecord, SledStore, StoreError, StoreOptions, StoredEvent,
+    answer, check_hash, settled_head, AppendOutcome, AppendRequest, ChainWalk, DataLocation,
+    EventStore, Head, IdempotencyClaim, IdempotencyRecord, SledStore, StoreError, StoreOptions,
+    StoredEvent,
 };
 
 /// How many times a command is decided again after a version conflict before giving up.
@@ -769,7 +770,7 @@ impl Ledger {
 
     /// The member's dispute dossier (see [`crate::audit::dossier`]).
     pub async fn dossier(&self, member: MemberId) -> Result<Dossier, QueryError> {
-        let head = self.inner.store.head()?;
+        let head = settled_head(self.inner.store.as_ref())?;
         let events = self.inner.store.read_member(member, Some(head.position))?;
         if events.is_empty() {
             return Err(QueryError::UnknownMember(member));
@@ -885,7 +886,7 @@ impl Ledger {
         as_of: Option<NaiveDate>,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
-        let head = self.inner.store.head()?;
+        let head = settled_head(self.inner.store.as_ref())?;
         let mut states: BTreeMap<MemberId, MemberState> = BTreeMap::new();
         let mut walk = ChainWalk::new(self.inner.store.positions_gapless()?);
         while walk.last().position < head.position {

@@ -14,7 +14,7 @@ use crate::audit::recheck::{recheck, Depth};
 use crate::codec;
 use crate::domain::{MemberId, MemberState};
 use crate::ledger::{Ledger, READ_CHUNK_EVENTS};
-use crate::store::{ChainWalk, EventStore, StoreError};
+use crate::store::{settled_head, ChainWalk, EventStore, StoreError};
 
 /// The first thing found wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub async fn verify_with_progress(
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<VerifyReport, StoreError> {
     let store = ledger.store();
-    let head = ledger.head()?;
+    let head = settled_head(store.as_ref())?;
     let mut report = VerifyReport::default();
     let mut states: BTreeMap<MemberId, MemberState> = BTreeMap::new();
     let mut walk = ChainWalk::new(store.positions_gapless()?);
@@ -164,7 +164,7 @@ pub async fn verify_with_progress(
         }
     }
     if report.broken.is_none() {
-        report.broken = member_records(store.as_ref(), &walk, &states)?;
+        report.broken = member_records(store.as_ref(), &walk, &states, head.position)?;
     }
     report.members = states.len();
     if report.broken.is_some() {
@@ -192,35 +192,44 @@ pub async fn verify_with_progress(
 }
 
 /// Compares the store's own record of its members (the list, and each member's version) with
-/// the chains the walk found: a member's last events cut off the end of its chain, or a member
-/// removed whole, show here (a per-member chain cannot show them by itself).
+/// the chains the walk found up to `head`: a member's last events cut off the end of its chain,
+/// or a member removed whole, show here (a per-member chain cannot show them by itself). A
+/// member whose record is ahead because of events committed after `head` is not a break.
 fn member_records(
     store: &dyn EventStore,
     walk: &ChainWalk,
     states: &BTreeMap<MemberId, MemberState>,
+    head: u64,
 ) -> Result<Option<Broken>, StoreError> {
     let listed = store.members()?;
-    if listed.len() != states.len() {
-        return Ok(Some(Broken {
+    let broken = |reason: String| {
+        Ok(Some(Broken {
             position: 0,
-            reason: format!(
-                "the store lists {} members, but the log holds events of {}",
-                listed.len(),
-                states.len()
-            ),
-        }));
+            reason,
+        }))
+    };
+    let known: std::collections::BTreeSet<&MemberId> = listed.iter().collect();
+    if let Some(missing) = states.keys().find(|m| !known.contains(m)) {
+        return broken(format!(
+            "member {missing} has events in the log but no record in the store"
+        ));
     }
     for member in listed {
         let walked = walk.member_head(member).map_or(0, |(version, _)| version);
         let recorded = store.member_version(member)?;
-        if walked != recorded {
-            return Ok(Some(Broken {
-                position: 0,
-                reason: format!(
-                    "member {member} is at version {recorded} in the store's record, but its \
-                     chain in the log ends at version {walked} (events are missing)"
-                ),
-            }));
+        if walked == recorded {
+            continue;
+        }
+        let later = store.read_member_after(member, walked)?;
+        let written_after_head = recorded > walked
+            && later
+                .first()
+                .is_some_and(|e| e.member_version == walked + 1 && e.position > head);
+        if !written_after_head {
+            return broken(format!(
+                "member {member} is at version {recorded} in the store's record, but its \
+                 chain in the log ends at version {walked} (events are missing)"
+            ));
         }
     }
     Ok(None)

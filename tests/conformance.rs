@@ -12,8 +12,8 @@ use chrono::NaiveDate;
 use member_ledger::policy::PolicySet;
 use member_ledger::projection::ViewAt;
 use member_ledger::store::{
-    AppendOutcome, AppendRequest, EventStore, IdempotencyClaim, NewEvent, SledStore, StoreOptions,
-    StoredEvent, GENESIS_HASH,
+    settled_head, AppendOutcome, AppendRequest, EventStore, IdempotencyClaim, NewEvent, SledStore,
+    StoreOptions, StoredEvent, GENESIS_HASH,
 };
 use member_ledger::Ledger;
 use uuid::Uuid;
@@ -127,6 +127,9 @@ fn append(store: &dyn EventStore, request: AppendRequest) -> AppendOutcome {
         .blocking_recv()
         .expect("an answer")
         .expect("durable");
+    // On PostgreSQL, readers show an acknowledged event once every transaction that began
+    // before it has ended (other tests' included): wait for that before reading.
+    settled_head(store).expect("readers reach the last commit");
     outcome
 }
 

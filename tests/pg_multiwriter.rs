@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use member_ledger::policy::PolicySet;
-use member_ledger::store::{EventStore, PgOptions, PgStore, StoredEvent};
+use member_ledger::store::{settled_head, EventStore, PgOptions, PgStore, StoredEvent};
 use member_ledger::Ledger;
 
 const BIN: &str = env!("CARGO_BIN_EXE_member-ledger");
@@ -209,6 +209,9 @@ fn four_processes_on_shared_members_lose_nothing_and_a_reader_sees_each_event_on
             }
         }
     }
+    // Everything acknowledged is committed; once no transaction that began before the last
+    // commit is in flight (another test's may be), readers show all of it.
+    settled_head(store.as_ref()).expect("readers reach the last commit");
     stop.store(true, Ordering::SeqCst);
     let seen = reader.join().expect("the reader");
     eprintln!("results by code: {codes:?}; {} events", seen.len());
@@ -335,6 +338,7 @@ fn readers_stop_below_a_transaction_still_in_flight_and_accept_the_gap_it_leaves
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let first = ledger.submit_json(&enroll(0)).await.expect("enroll");
+        settled_head(store.as_ref()).expect("readers reach the first event");
         let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .expect("connect");
@@ -362,7 +366,10 @@ fn readers_stop_below_a_transaction_still_in_flight_and_accept_the_gap_it_leaves
         );
 
         txn.rollback().await.expect("rollback");
-        assert_eq!(store.head().expect("head").position, later.position);
+        assert_eq!(
+            settled_head(store.as_ref()).expect("settle").position,
+            later.position
+        );
         let log = store.read_from(1, 100).expect("read");
         let positions: Vec<u64> = log.iter().map(|e| e.position).collect();
         assert!(positions.contains(&later.position), "{positions:?}");

@@ -69,6 +69,10 @@ pub enum StoreError {
     /// (or rebuild with `--features postgres`).
     #[error("{0}")]
     Unsupported(String),
+    /// Readers are held below events already committed for longer than a walk of the whole log
+    /// waits (PostgreSQL: a transaction in flight since before them). Try again.
+    #[error("the log is busy: {0}")]
+    Busy(String),
 }
 
 /// The end of the log: the last event's position and hash. On PostgreSQL, the last event
@@ -154,6 +158,33 @@ pub struct GroupTicket {
     pub durable: oneshot::Receiver<Result<(), StoreError>>,
 }
 
+/// How long [`settled_head`] waits for readers to reach the last committed event.
+pub const SETTLE_WAIT_MS: u64 = 10_000;
+
+/// The head once readers show every event committed when it was called: what a walk of the
+/// whole log (`verify`, a replay, a dossier) starts from, so that it sees everything written
+/// before it began. Immediate on sled; on PostgreSQL it waits for transactions in flight, at
+/// most [`SETTLE_WAIT_MS`], then answers [`StoreError::Busy`].
+pub fn settled_head(store: &dyn EventStore) -> Result<Head, StoreError> {
+    let target = store.committed_position()?;
+    let started = std::time::Instant::now();
+    loop {
+        let head = store.head()?;
+        if head.position >= target {
+            return Ok(head);
+        }
+        if started.elapsed() > std::time::Duration::from_millis(SETTLE_WAIT_MS) {
+            return Err(StoreError::Busy(format!(
+                "events up to position {target} are committed, but a transaction in flight \
+                 holds readers at {} (for {} s)",
+                head.position,
+                SETTLE_WAIT_MS / 1000
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// Awaits a writer's answer, mapping a dropped sender to [`StoreError::Closed`].
 pub async fn answer<T>(rx: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
     rx.await.unwrap_or(Err(StoreError::Closed))
@@ -166,6 +197,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// Whether positions run 1, 2, 3… without a gap (a walk then refuses any skip).
     fn positions_gapless(&self) -> Result<bool, StoreError> {
         Ok(true)
+    }
+    /// The position of the last committed event, which readers (`head`, `read_from`) may not
+    /// show yet: on PostgreSQL, not while a transaction that began before it is in flight.
+    fn committed_position(&self) -> Result<u64, StoreError> {
+        Ok(self.head()?.position)
     }
     /// A member's current version (0 when the member has no events).
     fn member_version(&self, member: Uuid) -> Result<u64, StoreError>;

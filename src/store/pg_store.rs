@@ -127,6 +127,26 @@ BEGIN
     RETURN first;
 END $$;
 
+-- The start of an append transaction, in one round trip: claims n positions (and the
+-- transaction's id), gives every member touched a row (version 0 when new), and locks those rows
+-- in member order. Both passes go in member order, so two writers cannot deadlock on them.
+CREATE OR REPLACE FUNCTION ml_begin_append(n bigint, touched uuid[])
+RETURNS TABLE (o_first bigint, o_member uuid, o_version bigint, o_hash bytea)
+LANGUAGE plpgsql AS $$
+DECLARE
+    first bigint := 0;
+BEGIN
+    IF n > 0 THEN
+        first := ml_claim_positions(n);
+    END IF;
+    INSERT INTO members (member, version, hash)
+        SELECT m, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
+        FROM unnest(touched) AS m ORDER BY m
+        ON CONFLICT (member) DO NOTHING;
+    RETURN QUERY SELECT first, r.member, r.version, r.hash FROM members r
+        WHERE r.member = ANY(touched) ORDER BY r.member FOR UPDATE;
+END $$;
+
 -- The same for a migration, whose events keep their positions: the sequence moves past them.
 CREATE OR REPLACE FUNCTION ml_claim_imported(last_position bigint) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -620,6 +640,17 @@ impl EventStore for PgStore {
         Ok(false)
     }
 
+    fn committed_position(&self) -> Result<u64, StoreError> {
+        let reader = self.reader();
+        self.run(async move {
+            let row = reader
+                .client
+                .query_one("SELECT coalesce(max(position), 0) FROM events", &[])
+                .await?;
+            from_db(row.get(0), "last position")
+        })
+    }
+
     fn head(&self) -> Result<Head, StoreError> {
         let reader = self.reader();
         self.run(async move {
@@ -794,10 +825,8 @@ impl EventStore for PgStore {
 
 /// The writer's prepared statements.
 struct WriteStatements {
-    claim: Statement,
+    begin_append: Statement,
     claim_imported: Statement,
-    add_members: Statement,
-    lock_members: Statement,
     keys: Statement,
     insert_events: Statement,
     update_members: Statement,
@@ -809,24 +838,11 @@ struct WriteStatements {
 impl WriteStatements {
     async fn new(client: &Client) -> Result<WriteStatements, StoreError> {
         Ok(WriteStatements {
-            claim: client
-                .prepare("SELECT ml_claim_positions($1::bigint)")
+            begin_append: client
+                .prepare("SELECT * FROM ml_begin_append($1::bigint, $2::uuid[])")
                 .await?,
             claim_imported: client
                 .prepare("SELECT ml_claim_imported($1::bigint)")
-                .await?,
-            add_members: client
-                .prepare(
-                    "INSERT INTO members (member, version, hash) \
-                     SELECT m, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea \
-                     FROM UNNEST($1::uuid[]) AS m ORDER BY m ON CONFLICT (member) DO NOTHING",
-                )
-                .await?,
-            lock_members: client
-                .prepare(
-                    "SELECT member, version, hash FROM members WHERE member = ANY($1) \
-                     ORDER BY member FOR UPDATE",
-                )
                 .await?,
             keys: client
                 .prepare(
@@ -955,7 +971,7 @@ impl Writer {
         self.handle.block_on(future)
     }
 
-    /// One transaction for the appends (again, after a lost race for an idempotency key);
+    /// One transaction for the appends (run again after a lost race: [`retryable`]);
     /// answers each (applied and durable after COMMIT).
     fn commit_appends(
         &self,
@@ -970,9 +986,7 @@ impl Writer {
         let result = loop {
             attempt += 1;
             match self.block_on(append_all(client, &self.statements, &requests)) {
-                Err(StoreError::Postgres(why))
-                    if why.starts_with(KEY_RACE) && attempt < KEY_RACE_ATTEMPTS =>
-                {
+                Err(StoreError::Postgres(why)) if retryable(&why) && attempt < RETRY_ATTEMPTS => {
                     continue
                 }
                 other => break other,
@@ -1012,8 +1026,15 @@ impl Writer {
 /// The start of the error a transaction ends with when another writer committed one of its
 /// idempotency keys first: it rolls back and runs again (and then sees the key).
 const KEY_RACE: &str = "an idempotency key was claimed by another writer meanwhile";
-/// Runs of a transaction that keeps losing key races before it reports the error.
-const KEY_RACE_ATTEMPTS: u32 = 4;
+/// Runs of a transaction that keeps losing races before it reports the error.
+const RETRY_ATTEMPTS: u32 = 4;
+
+/// Whether a failed append transaction may simply run again: it lost a key race, or the
+/// server broke a deadlock by failing it (none is expected, since rows are locked in member
+/// order, but one costs a rerun, not an error).
+fn retryable(why: &str) -> bool {
+    why.starts_with(KEY_RACE) || why.contains("SQLSTATE 40P01")
+}
 
 fn durability(outcome: &Result<AppendOutcome, StoreError>) -> Result<(), StoreError> {
     match outcome {
@@ -1053,16 +1074,14 @@ fn members_of(request: &AppendRequest) -> impl Iterator<Item = Uuid> + '_ {
 
 /// One transaction for a run of appends:
 ///
-/// 1. (its own short transaction) a `members` row for every member it touches, so that
-///    step 3 can lock them all;
-/// 2. claims positions for every event the appends carry, which also gives the transaction its
-///    id, in claim order (`ml_claim_positions`);
-/// 3. locks the members' rows in member order (`FOR UPDATE`: writers for other members do not
-///    wait; writers for the same ones wait for this commit, then see it);
-/// 4. checks each append in order, as if alone (key, then versions; a refused one taints its
+/// 1. `ml_begin_append`: claims positions for every event the appends carry (which also gives
+///    the transaction its id, in claim order), makes sure each member touched has a row, and
+///    locks those rows in member order (`FOR UPDATE`: writers for other members do not wait;
+///    writers for the same ones wait for this commit, then see it);
+/// 2. checks each append in order, as if alone (key, then versions; a refused one taints its
 ///    members for the rest of its group), and builds the accepted ones' events: positions from
 ///    the claim, each member's chain from its row;
-/// 5. writes events, members' versions and hashes, keys and projections; commits.
+/// 3. writes events, members' versions and hashes, keys and projections (pipelined); commits.
 async fn append_all(
     client: &mut Client,
     statements: &WriteStatements,
@@ -1074,21 +1093,18 @@ async fn append_all(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    client.execute(&statements.add_members, &[&members]).await?;
-
     let txn = begin(client).await?;
     let claimed = requests.iter().map(|(_, r)| r.events.len()).sum::<usize>();
-    let mut next_position = if claimed > 0 {
-        let n = i64::try_from(claimed).unwrap_or(i64::MAX);
-        let first: i64 = txn.query_one(&statements.claim, &[&n]).await?.get(0);
-        from_db(first, "claimed position")?
-    } else {
-        0
+    let n = i64::try_from(claimed).unwrap_or(i64::MAX);
+    let rows = txn.query(&statements.begin_append, &[&n, &members]).await?;
+    let mut next_position = match rows.first() {
+        Some(row) if claimed > 0 => from_db(row.get(0), "claimed position")?,
+        _ => 0,
     };
     let mut heads: HashMap<Uuid, (u64, [u8; 32])> = HashMap::with_capacity(members.len());
-    for row in txn.query(&statements.lock_members, &[&members]).await? {
-        let version = from_db(row.get(1), "member version")?;
-        heads.insert(row.get(0), (version, hash_from_db(row.get(2), 0)?));
+    for row in &rows {
+        let version = from_db(row.get(2), "member version")?;
+        heads.insert(row.get(1), (version, hash_from_db(row.get(3), 0)?));
     }
     let keys: Vec<Vec<u8>> = requests
         .iter()
@@ -1152,9 +1168,7 @@ async fn append_all(
 
     // Writes.
     let all: Vec<&StoredEvent> = written.iter().flatten().flatten().collect();
-    insert_events(&txn, statements, &all).await?;
     let moved: BTreeSet<Uuid> = all.iter().map(|e| e.member).collect();
-    update_members(&txn, statements, &heads, &moved).await?;
     let mut records: Vec<(String, IdempotencyRecord)> = Vec::new();
     for ((_, request), events) in requests.iter().zip(&written) {
         if let (Some(claim), Some(events)) = (&request.idempotency, events) {
@@ -1167,14 +1181,19 @@ async fn append_all(
             ));
         }
     }
-    insert_keys(&txn, statements, &records).await?;
     let projections: Vec<(Vec<u8>, Option<Vec<u8>>)> = requests
         .iter()
         .zip(&written)
         .filter(|(_, events)| events.is_some())
         .flat_map(|((_, request), _)| request.projections.iter().cloned())
         .collect();
-    write_projection_records(&txn, statements, &projections).await?;
+    // Four statements on independent tables, sent together (the connection pipelines them).
+    tokio::try_join!(
+        insert_events(&txn, statements, &all),
+        update_members(&txn, statements, &heads, &moved),
+        insert_keys(&txn, statements, &records),
+        write_projection_records(&txn, statements, &projections),
+    )?;
     txn.commit().await?;
 
     let mut outcomes = Vec::with_capacity(requests.len());
