@@ -498,7 +498,7 @@ impl Ledger {
         answer(self.inner.store.sync()).await?;
         let mut events = Vec::with_capacity(record.positions.len());
         for position in &record.positions {
-            events.extend(self.inner.store.read_from(*position, 1)?);
+            events.extend(self.inner.store.event_at(*position)?);
         }
         Ok(Receipt {
             position: record.positions.last().copied().unwrap_or(0),
@@ -524,7 +524,7 @@ impl Ledger {
         let Some(position) = self.inner.store.event_position(event_id)? else {
             return Ok(None);
         };
-        let stored = self.inner.store.read_from(position, 1)?.into_iter().next();
+        let stored = self.inner.store.event_at(position)?;
         match stored {
             Some(e) if e.position == position && e.event_id == event_id => Ok(Some(e)),
             _ => Err(StoreError::Corrupt {
@@ -787,9 +787,9 @@ impl Ledger {
             let ours = self
                 .inner
                 .store
-                .read_from(event.position, 1)
+                .event_at(event.position)
                 .map_err(|e| DossierError(format!("cannot read the ledger: {e}")))?;
-            match ours.first() {
+            match &ours {
                 Some(o) if o.position == event.position && o.hash == event.hash => {}
                 _ => {
                     return Err(DossierError(format!(

@@ -229,6 +229,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// commit could precede: a reader that continues after the last position it was given
     /// misses nothing (on PostgreSQL, only events below every transaction still in flight).
     fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The event at `position`, if one was committed there (whether or not `read_from` shows
+    /// it yet: a point read cannot skip anything).
+    fn event_at(&self, position: u64) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self
+            .read_from(position, 1)?
+            .into_iter()
+            .find(|e| e.position == position))
+    }
     /// A projection record.
     fn projection(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Projection records whose key starts with `prefix`.

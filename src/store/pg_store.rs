@@ -32,10 +32,10 @@
 //! `synchronous_commit = on` set on every writer connection: the commit record is flushed.
 //!
 //! **Threads.** The trait is sync and is called from async code, so the store drives
-//! `tokio-postgres` on a small runtime of its own: a read spawns its query there and waits on
-//! a channel; each writer ([`PgOptions::writers`]) is a thread with its own connection that
-//! blocks on its queue and runs each transaction on that runtime; a member's appends always go
-//! to the same writer. A lost connection is not re-established: the store answers errors until
+//! `tokio-postgres` on runtimes of its own: a read spawns its query on a small shared runtime and
+//! waits on a channel; each writer ([`PgOptions::writers`]) is a thread with its own connection
+//! and single-threaded runtime that blocks on its queue and runs each transaction there (no
+//! round trip waits for another thread); a member's appends always go to the same writer. A lost connection is not re-established: the store answers errors until
 //! reopened.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -356,6 +356,7 @@ struct Reader {
     members: Statement,
     event_position: Statement,
     read_from: Statement,
+    event_at: Statement,
     projection: Statement,
     projection_scan: Statement,
     idempotency: Statement,
@@ -390,6 +391,9 @@ impl Reader {
                     "{envelope} WHERE position >= $1 \
                      AND xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY position LIMIT $2"
                 ))
+                .await?,
+            event_at: client
+                .prepare(&format!("{envelope} WHERE position = $1"))
                 .await?,
             projection: client
                 .prepare("SELECT value FROM projections WHERE key = $1")
@@ -469,39 +473,47 @@ impl PgStore {
         let handle = runtime.handle().clone();
         let schema = options.schema.clone();
         let writer_count = options.writers.max(1);
-        let (writer_clients, readers) = run_on(&handle, async move {
-            let mut first = connect(&config, schema.as_deref()).await?;
+        let reader_config = config.clone();
+        let reader_schema = schema.clone();
+        let readers = run_on(&handle, async move {
+            let mut first = connect(&reader_config, reader_schema.as_deref()).await?;
             prepare_schema(&mut first).await?;
-            let mut writers = vec![first];
-            for _ in 1..writer_count {
-                writers.push(connect(&config, schema.as_deref()).await?);
-            }
-            let mut clients = Vec::with_capacity(writers.len());
-            for client in writers {
-                let statements = WriteStatements::new(&client).await?;
-                clients.push((client, statements));
-            }
-            let mut readers = Vec::with_capacity(READ_CONNECTIONS);
-            for _ in 0..READ_CONNECTIONS {
-                let client = connect(&config, schema.as_deref()).await?;
+            let mut readers = vec![Arc::new(Reader::new(first).await?)];
+            for _ in 1..READ_CONNECTIONS {
+                let client = connect(&reader_config, reader_schema.as_deref()).await?;
                 readers.push(Arc::new(Reader::new(client).await?));
             }
-            Ok((clients, readers))
+            Ok(readers)
         })?;
-        let mut writers = Vec::with_capacity(writer_clients.len());
-        let mut threads = Vec::with_capacity(writer_clients.len());
-        for (i, (mut client, statements)) in writer_clients.into_iter().enumerate() {
+        // Each writer drives its own connection on a runtime of its own thread: a transaction's
+        // round trips never wait for another thread to be scheduled.
+        let (ready_tx, ready) = mpsc::channel();
+        let mut writers = Vec::with_capacity(writer_count);
+        let mut threads = Vec::with_capacity(writer_count);
+        for i in 0..writer_count {
             let (tx, rx) = mpsc::sync_channel(WRITER_QUEUE_DEPTH);
-            let writer = Writer {
-                handle: handle.clone(),
-                statements,
-            };
+            let (config, schema, ready_tx) = (config.clone(), schema.clone(), ready_tx.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("ledger-pg-writer-{i}"))
-                    .spawn(move || writer.run(&mut client, rx))?,
+                    .spawn(move || {
+                        let started = Writer::start(&config, schema.as_deref());
+                        match started {
+                            Ok((writer, mut client)) => {
+                                let _ = ready_tx.send(Ok(()));
+                                writer.run(&mut client, rx);
+                            }
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                            }
+                        }
+                    })?,
             );
             writers.push(tx);
+        }
+        drop(ready_tx);
+        for _ in 0..writer_count {
+            ready.recv().unwrap_or(Err(StoreError::Closed))?;
         }
         Ok(PgStore {
             runtime: Some(runtime),
@@ -638,6 +650,15 @@ impl EventStore for PgStore {
         // Positions are claimed when a transaction starts; a refused append or a failed
         // transaction leaves its claim unused.
         Ok(false)
+    }
+
+    fn event_at(&self, position: u64) -> Result<Option<StoredEvent>, StoreError> {
+        let reader = self.reader();
+        let at = to_db(position.min(i64::MAX.unsigned_abs()))?;
+        self.run(async move {
+            let events = reader.events(&reader.event_at, &[&at]).await?;
+            Ok(events.into_iter().next())
+        })
     }
 
     fn committed_position(&self) -> Result<u64, StoreError> {
@@ -897,11 +918,33 @@ enum Reply {
 
 /// A writer thread: one connection, one transaction at a time.
 struct Writer {
-    handle: tokio::runtime::Handle,
+    runtime: tokio::runtime::Runtime,
     statements: WriteStatements,
 }
 
 impl Writer {
+    /// A writer with its own single-threaded runtime and connection.
+    fn start(
+        config: &tokio_postgres::Config,
+        schema: Option<&str>,
+    ) -> Result<(Writer, Client), StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (client, statements) = runtime.block_on(async {
+            let client = connect(config, schema).await?;
+            let statements = WriteStatements::new(&client).await?;
+            Ok::<_, StoreError>((client, statements))
+        })?;
+        Ok((
+            Writer {
+                runtime,
+                statements,
+            },
+            client,
+        ))
+    }
+
     fn run(&self, client: &mut Client, rx: mpsc::Receiver<Job>) {
         while let Ok(first) = rx.recv() {
             let mut jobs = vec![first];
@@ -968,7 +1011,7 @@ impl Writer {
         &self,
         future: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        self.handle.block_on(future)
+        self.runtime.block_on(future)
     }
 
     /// One transaction for the appends (run again after a lost race: [`retryable`]);
