@@ -1,7 +1,8 @@
 //! Durable appends per second on each backend, the figures of BENCHMARKS.md's "Appends on sled
 //! and PostgreSQL" table: one connection submitting one command at a time, sixteen connections
 //! at once (PostgreSQL: sixteen writer connections; sled: its one writer, which shares a flush
-//! between them), and one connection submitting batches of 512.
+//! between them), and one connection submitting batches of 512; then groups of 512 appends
+//! sent to the store itself, without the ledger's reads and decisions.
 //!
 //! Every command is an enrolment of a new member (one event), acknowledged only once durable.
 //! PostgreSQL runs when `MEMBER_LEDGER_PG_URL` names a database (each run in a schema of its
@@ -13,10 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use member_ledger::policy::PolicySet;
-use member_ledger::store::{EventStore, PgOptions, PgStore, SledStore};
+use member_ledger::store::{
+    AppendOutcome, AppendRequest, EventStore, NewEvent, PgOptions, PgStore, SledStore,
+};
 use member_ledger::Ledger;
+use uuid::Uuid;
 
 /// Connections (tasks) submitting at once in the concurrent case.
 const CONNECTIONS: usize = 16;
@@ -68,6 +73,53 @@ async fn concurrently(ledger: &Ledger, rounds: u64) -> Duration {
     started.elapsed()
 }
 
+/// `rounds` groups of [`BATCH_COMMANDS`] one-event appends sent to the store itself: what the
+/// backend can take without the ledger's reads and decisions.
+fn store_groups(store: &dyn EventStore, rounds: u64) -> Duration {
+    let groups: Vec<Vec<AppendRequest>> = (0..rounds)
+        .map(|_| {
+            (0..BATCH_COMMANDS)
+                .map(|_| {
+                    let n = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
+                    let member =
+                        Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n));
+                    AppendRequest {
+                        events: vec![NewEvent {
+                            member,
+                            event_type: "enrolled".into(),
+                            schema_version: 1,
+                            effective_date: NaiveDate::from_ymd_opt(2010, 1, 1).expect("date"),
+                            policy_version: "luzhou/2024-01".into(),
+                            data: serde_json::json!({"region": "luzhou", "scheme": "employee"}),
+                        }],
+                        expected: vec![(member, 0)],
+                        idempotency: None,
+                        projections: Vec::new(),
+                        sync: true,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    for group in groups {
+        let ticket = store.append_group(group);
+        let outcomes = ticket.applied.blocking_recv().expect("an answer");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Ok(AppendOutcome::Committed(_)))),
+            "a group was refused"
+        );
+        ticket
+            .durable
+            .blocking_recv()
+            .expect("an answer")
+            .expect("durable");
+    }
+    started.elapsed()
+}
+
 /// `rounds` batches of [`BATCH_COMMANDS`] commands on one task.
 async fn batched(ledger: &Ledger, rounds: u64) -> Duration {
     let batches: Vec<Vec<String>> = (0..rounds)
@@ -110,6 +162,7 @@ enum Case {
     OneAtATime,
     Concurrent,
     Batched,
+    StoreGroups,
 }
 
 impl Case {
@@ -118,6 +171,7 @@ impl Case {
             Case::OneAtATime => "1 connection, one command per submit",
             Case::Concurrent => "16 connections, one command per submit",
             Case::Batched => "1 connection, batches of 512",
+            Case::StoreGroups => "store only, groups of 512 appends",
         }
     }
 
@@ -125,14 +179,14 @@ impl Case {
     fn writers(self) -> usize {
         match self {
             Case::Concurrent => CONNECTIONS,
-            Case::OneAtATime | Case::Batched => 1,
+            Case::OneAtATime | Case::Batched | Case::StoreGroups => 1,
         }
     }
 
     /// Commands per round.
     fn elements(self) -> u64 {
         match self {
-            Case::Batched => BATCH_COMMANDS as u64,
+            Case::Batched | Case::StoreGroups => BATCH_COMMANDS as u64,
             Case::OneAtATime | Case::Concurrent => COMMANDS_PER_ROUND,
         }
     }
@@ -142,13 +196,24 @@ impl Case {
             Case::OneAtATime => one_at_a_time(ledger, rounds).await,
             Case::Concurrent => concurrently(ledger, rounds).await,
             Case::Batched => batched(ledger, rounds).await,
+            Case::StoreGroups => {
+                let store = ledger.store().clone();
+                tokio::task::spawn_blocking(move || store_groups(store.as_ref(), rounds))
+                    .await
+                    .expect("the groups")
+            }
         }
     }
 }
 
 fn appends(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    for case in [Case::OneAtATime, Case::Concurrent, Case::Batched] {
+    for case in [
+        Case::OneAtATime,
+        Case::Concurrent,
+        Case::Batched,
+        Case::StoreGroups,
+    ] {
         let mut group = c.benchmark_group(format!("durable appends: {}", case.name()));
         group.sample_size(10);
         group.measurement_time(Duration::from_secs(10));
