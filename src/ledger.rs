@@ -201,6 +201,8 @@ impl Ledger {
         let mut next = 0;
         while next < lines.len() {
             let mut group = Group::default();
+            let ahead = (next + PIPELINE_GROUP_COMMANDS).min(lines.len());
+            self.prefetch(&lines[next..ahead], &mut group);
             let mut end = next;
             while end < lines.len() && group.units.len() < PIPELINE_GROUP_COMMANDS {
                 let (command, key) = match parse_command(&lines[end]) {
@@ -304,7 +306,9 @@ impl Ledger {
             return Ok(Ahead::Alone);
         }
         if let Some(key) = &key {
-            if group.keys.contains(key) || self.inner.store.idempotency(key)?.is_some() {
+            let stored =
+                !group.absent_keys.contains(key) && self.inner.store.idempotency(key)?.is_some();
+            if group.keys.contains(key) || stored {
                 return Ok(Ahead::Alone);
             }
         }
@@ -593,36 +597,96 @@ impl Ledger {
         Ok(state)
     }
 
-    /// The member's stored snapshot (a state at some version), or the empty state.
-    fn snapshot(&self, member: MemberId) -> Result<MemberState, StoreError> {
-        match self.inner.store.projection(&checkpoint_key(member))? {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                position: 0,
-                reason: format!("checkpoint of {member}: {e}"),
-            }),
-            None => Ok(MemberState::new(member)),
+    /// Several members' states at the head in as few store reads as the backend allows (one
+    /// each for versions, snapshots and tails): what a batch reads ahead. Each state is what
+    /// [`Ledger::checkpoint`] gives.
+    fn checkpoints_of(
+        &self,
+        members: &[MemberId],
+    ) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+        let versions = self.inner.store.member_versions(members)?;
+        let mut out = BTreeMap::new();
+        let mut missing = Vec::new();
+        for (member, version) in members.iter().zip(versions) {
+            match self.cached(*member, version) {
+                Some(state) => {
+                    out.insert(*member, state);
+                }
+                None => missing.push((*member, version)),
+            }
         }
-    }
-
-    /// A snapshot brought up to date with the member's events after it.
-    fn materialise(&self, mut state: MemberState) -> Result<MemberState, StoreError> {
-        for stored in self
-            .inner
-            .store
-            .read_member_after(state.member, state.version)?
-        {
-            if stored.member_version != state.version + 1 {
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let keys: Vec<Vec<u8>> = missing.iter().map(|(m, _)| checkpoint_key(*m)).collect();
+        let snapshots = self.inner.store.projections(&keys)?;
+        let states = missing
+            .iter()
+            .zip(snapshots)
+            .map(|((member, _), bytes)| decode_snapshot(*member, bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let from: Vec<(MemberId, u64)> = states.iter().map(|s| (s.member, s.version)).collect();
+        let tails = self.inner.store.read_members_after(&from)?;
+        for (((member, version), state), tail) in missing.iter().zip(states).zip(tails) {
+            let state = fold_tail(state, tail)?;
+            if state.version < *version {
                 return Err(StoreError::Corrupt {
-                    position: stored.position,
+                    position: 0,
                     reason: format!(
-                        "member {} jumps from version {} to {}",
-                        state.member, state.version, stored.member_version
+                        "member {member}: snapshot and tail give version {}, the log says {version}",
+                        state.version
                     ),
                 });
             }
-            state.apply(&codec::decode(&stored)?);
+            out.insert(*member, state);
         }
-        Ok(state)
+        Ok(out)
+    }
+
+    /// Reads ahead, in a few store reads, the members' states and the keys that the next
+    /// commands of a batch will need, into the group. A failure here is not reported: each
+    /// command then reads for itself (and meets it).
+    fn prefetch(&self, lines: &[String], group: &mut Group) {
+        let mut members = std::collections::BTreeSet::new();
+        let mut keys = Vec::new();
+        for line in lines {
+            if let Ok((command, key)) = parse_command(line) {
+                members.extend(command.members_read());
+                keys.extend(key);
+            }
+        }
+        let members: Vec<MemberId> = members
+            .into_iter()
+            .filter(|m| !group.states.contains_key(m))
+            .collect();
+        if let Ok(states) = self.checkpoints_of(&members) {
+            group.states.extend(states);
+        }
+        if let Ok(records) = self.inner.store.idempotency_many(&keys) {
+            group.absent_keys.extend(
+                keys.into_iter()
+                    .zip(records)
+                    .filter(|(_, record)| record.is_none())
+                    .map(|(key, _)| key),
+            );
+        }
+    }
+
+    /// The member's stored snapshot (a state at some version), or the empty state.
+    fn snapshot(&self, member: MemberId) -> Result<MemberState, StoreError> {
+        decode_snapshot(
+            member,
+            self.inner.store.projection(&checkpoint_key(member))?,
+        )
+    }
+
+    /// A snapshot brought up to date with the member's events after it.
+    fn materialise(&self, state: MemberState) -> Result<MemberState, StoreError> {
+        let tail = self
+            .inner
+            .store
+            .read_member_after(state.member, state.version)?;
+        fold_tail(state, tail)
     }
 
     /// Takes a member's state out of the cache when it is at `version` (it goes back with the
@@ -960,6 +1024,34 @@ impl Ledger {
     }
 }
 
+/// A member's stored snapshot (a state at some version), or the empty state.
+fn decode_snapshot(member: MemberId, bytes: Option<Vec<u8>>) -> Result<MemberState, StoreError> {
+    match bytes {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            position: 0,
+            reason: format!("checkpoint of {member}: {e}"),
+        }),
+        None => Ok(MemberState::new(member)),
+    }
+}
+
+/// A snapshot brought up to date with the member's events after it (`tail`, in order).
+fn fold_tail(mut state: MemberState, tail: Vec<StoredEvent>) -> Result<MemberState, StoreError> {
+    for stored in tail {
+        if stored.member_version != state.version + 1 {
+            return Err(StoreError::Corrupt {
+                position: stored.position,
+                reason: format!(
+                    "member {} jumps from version {} to {}",
+                    state.member, state.version, stored.member_version
+                ),
+            });
+        }
+        state.apply(&codec::decode(&stored)?);
+    }
+    Ok(state)
+}
+
 /// Commands of a batch decided ahead of the writer, not yet sent.
 #[derive(Default)]
 struct Group {
@@ -971,6 +1063,8 @@ struct Group {
     states: BTreeMap<MemberId, MemberState>,
     /// Idempotency keys the group claims.
     keys: std::collections::BTreeSet<String>,
+    /// Keys the log had no record of when the group read ahead.
+    absent_keys: std::collections::HashSet<String>,
 }
 
 /// One decided command of a group.

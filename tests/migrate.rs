@@ -106,3 +106,98 @@ fn a_ledger_round_trips_sled_to_postgres_and_back_unchanged() {
     migrate_and_check(&pg, &back, &original);
     assert_eq!(account(&back), account(&source));
 }
+
+/// A PostgreSQL log whose positions skip (a refused append left its claimed position unused)
+/// migrates to sled with its positions: the copy says its positions may skip, verifies, and
+/// goes on after the last position.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_postgres_log_with_a_gap_migrates_to_sled_with_its_positions() {
+    use member_ledger::policy::PolicySet;
+    use member_ledger::store::{
+        settled_head, AppendOutcome, AppendRequest, EventStore, NewEvent, PgOptions, PgStore,
+        SledStore,
+    };
+    use member_ledger::Ledger;
+    use std::sync::Arc;
+    let Ok(url) = std::env::var("MEMBER_LEDGER_PG_URL") else {
+        eprintln!("MEMBER_LEDGER_PG_URL is not set: the PostgreSQL migration needs it");
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let schema = format!("migrate_gap_{}_{nanos}", std::process::id());
+    let options = PgOptions {
+        schema: Some(schema.clone()),
+        ..PgOptions::default()
+    };
+    let store = Arc::new(PgStore::open_with(&url, options).expect("open PostgreSQL"));
+    let ledger = Ledger::with_store(store.clone(), PolicySet::shipped());
+    let enroll = |m: &str| {
+        format!(
+            r#"{{"type":"enroll","member":"{m}","region":"luzhou","scheme":"employee","sex":"male","birth_date":"1980-01-01","date":"2022-01-01"}}"#
+        )
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let first = runtime
+        .block_on(ledger.submit_json(&enroll(LI)))
+        .expect("enroll");
+    // An append decided on a stale version: refused, its claimed position left unused.
+    let li = uuid::Uuid::parse_str(LI).expect("uuid");
+    let stale = AppendRequest {
+        events: vec![NewEvent {
+            member: li,
+            event_type: "enrolled".into(),
+            schema_version: 1,
+            effective_date: chrono::NaiveDate::from_ymd_opt(2022, 1, 1).expect("date"),
+            policy_version: "luzhou/2024-01".into(),
+            data: serde_json::json!({}),
+        }],
+        expected: vec![(li, 0)],
+        ..AppendRequest::default()
+    };
+    let outcome = store
+        .append(stale)
+        .applied
+        .blocking_recv()
+        .expect("an answer")
+        .expect("applied");
+    assert!(matches!(outcome, AppendOutcome::VersionConflict { .. }));
+    let other = "00000000-0000-4000-8000-00000000d0ff";
+    let later = runtime
+        .block_on(ledger.submit_json(&enroll(other)))
+        .expect("enroll");
+    assert!(
+        later.position > first.position + 1,
+        "the refused append's position is skipped: {} then {}",
+        first.position,
+        later.position
+    );
+    settled_head(store.as_ref()).expect("settle");
+    let original = store.read_from(1, usize::MAX).expect("read");
+    drop(ledger);
+    drop(store);
+
+    let pg = if url.contains("://") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}options=-csearch_path%3D{schema}")
+    } else {
+        format!("{url} options='-csearch_path={schema}'")
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("copy").to_string_lossy().into_owned();
+    migrate_and_check(&pg, &copy, &original);
+    {
+        let sled = SledStore::open(&copy).expect("open the copy");
+        assert!(!sled.positions_gapless().expect("gapless"));
+    }
+    let commands = dir.path().join("more.jsonl");
+    std::fs::write(&commands, enroll("00000000-0000-4000-8000-00000000d100")).expect("write");
+    let (status, text) = run(&["--data", &copy, "submit", commands.to_str().expect("path")]);
+    assert_eq!(status, 0, "{text}");
+    let answer: serde_json::Value = serde_json::from_str(text.trim()).expect("a JSON line");
+    assert_eq!(answer["position"], later.position + 1, "{text}");
+    let (status, text) = run(&["--data", &copy, "verify"]);
+    assert_eq!(status, 0, "{text}");
+}

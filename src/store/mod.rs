@@ -239,6 +239,31 @@ pub trait EventStore: Send + Sync + 'static {
     }
     /// A projection record.
     fn projection(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Several members' versions, in the order asked (a backend with round trips answers in
+    /// one).
+    fn member_versions(&self, members: &[Uuid]) -> Result<Vec<u64>, StoreError> {
+        members.iter().map(|m| self.member_version(*m)).collect()
+    }
+    /// Several projection records, in the order asked.
+    fn projections(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.projection(k)).collect()
+    }
+    /// Several members' events after the given versions, in the order asked.
+    fn read_members_after(
+        &self,
+        from: &[(Uuid, u64)],
+    ) -> Result<Vec<Vec<StoredEvent>>, StoreError> {
+        from.iter()
+            .map(|(m, after)| self.read_member_after(*m, *after))
+            .collect()
+    }
+    /// What the log remembers of several idempotency keys, in the order asked.
+    fn idempotency_many(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<IdempotencyRecord>>, StoreError> {
+        keys.iter().map(|k| self.idempotency(k)).collect()
+    }
     /// Projection records whose key starts with `prefix`.
     fn projection_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
     /// Rewrites projection records outside any append (a rebuild); durable on return.

@@ -357,6 +357,10 @@ struct Reader {
     event_position: Statement,
     read_from: Statement,
     event_at: Statement,
+    member_versions: Statement,
+    projections: Statement,
+    read_members_after: Statement,
+    idempotency_many: Statement,
     projection: Statement,
     projection_scan: Statement,
     idempotency: Statement,
@@ -394,6 +398,23 @@ impl Reader {
                 .await?,
             event_at: client
                 .prepare(&format!("{envelope} WHERE position = $1"))
+                .await?,
+            member_versions: client
+                .prepare("SELECT member, version FROM members WHERE member = ANY($1)")
+                .await?,
+            projections: client
+                .prepare("SELECT key, value FROM projections WHERE key = ANY($1)")
+                .await?,
+            read_members_after: client
+                .prepare(
+                    "SELECT e.position, e.envelope FROM events e \
+                     JOIN UNNEST($1::uuid[], $2::bigint[]) AS f(member, after) \
+                     ON e.member = f.member AND e.member_version > f.after \
+                     ORDER BY e.member, e.member_version",
+                )
+                .await?,
+            idempotency_many: client
+                .prepare("SELECT key, payload_hash, positions FROM idempotency WHERE key = ANY($1)")
                 .await?,
             projection: client
                 .prepare("SELECT value FROM projections WHERE key = $1")
@@ -767,6 +788,77 @@ impl EventStore for PgStore {
             let row = reader.client.query_opt(&reader.projection, &[&key]).await?;
             Ok(row.map(|row| row.get(0)))
         })
+    }
+
+    fn member_versions(&self, members: &[Uuid]) -> Result<Vec<u64>, StoreError> {
+        let reader = self.reader();
+        let asked = members.to_vec();
+        let found: HashMap<Uuid, u64> = self.run(async move {
+            let rows = reader
+                .client
+                .query(&reader.member_versions, &[&asked])
+                .await?;
+            rows.iter()
+                .map(|row| Ok((row.get(0), from_db(row.get(1), "member version")?)))
+                .collect()
+        })?;
+        Ok(members
+            .iter()
+            .map(|m| found.get(m).copied().unwrap_or(0))
+            .collect())
+    }
+
+    fn projections(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let reader = self.reader();
+        let asked = keys.to_vec();
+        let mut found: HashMap<Vec<u8>, Vec<u8>> = self.run(async move {
+            let rows = reader.client.query(&reader.projections, &[&asked]).await?;
+            Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        })?;
+        Ok(keys.iter().map(|k| found.remove(k)).collect())
+    }
+
+    fn read_members_after(
+        &self,
+        from: &[(Uuid, u64)],
+    ) -> Result<Vec<Vec<StoredEvent>>, StoreError> {
+        let reader = self.reader();
+        let members: Vec<Uuid> = from.iter().map(|(m, _)| *m).collect();
+        let after = from
+            .iter()
+            .map(|(_, v)| to_db((*v).min(i64::MAX.unsigned_abs())))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let events = self.run(async move {
+            reader
+                .events(&reader.read_members_after, &[&members, &after])
+                .await
+        })?;
+        let mut by_member: HashMap<Uuid, Vec<StoredEvent>> = HashMap::new();
+        for event in events {
+            by_member.entry(event.member).or_default().push(event);
+        }
+        Ok(from
+            .iter()
+            .map(|(m, _)| by_member.remove(m).unwrap_or_default())
+            .collect())
+    }
+
+    fn idempotency_many(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<IdempotencyRecord>>, StoreError> {
+        let reader = self.reader();
+        let asked: Vec<Vec<u8>> = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
+        let mut found: HashMap<Vec<u8>, IdempotencyRecord> = self.run(async move {
+            let rows = reader
+                .client
+                .query(&reader.idempotency_many, &[&asked])
+                .await?;
+            rows.iter()
+                .map(|row| Ok((row.get(0), decode_record(row.get(1), row.get(2))?)))
+                .collect()
+        })?;
+        Ok(keys.iter().map(|k| found.remove(k.as_bytes())).collect())
     }
 
     fn projection_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
