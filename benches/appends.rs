@@ -2,7 +2,8 @@
 //! and PostgreSQL" table: one connection submitting one command at a time, sixteen connections
 //! at once (PostgreSQL: sixteen writer connections; sled: its one writer, which shares a flush
 //! between them), and one connection submitting batches of 512; then groups of 512 appends
-//! sent to the store itself, without the ledger's reads and decisions.
+//! and sixteen connections sending one append each, to the store itself, without the ledger's
+//! reads and decisions.
 //!
 //! Every command is an enrolment of a new member (one event), acknowledged only once durable.
 //! PostgreSQL runs when `MEMBER_LEDGER_PG_URL` names a database (each run in a schema of its
@@ -73,33 +74,55 @@ async fn concurrently(ledger: &Ledger, rounds: u64) -> Duration {
     started.elapsed()
 }
 
+/// One append of one event for a new member, as the ledger would send for an enrolment.
+fn one_append() -> AppendRequest {
+    let n = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
+    let member = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n));
+    AppendRequest {
+        events: vec![NewEvent {
+            member,
+            event_type: "enrolled".into(),
+            schema_version: 1,
+            effective_date: NaiveDate::from_ymd_opt(2010, 1, 1).expect("date"),
+            policy_version: "luzhou/2024-01".into(),
+            data: serde_json::json!({"region": "luzhou", "scheme": "employee"}),
+        }],
+        expected: vec![(member, 0)],
+        idempotency: None,
+        projections: Vec::new(),
+        sync: true,
+    }
+}
+
+/// [`COMMANDS_PER_ROUND`] × `rounds` appends sent to the store itself by [`CONNECTIONS`]
+/// threads at once, each waiting for its append to be durable before the next.
+fn store_concurrently(store: &Arc<dyn EventStore>, rounds: u64) -> Duration {
+    let per_thread = (rounds * COMMANDS_PER_ROUND).div_ceil(CONNECTIONS as u64);
+    let work: Vec<Vec<AppendRequest>> = (0..CONNECTIONS)
+        .map(|_| (0..per_thread).map(|_| one_append()).collect())
+        .collect();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for requests in work {
+            scope.spawn(move || {
+                for request in requests {
+                    let ticket = store.append(request);
+                    let outcome = ticket.applied.blocking_recv().expect("an answer");
+                    assert!(matches!(outcome, Ok(AppendOutcome::Committed(_))));
+                    let durable = ticket.durable.blocking_recv().expect("an answer");
+                    durable.expect("durable");
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
 /// `rounds` groups of [`BATCH_COMMANDS`] one-event appends sent to the store itself: what the
 /// backend can take without the ledger's reads and decisions.
 fn store_groups(store: &dyn EventStore, rounds: u64) -> Duration {
     let groups: Vec<Vec<AppendRequest>> = (0..rounds)
-        .map(|_| {
-            (0..BATCH_COMMANDS)
-                .map(|_| {
-                    let n = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
-                    let member =
-                        Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n));
-                    AppendRequest {
-                        events: vec![NewEvent {
-                            member,
-                            event_type: "enrolled".into(),
-                            schema_version: 1,
-                            effective_date: NaiveDate::from_ymd_opt(2010, 1, 1).expect("date"),
-                            policy_version: "luzhou/2024-01".into(),
-                            data: serde_json::json!({"region": "luzhou", "scheme": "employee"}),
-                        }],
-                        expected: vec![(member, 0)],
-                        idempotency: None,
-                        projections: Vec::new(),
-                        sync: true,
-                    }
-                })
-                .collect()
-        })
+        .map(|_| (0..BATCH_COMMANDS).map(|_| one_append()).collect())
         .collect();
     let started = Instant::now();
     for group in groups {
@@ -162,6 +185,7 @@ enum Case {
     OneAtATime,
     Concurrent,
     Batched,
+    StoreConcurrent,
     StoreGroups,
 }
 
@@ -171,6 +195,7 @@ impl Case {
             Case::OneAtATime => "1 connection, one command per submit",
             Case::Concurrent => "16 connections, one command per submit",
             Case::Batched => "1 connection, batches of 512",
+            Case::StoreConcurrent => "store only, 16 connections, one append each",
             Case::StoreGroups => "store only, groups of 512 appends",
         }
     }
@@ -178,7 +203,7 @@ impl Case {
     /// Writer connections the PostgreSQL store opens.
     fn writers(self) -> usize {
         match self {
-            Case::Concurrent => CONNECTIONS,
+            Case::Concurrent | Case::StoreConcurrent => CONNECTIONS,
             Case::OneAtATime | Case::Batched | Case::StoreGroups => 1,
         }
     }
@@ -187,7 +212,7 @@ impl Case {
     fn elements(self) -> u64 {
         match self {
             Case::Batched | Case::StoreGroups => BATCH_COMMANDS as u64,
-            Case::OneAtATime | Case::Concurrent => COMMANDS_PER_ROUND,
+            Case::OneAtATime | Case::Concurrent | Case::StoreConcurrent => COMMANDS_PER_ROUND,
         }
     }
 
@@ -196,6 +221,12 @@ impl Case {
             Case::OneAtATime => one_at_a_time(ledger, rounds).await,
             Case::Concurrent => concurrently(ledger, rounds).await,
             Case::Batched => batched(ledger, rounds).await,
+            Case::StoreConcurrent => {
+                let store = ledger.store().clone();
+                tokio::task::spawn_blocking(move || store_concurrently(&store, rounds))
+                    .await
+                    .expect("the appends")
+            }
             Case::StoreGroups => {
                 let store = ledger.store().clone();
                 tokio::task::spawn_blocking(move || store_groups(store.as_ref(), rounds))
@@ -207,11 +238,19 @@ impl Case {
 }
 
 fn appends(c: &mut Criterion) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // The store's calls block their thread while they wait for the database (the trait is
+    // synchronous), so each of the sixteen submitting tasks gets a thread of its own, as
+    // sixteen service threads would have.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(CONNECTIONS)
+        .enable_all()
+        .build()
+        .expect("runtime");
     for case in [
         Case::OneAtATime,
         Case::Concurrent,
         Case::Batched,
+        Case::StoreConcurrent,
         Case::StoreGroups,
     ] {
         let mut group = c.benchmark_group(format!("durable appends: {}", case.name()));
