@@ -2,8 +2,8 @@
 //! and PostgreSQL" table: one connection submitting one command at a time, sixteen connections
 //! at once (PostgreSQL: sixteen writer connections; sled: its one writer, which shares a flush
 //! between them), and one connection submitting batches of 512; then groups of 512 appends
-//! and sixteen connections sending one append each, to the store itself, without the ledger's
-//! reads and decisions.
+//! and one and sixteen connections sending one append each, to the store itself, without the
+//! ledger's reads and decisions.
 //!
 //! Every command is an enrolment of a new member (one event), acknowledged only once durable.
 //! PostgreSQL runs when `MEMBER_LEDGER_PG_URL` names a database (each run in a schema of its
@@ -94,11 +94,11 @@ fn one_append() -> AppendRequest {
     }
 }
 
-/// [`COMMANDS_PER_ROUND`] × `rounds` appends sent to the store itself by [`CONNECTIONS`]
-/// threads at once, each waiting for its append to be durable before the next.
-fn store_concurrently(store: &Arc<dyn EventStore>, rounds: u64) -> Duration {
-    let per_thread = (rounds * COMMANDS_PER_ROUND).div_ceil(CONNECTIONS as u64);
-    let work: Vec<Vec<AppendRequest>> = (0..CONNECTIONS)
+/// [`COMMANDS_PER_ROUND`] × `rounds` appends sent to the store itself by `threads` threads at
+/// once, each waiting for its append to be durable before the next.
+fn store_concurrently(store: &Arc<dyn EventStore>, threads: usize, rounds: u64) -> Duration {
+    let per_thread = (rounds * COMMANDS_PER_ROUND).div_ceil(threads as u64);
+    let work: Vec<Vec<AppendRequest>> = (0..threads)
         .map(|_| (0..per_thread).map(|_| one_append()).collect())
         .collect();
     let started = Instant::now();
@@ -185,6 +185,7 @@ enum Case {
     OneAtATime,
     Concurrent,
     Batched,
+    StoreOne,
     StoreConcurrent,
     StoreGroups,
 }
@@ -195,6 +196,7 @@ impl Case {
             Case::OneAtATime => "1 connection, one command per submit",
             Case::Concurrent => "16 connections, one command per submit",
             Case::Batched => "1 connection, batches of 512",
+            Case::StoreOne => "store only, 1 connection, one append each",
             Case::StoreConcurrent => "store only, 16 connections, one append each",
             Case::StoreGroups => "store only, groups of 512 appends",
         }
@@ -204,7 +206,7 @@ impl Case {
     fn writers(self) -> usize {
         match self {
             Case::Concurrent | Case::StoreConcurrent => CONNECTIONS,
-            Case::OneAtATime | Case::Batched | Case::StoreGroups => 1,
+            Case::OneAtATime | Case::Batched | Case::StoreOne | Case::StoreGroups => 1,
         }
     }
 
@@ -212,7 +214,9 @@ impl Case {
     fn elements(self) -> u64 {
         match self {
             Case::Batched | Case::StoreGroups => BATCH_COMMANDS as u64,
-            Case::OneAtATime | Case::Concurrent | Case::StoreConcurrent => COMMANDS_PER_ROUND,
+            Case::OneAtATime | Case::Concurrent | Case::StoreOne | Case::StoreConcurrent => {
+                COMMANDS_PER_ROUND
+            }
         }
     }
 
@@ -221,9 +225,10 @@ impl Case {
             Case::OneAtATime => one_at_a_time(ledger, rounds).await,
             Case::Concurrent => concurrently(ledger, rounds).await,
             Case::Batched => batched(ledger, rounds).await,
-            Case::StoreConcurrent => {
+            Case::StoreOne | Case::StoreConcurrent => {
                 let store = ledger.store().clone();
-                tokio::task::spawn_blocking(move || store_concurrently(&store, rounds))
+                let threads = self.writers();
+                tokio::task::spawn_blocking(move || store_concurrently(&store, threads, rounds))
                     .await
                     .expect("the appends")
             }
@@ -250,6 +255,7 @@ fn appends(c: &mut Criterion) {
         Case::OneAtATime,
         Case::Concurrent,
         Case::Batched,
+        Case::StoreOne,
         Case::StoreConcurrent,
         Case::StoreGroups,
     ] {
