@@ -1,5 +1,6 @@
-//! The event log: append-only, gapless positions, per-member versions, idempotency keys and a
-//! hash chain. The store knows bytes, positions and envelopes, never insurance.
+//! The event log: append-only, rising positions (gapless on sled), per-member versions,
+//! idempotency keys and one hash chain per member. The store knows bytes, positions and
+//! envelopes, never insurance.
 //!
 //! - [`EventStore`]: the interface a backend implements ([`SledStore`] is the embedded default;
 //!   `PgStore`, with the feature `postgres`, keeps the log in PostgreSQL).
