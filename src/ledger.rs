@@ -965,6 +965,11 @@ impl Ledger {
                 .into_iter()
                 .take_while(|e| e.position <= head.position)
                 .collect();
+            if chunk.is_empty() {
+                // Only events past the head remain: the walk ends here (and `finish` says
+                // whether it reached the head).
+                break;
+            }
             // Hashing and decoding are per event: both cores share them. Positions, links and
             // the fold are in log order.
             let decoded = hash_check_and_decode(&chunk);

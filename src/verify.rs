@@ -14,7 +14,7 @@ use crate::audit::recheck::{recheck, Depth};
 use crate::codec;
 use crate::domain::{MemberId, MemberState};
 use crate::ledger::{Ledger, READ_CHUNK_EVENTS};
-use crate::store::{settled_head, ChainWalk, EventStore, StoreError};
+use crate::store::{settled_head, ChainWalk, EventStore, StoreError, StoredEvent};
 
 /// The first thing found wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,10 +104,16 @@ pub async fn verify_with_progress(
             }
             Err(e) => return Err(e),
         };
-        if chunk.is_empty() {
+        let within: Vec<&StoredEvent> = chunk
+            .iter()
+            .take_while(|e| e.position <= head.position)
+            .collect();
+        if within.is_empty() {
+            // Nothing left up to the head: the walk ends (and `finish` says whether it
+            // reached it).
             break;
         }
-        for stored in chunk.iter().take_while(|e| e.position <= head.position) {
+        for stored in within {
             if let Err(e) = walk.check(stored) {
                 let position = match &e {
                     StoreError::Corrupt { position, .. } => *position,

@@ -1273,8 +1273,8 @@ async fn append_all(
                     claimed_keys.insert(&claim.key, (i, hex::encode(claim.payload_hash)));
                 }
             }
-            Plan::Refused(_) => tainted.extend(members_of(request)),
-            Plan::SameKeyAs(_) => {}
+            // Refused (a repeated key included): what the group decided on top of it is stale.
+            Plan::Refused(_) | Plan::SameKeyAs(_) => tainted.extend(members_of(request)),
         }
         plans.push(plan);
     }
@@ -1336,22 +1336,19 @@ async fn append_all(
         outcomes.push(match plan {
             Plan::Refused(outcome) => outcome,
             Plan::Accepted => AppendOutcome::Committed(events.clone().unwrap_or_default()),
-            Plan::SameKeyAs(first) => {
-                let positions = written[first]
+            Plan::SameKeyAs(first) => AppendOutcome::Duplicate(IdempotencyRecord {
+                payload_hash: requests[first]
+                    .1
+                    .idempotency
+                    .as_ref()
+                    .map(|c| hex::encode(c.payload_hash))
+                    .unwrap_or_default(),
+                positions: written[first]
                     .iter()
                     .flatten()
                     .map(|e| e.position)
-                    .collect();
-                let payload_hash = records
-                    .iter()
-                    .find(|(_, r)| r.positions == positions)
-                    .map(|(_, r)| r.payload_hash.clone())
-                    .unwrap_or_default();
-                AppendOutcome::Duplicate(IdempotencyRecord {
-                    payload_hash,
-                    positions,
-                })
-            }
+                    .collect(),
+            }),
         });
     }
     Ok(outcomes)
