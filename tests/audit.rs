@@ -430,3 +430,39 @@ async fn folding_by_member_equals_one_walk_of_the_log() {
     let report = member_ledger::verify::verify(&l).await.expect("verify");
     assert!(report.is_clean(), "{report}");
 }
+
+/// One hash chain per member: removing a member's last event (not the log's last) leaves that
+/// member's chain whole, but on sled the position it held is a gap, and the walk names it.
+#[tokio::test]
+async fn an_event_removed_directly_in_sled_is_named_by_its_position() {
+    use std::sync::Arc;
+
+    use member_ledger::policy::PolicySet;
+    use member_ledger::store::SledStore;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SledStore::open(dir.path()).expect("open"));
+    let l = Ledger::with_store(store.clone(), PolicySet::shipped());
+    let other = "00000000-0000-4000-8000-00000000b0b0";
+    for line in [
+        enroll("female", "1990-01-01", "2024-01-01"),
+        contribute("2024-01", "8000.00"),
+        enroll("female", "1990-01-01", "2024-01-01").replace(&member().to_string(), other),
+    ] {
+        l.submit_json(&line).await.expect("given");
+    }
+    assert!(member_ledger::verify::verify(&l)
+        .await
+        .expect("verify")
+        .is_clean());
+
+    // Position 2 is the first member's last event; position 3 is the other member's.
+    let mut key = vec![b'E'];
+    key.extend_from_slice(&2u64.to_be_bytes());
+    store.raw_tree().remove(&key).expect("remove");
+
+    let report = member_ledger::verify::verify(&l).await.expect("verify");
+    let broken = report.broken.clone().expect("the removal is found");
+    assert_eq!(broken.position, 2, "{}", broken.reason);
+    assert!(broken.reason.contains("missing"), "{}", broken.reason);
+}

@@ -448,3 +448,87 @@ fn an_append_waits_only_for_transactions_on_its_own_members() {
         assert!(report.is_clean(), "{report}");
     });
 }
+
+/// On PostgreSQL positions may skip, so a member's last event deleted from `events` leaves no
+/// gap that a walk could name; `verify` finds it by comparing each member's chain with the
+/// store's own record of the member, and a member deleted whole the same way.
+#[test]
+fn verify_finds_a_members_last_event_or_whole_stream_deleted_in_postgres() {
+    let Ok(base_url) = std::env::var("MEMBER_LEDGER_PG_URL") else {
+        eprintln!("MEMBER_LEDGER_PG_URL is not set: the test needs PostgreSQL");
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let schema = format!("multiwriter_tamper_{}_{nanos}", std::process::id());
+    let options = PgOptions {
+        schema: Some(schema.clone()),
+        ..PgOptions::default()
+    };
+    let store = Arc::new(PgStore::open_with(&base_url, options).expect("open PostgreSQL"));
+    let url = with_schema(&base_url, &schema);
+    let ledger = Ledger::with_store(store.clone(), PolicySet::shipped());
+    let (a, b) = (member(1), member(2));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        for line in [
+            format!(
+                r#"{{"type":"enroll","member":"{a}","region":"luzhou","scheme":"employee","sex":"male","birth_date":"1980-01-01","date":"2022-01-01"}}"#
+            ),
+            format!(
+                r#"{{"type":"contribute","member":"{a}","month":"2022-01","wage":"5000.00","payer":"employer"}}"#
+            ),
+            format!(
+                r#"{{"type":"enroll","member":"{b}","region":"luzhou","scheme":"employee","sex":"male","birth_date":"1980-01-01","date":"2022-01-01"}}"#
+            ),
+        ] {
+            ledger.submit_json(&line).await.expect("given");
+        }
+        let clean = member_ledger::verify::verify(&ledger)
+            .await
+            .expect("verify");
+        assert!(clean.is_clean(), "{clean}");
+
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        let a_id = uuid::Uuid::parse_str(&a).expect("uuid");
+        client
+            .execute(
+                "DELETE FROM events WHERE member = $1 AND member_version = 2",
+                &[&a_id],
+            )
+            .await
+            .expect("tamper");
+        let report = member_ledger::verify::verify(&ledger)
+            .await
+            .expect("verify");
+        let broken = report.broken.clone().expect("the deletion is found");
+        assert!(
+            broken.reason.contains(&a) && broken.reason.contains("missing"),
+            "{}",
+            broken.reason
+        );
+
+        // Put the record back in line with the cut chain, and delete the other member whole.
+        client
+            .execute(
+                "UPDATE members SET version = 1 WHERE member = $1",
+                &[&a_id],
+            )
+            .await
+            .expect("tamper");
+        let b_id = uuid::Uuid::parse_str(&b).expect("uuid");
+        client
+            .execute("DELETE FROM events WHERE member = $1", &[&b_id])
+            .await
+            .expect("tamper");
+        let report = member_ledger::verify::verify(&ledger)
+            .await
+            .expect("verify");
+        let broken = report.broken.clone().expect("the deletion is found");
+        assert!(broken.reason.contains(&b), "{}", broken.reason);
+    });
+}
