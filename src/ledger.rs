@@ -618,17 +618,9 @@ impl Ledger {
         if missing.is_empty() {
             return Ok(out);
         }
-        let keys: Vec<Vec<u8>> = missing.iter().map(|(m, _)| checkpoint_key(*m)).collect();
-        let snapshots = self.inner.store.projections(&keys)?;
-        let states = missing
-            .iter()
-            .zip(snapshots)
-            .map(|((member, _), bytes)| decode_snapshot(*member, bytes))
-            .collect::<Result<Vec<_>, _>>()?;
-        let from: Vec<(MemberId, u64)> = states.iter().map(|s| (s.member, s.version)).collect();
-        let tails = self.inner.store.read_members_after(&from)?;
-        for (((member, version), state), tail) in missing.iter().zip(states).zip(tails) {
-            let state = fold_tail(state, tail)?;
+        let ids: Vec<MemberId> = missing.iter().map(|(m, _)| *m).collect();
+        let states = self.stored_states(&ids)?;
+        for ((member, version), state) in missing.iter().zip(states) {
             if state.version < *version {
                 return Err(StoreError::Corrupt {
                     position: 0,
@@ -641,6 +633,25 @@ impl Ledger {
             out.insert(*member, state);
         }
         Ok(out)
+    }
+
+    /// Members' states as the stored projections give them (snapshot plus the events after it,
+    /// not the cache), in two store reads for all of them.
+    fn stored_states(&self, members: &[MemberId]) -> Result<Vec<MemberState>, StoreError> {
+        let keys: Vec<Vec<u8>> = members.iter().map(|m| checkpoint_key(*m)).collect();
+        let snapshots = self.inner.store.projections(&keys)?;
+        let states = members
+            .iter()
+            .zip(snapshots)
+            .map(|(member, bytes)| decode_snapshot(*member, bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let from: Vec<(MemberId, u64)> = states.iter().map(|s| (s.member, s.version)).collect();
+        let tails = self.inner.store.read_members_after(&from)?;
+        states
+            .into_iter()
+            .zip(tails)
+            .map(|(state, tail)| fold_tail(state, tail))
+            .collect()
     }
 
     /// Reads ahead, in a few store reads, the members' states and the keys that the next
@@ -1002,9 +1013,15 @@ impl Ledger {
     /// the events after it, not the in-memory cache): what `verify` compares with a replay.
     pub fn checkpoints(&self) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
         let mut out = BTreeMap::new();
-        for member in self.inner.store.members()? {
-            let state = self.materialise(self.snapshot(member)?)?;
-            out.insert(member, state);
+        for part in self
+            .inner
+            .store
+            .members()?
+            .chunks(REBUILD_MEMBERS_PER_WRITE)
+        {
+            for state in self.stored_states(part)? {
+                out.insert(state.member, state);
+            }
         }
         for (key, bytes) in self.inner.store.projection_scan(&[CHECKPOINT_PREFIX])? {
             let state: MemberState =
