@@ -466,3 +466,52 @@ async fn an_event_removed_directly_in_sled_is_named_by_its_position() {
     assert_eq!(broken.position, 2, "{}", broken.reason);
     assert!(broken.reason.contains("missing"), "{}", broken.reason);
 }
+
+/// A log written by a build with one global chain has no format record: this build refuses to
+/// open it, saying why, rather than reporting every event as broken.
+#[test]
+fn a_log_without_the_per_member_chain_format_is_refused_at_open() {
+    use member_ledger::store::{AppendRequest, EventStore, NewEvent, SledStore, StoreError};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = SledStore::open(dir.path()).expect("open");
+        let m = member();
+        let request = AppendRequest {
+            events: vec![NewEvent {
+                member: m,
+                event_type: "enrolled".into(),
+                schema_version: 1,
+                effective_date: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+                policy_version: "test".into(),
+                data: serde_json::json!({}),
+            }],
+            expected: vec![(m, 0)],
+            sync: true,
+            ..AppendRequest::default()
+        };
+        let ticket = store.append(request);
+        ticket
+            .applied
+            .blocking_recv()
+            .expect("answer")
+            .expect("applied");
+        ticket
+            .durable
+            .blocking_recv()
+            .expect("answer")
+            .expect("durable");
+        store
+            .raw_tree()
+            .remove(b"F")
+            .expect("remove the format record");
+        store.raw_tree().flush().expect("flush");
+    }
+    // (Opening waits a moment for the lock the previous handle lets go of.)
+    let refused = SledStore::open(dir.path());
+    match refused {
+        Err(StoreError::Unsupported(why)) => assert!(why.contains("earlier build"), "{why}"),
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a log without the format record was opened"),
+    }
+}
