@@ -84,3 +84,37 @@ fn all_accepted_exits_zero_and_demo_runs_twice() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("verify: ok"));
     }
 }
+
+/// A database location's password never reaches a message: the ledger cannot be opened at an
+/// unreachable server (or in a build without PostgreSQL), and every subcommand says so without
+/// the secret.
+#[test]
+fn a_password_in_the_data_location_is_never_printed() {
+    let member = "00000000-0000-4000-8000-00000000d002";
+    for data in [
+        "postgres://clerk:s3cr3t-pw@127.0.0.1:1/ledger",
+        "host=127.0.0.1 port=1 user=clerk password=s3cr3t-pw dbname=ledger",
+    ] {
+        for args in [
+            vec!["account", member, "--json"],
+            vec!["verify"],
+            vec!["statement", member],
+            vec!["submit", "/dev/null"],
+        ] {
+            let output = Command::new(BIN)
+                .arg("--data")
+                .arg(data)
+                .args(&args)
+                .output()
+                .expect("run");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert_ne!(output.status.code(), Some(0), "{args:?}: {text}");
+            assert!(!text.contains("s3cr3t-pw"), "{args:?} printed the password: {text}");
+            assert!(!text.contains("panicked"), "{args:?}: {text}");
+        }
+    }
+}

@@ -183,7 +183,7 @@ pub(super) async fn verify_dossier_file(data: &Path, file: &Path, against_ledger
     match result {
         Ok(r) => {
             let against = if against_ledger {
-                format!("; every event matches the ledger at {}", data.display())
+                format!("; every event matches the ledger at {}", super::shown(data))
             } else {
                 String::new()
             };

@@ -16,7 +16,12 @@ const POSTED_TWICE_KEY: &str = "demo-li-pharmacy-posted-twice";
 pub(super) async fn run(data: &Path) -> u8 {
     let ledger = match super::open_ledger(data).await {
         Ok(l) => l,
-        Err(e) => return fail(format!("cannot open the ledger at {}: {e}", data.display())),
+        Err(e) => {
+            return fail(format!(
+                "cannot open the ledger at {}: {e}",
+                super::shown(data)
+            ))
+        }
     };
     let lines: Vec<String> = SAMPLE
         .lines()
@@ -67,7 +72,7 @@ pub(super) async fn run(data: &Path) -> u8 {
     }
     let after = ledger.head().map(|h| h.position).unwrap_or(0);
     println!("== summary ==");
-    println!("ledger         {}", data.display());
+    println!("ledger         {}", super::shown(data));
     println!(
         "commands       {} in the sample, {} rejected",
         lines.len(),

@@ -12,7 +12,12 @@ const LOAD_BATCH_COMMANDS: usize = 4096;
 pub(super) async fn run(data: &Path, population: Population) -> u8 {
     let ledger = match super::open_ledger(data).await {
         Ok(l) => l,
-        Err(e) => return fail(format!("cannot open the ledger at {}: {e}", data.display())),
+        Err(e) => {
+            return fail(format!(
+                "cannot open the ledger at {}: {e}",
+                super::shown(data)
+            ))
+        }
     };
     let before = ledger.head().map(|h| h.position).unwrap_or(0);
     let bar = super::audit::progress_bar("load");

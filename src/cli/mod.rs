@@ -28,6 +28,11 @@ pub(crate) async fn open_ledger(data: &Path) -> Result<Ledger, StoreError> {
     Ledger::open_url(&data.to_string_lossy(), policies).await
 }
 
+/// `data` for messages: a PostgreSQL URL without its password.
+pub(crate) fn shown(data: &Path) -> String {
+    DataLocation::from_path(data).to_string()
+}
+
 /// Whether a ledger may be at `data` (a directory that exists, or any database URL).
 pub(crate) fn ledger_may_exist(data: &Path) -> bool {
     DataLocation::from_path(data).may_exist()

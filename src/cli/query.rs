@@ -21,11 +21,14 @@ pub(super) fn parse_date(text: &str, flag: &str) -> Result<NaiveDate, String> {
 
 pub(super) async fn open(data: &Path) -> Result<Ledger, u8> {
     if !super::ledger_may_exist(data) {
-        return Err(fail(format!("no ledger at {}", data.display())));
+        return Err(fail(format!("no ledger at {}", super::shown(data))));
     }
-    super::open_ledger(data)
-        .await
-        .map_err(|e| fail(format!("cannot open the ledger at {}: {e}", data.display())))
+    super::open_ledger(data).await.map_err(|e| {
+        fail(format!(
+            "cannot open the ledger at {}: {e}",
+            super::shown(data)
+        ))
+    })
 }
 
 pub(super) fn query_failed(e: QueryError) -> u8 {
@@ -169,7 +172,7 @@ pub(super) enum StatementFormat<'a> {
 
 pub(super) async fn verify(data: &Path) -> u8 {
     if !super::ledger_may_exist(data) {
-        return fail(format!("no ledger at {}", data.display()));
+        return fail(format!("no ledger at {}", super::shown(data)));
     }
     // Damaged files can make the storage engine itself fail: whatever happens, the answer is a
     // report of damage, not a crash.
@@ -189,7 +192,7 @@ pub(super) async fn verify(data: &Path) -> u8 {
             Err(e) => {
                 println!(
                     "verify: the database at {} is damaged and does not open: {e}",
-                    data.display()
+                    super::shown(&data)
                 );
                 return EXIT_REJECTED;
             }

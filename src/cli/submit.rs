@@ -35,7 +35,12 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>) -> u8 {
     };
     let ledger = match super::open_ledger(data).await {
         Ok(l) => l,
-        Err(e) => return fail(format!("cannot open the ledger at {}: {e}", data.display())),
+        Err(e) => {
+            return fail(format!(
+                "cannot open the ledger at {}: {e}",
+                super::shown(data)
+            ))
+        }
     };
     let (tx, mut rx) = mpsc::channel::<Line>(READ_AHEAD_LINES);
     std::thread::spawn(move || read_lines(input, tx));

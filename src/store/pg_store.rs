@@ -475,6 +475,13 @@ pub struct PgStore {
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// A store's connections, once they all answered.
+struct Started {
+    readers: Vec<Arc<Reader>>,
+    writers: Vec<SyncSender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
 impl PgStore {
     /// Opens the store at `url` (a `postgres://` URL or a libpq connection string), creating
     /// the tables when missing.
@@ -492,6 +499,30 @@ impl PgStore {
             .enable_all()
             .build()?;
         let handle = runtime.handle().clone();
+        match PgStore::start(config, options, handle) {
+            Ok(started) => Ok(PgStore {
+                handle: runtime.handle().clone(),
+                runtime: Some(runtime),
+                readers: started.readers,
+                next_reader: AtomicUsize::new(0),
+                writers: started.writers,
+                threads: Mutex::new(started.threads),
+            }),
+            Err(e) => {
+                // Dropping a runtime blocks, which async code (where `open` is often called)
+                // forbids; writers already started stop when their queues close.
+                runtime.shutdown_background();
+                Err(e)
+            }
+        }
+    }
+
+    /// Connects the readers (creating the schema on the first) and starts the writers.
+    fn start(
+        config: tokio_postgres::Config,
+        options: PgOptions,
+        handle: tokio::runtime::Handle,
+    ) -> Result<Started, StoreError> {
         let schema = options.schema.clone();
         let writer_count = options.writers.max(1);
         let reader_config = config.clone();
@@ -536,13 +567,10 @@ impl PgStore {
         for _ in 0..writer_count {
             ready.recv().unwrap_or(Err(StoreError::Closed))?;
         }
-        Ok(PgStore {
-            runtime: Some(runtime),
-            handle,
+        Ok(Started {
             readers,
-            next_reader: AtomicUsize::new(0),
             writers,
-            threads: Mutex::new(threads),
+            threads,
         })
     }
 
