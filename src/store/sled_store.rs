@@ -449,6 +449,7 @@ impl SledStore {
             data_file,
             head,
             versions: HashMap::new(),
+            dirty: true,
             poisoned: None,
             fsync: options.fsync,
             anchor,
@@ -667,6 +668,9 @@ struct Writer {
     head: Head,
     /// Members' versions and last hashes, as far as this writer has read or written them.
     versions: HashMap<Uuid, (u64, [u8; 32])>,
+    /// Whether something may be applied that no flush and fsync has covered yet. True at open:
+    /// what an earlier process applied may still sit in the page cache only.
+    dirty: bool,
     poisoned: Option<String>,
     fsync: bool,
     anchor: File,
@@ -754,8 +758,14 @@ impl Writer {
         }
         let result = match &self.poisoned {
             Some(why) => Err(StoreError::Poisoned(why.clone())),
+            // Everything applied is on disk already (a repeated key asks for a sync to answer
+            // as if its first append were durable; it is).
+            None if !self.dirty => Ok(()),
             None => self.flush_and_sync(),
         };
+        if result.is_ok() {
+            self.dirty = false;
+        }
         if let Err(e) = &result {
             self.poisoned.get_or_insert_with(|| e.to_string());
         }
@@ -884,6 +894,9 @@ impl Writer {
             faults.before_batch()?;
         }
         self.tree.apply_batch(batch)?;
+        self.dirty |= outcomes
+            .iter()
+            .any(|o| matches!(o, AppendOutcome::Committed(_)));
         Ok(outcomes)
     }
 
