@@ -113,7 +113,10 @@ fn a_password_in_the_data_location_is_never_printed() {
                 String::from_utf8_lossy(&output.stderr)
             );
             assert_ne!(output.status.code(), Some(0), "{args:?}: {text}");
-            assert!(!text.contains("s3cr3t-pw"), "{args:?} printed the password: {text}");
+            assert!(
+                !text.contains("s3cr3t-pw"),
+                "{args:?} printed the password: {text}"
+            );
             assert!(!text.contains("panicked"), "{args:?}: {text}");
         }
     }
