@@ -5,22 +5,13 @@ use member_ledger::domain::ErrorCode;
 use member_ledger::projection::ViewAt;
 use member_ledger::{Ledger, SubmitError};
 
+mod common;
+use common::given;
+
 const M: &str = "00000000-0000-4000-8000-0000000000a1";
 
 fn member() -> uuid::Uuid {
     M.parse().expect("uuid")
-}
-
-async fn given(lines: &[String]) -> (tempfile::TempDir, Ledger) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Ledger::open(dir.path()).await.expect("open");
-    for line in lines {
-        ledger
-            .submit_json(line)
-            .await
-            .unwrap_or_else(|e| panic!("given {line}: {e}"));
-    }
-    (dir, ledger)
 }
 
 fn enroll(sex: &str, birth: &str, date: &str) -> String {

@@ -6,19 +6,10 @@ use member_ledger::projection::{AccountView, ViewAt};
 use member_ledger::{Ledger, Receipt, SubmitError};
 use serde_json::Value;
 
-const M: &str = "00000000-0000-4000-8000-000000000301";
+mod common;
+use common::given;
 
-async fn given(lines: &[String]) -> (tempfile::TempDir, Ledger) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Ledger::open(dir.path()).await.expect("open");
-    for line in lines {
-        ledger
-            .submit_json(line)
-            .await
-            .unwrap_or_else(|e| panic!("given {line}: {e}"));
-    }
-    (dir, ledger)
-}
+const M: &str = "00000000-0000-4000-8000-000000000301";
 
 fn enroll(region: &str, scheme: &str, birth: &str, date: &str) -> String {
     format!(

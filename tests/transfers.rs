@@ -9,6 +9,9 @@ use member_ledger::projection::ViewAt;
 use member_ledger::Ledger;
 use proptest::prelude::*;
 
+mod common;
+use common::given;
+
 const REGIONS: [&str; 3] = ["luzhou", "chongqing", "shenyang"];
 /// Accounts 0..6: two in each region (account i is in `REGIONS[i / 2]`).
 const ACCOUNTS: u8 = 6;
@@ -146,18 +149,6 @@ proptest! {
             Ok(())
         })?;
     }
-}
-
-async fn given(lines: &[String]) -> (tempfile::TempDir, Ledger) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Ledger::open(dir.path()).await.expect("open");
-    for line in lines {
-        ledger
-            .submit_json(line)
-            .await
-            .unwrap_or_else(|e| panic!("given {line}: {e}"));
-    }
-    (dir, ledger)
 }
 
 #[tokio::test]

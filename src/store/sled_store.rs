@@ -196,6 +196,8 @@ pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
     path: PathBuf,
+    /// Whether durability fsyncs the data file (`StoreOptions::fsync`).
+    fsync: bool,
     tx: SyncSender<Message>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -463,6 +465,7 @@ impl SledStore {
             db,
             tree,
             path,
+            fsync: options.fsync,
             tx,
             writer: Mutex::new(Some(handle)),
         })
@@ -618,7 +621,11 @@ impl EventStore for SledStore {
             }
         }
         self.tree.apply_batch(batch)?;
+        // Durable on return, as for appends: sled's flush alone is not a full fsync.
         self.db.flush()?;
+        if self.fsync {
+            File::open(self.path.join("db"))?.sync_all()?;
+        }
         Ok(())
     }
 
