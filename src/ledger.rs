@@ -201,11 +201,18 @@ impl Ledger {
         let mut next = 0;
         while next < lines.len() {
             let mut group = Group::default();
+            // Each line of the window is parsed once: for the read-ahead, then for its decision.
             let ahead = (next + PIPELINE_GROUP_COMMANDS).min(lines.len());
-            self.prefetch(&lines[next..ahead], &mut group);
+            let mut parsed: Vec<Option<Parsed>> = lines[next..ahead]
+                .iter()
+                .map(|line| Some(parse_command(line)))
+                .collect();
+            self.prefetch(&parsed, &mut group);
             let mut end = next;
             while end < lines.len() && group.units.len() < PIPELINE_GROUP_COMMANDS {
-                let (command, key) = match parse_command(&lines[end]) {
+                let line = parsed.get_mut(end - next).and_then(Option::take);
+                let line = line.unwrap_or_else(|| parse_command(&lines[end]));
+                let (command, key) = match line {
                     Ok(parsed) => parsed,
                     Err(rejection) => {
                         results[end] = Some(Err(rejection.into()));
@@ -578,23 +585,13 @@ impl Ledger {
     /// current, else the member's snapshot plus the events after it (fewer than
     /// [`CHECKPOINT_EVERY_EVENTS`]).
     pub fn checkpoint(&self, member: MemberId) -> Result<MemberState, StoreError> {
-        let version = self.inner.store.member_version(member)?;
-        if let Some(state) = self.cached(member, version) {
-            return Ok(state);
-        }
-        let state = self.materialise(self.snapshot(member)?)?;
-        // Another writer may have appended since the version was read (then the state is newer,
-        // and the append's version check decides); fewer events than the log had is damage.
-        if state.version < version {
-            return Err(StoreError::Corrupt {
+        // One member through the many-member path: the same reads, the same checks.
+        self.checkpoints_of(&[member])?
+            .remove(&member)
+            .ok_or_else(|| StoreError::Corrupt {
                 position: 0,
-                reason: format!(
-                    "member {member}: snapshot and tail give version {}, the log says {version}",
-                    state.version
-                ),
-            });
-        }
-        Ok(state)
+                reason: format!("no state was read for member {member}"),
+            })
     }
 
     /// Several members' states at the head in as few store reads as the backend allows (one
@@ -657,14 +654,12 @@ impl Ledger {
     /// Reads ahead, in a few store reads, the members' states and the keys that the next
     /// commands of a batch will need, into the group. A failure here is not reported: each
     /// command then reads for itself (and meets it).
-    fn prefetch(&self, lines: &[String], group: &mut Group) {
+    fn prefetch(&self, parsed: &[Option<Parsed>], group: &mut Group) {
         let mut members = std::collections::BTreeSet::new();
         let mut keys = Vec::new();
-        for line in lines {
-            if let Ok((command, key)) = parse_command(line) {
-                members.extend(command.members_read());
-                keys.extend(key);
-            }
+        for (command, key) in parsed.iter().flatten().flatten() {
+            members.extend(command.members_read());
+            keys.extend(key.clone());
         }
         let members: Vec<MemberId> = members
             .into_iter()
@@ -681,23 +676,6 @@ impl Ledger {
                     .map(|(key, _)| key),
             );
         }
-    }
-
-    /// The member's stored snapshot (a state at some version), or the empty state.
-    fn snapshot(&self, member: MemberId) -> Result<MemberState, StoreError> {
-        decode_snapshot(
-            member,
-            self.inner.store.projection(&checkpoint_key(member))?,
-        )
-    }
-
-    /// A snapshot brought up to date with the member's events after it.
-    fn materialise(&self, state: MemberState) -> Result<MemberState, StoreError> {
-        let tail = self
-            .inner
-            .store
-            .read_member_after(state.member, state.version)?;
-        fold_tail(state, tail)
     }
 
     /// Takes a member's state out of the cache when it is at `version` (it goes back with the
@@ -1073,6 +1051,9 @@ fn fold_tail(mut state: MemberState, tail: Vec<StoredEvent>) -> Result<MemberSta
     }
     Ok(state)
 }
+
+/// A command line as parsed: the command and its key, or why it is refused.
+type Parsed = Result<(Command, Option<String>), Rejection>;
 
 /// Commands of a batch decided ahead of the writer, not yet sent.
 #[derive(Default)]

@@ -56,6 +56,17 @@ fn migrate_and_check(from: &str, to: &str, original: &[StoredEvent]) {
     assert!(text.contains("migrate into an empty ledger"), "{text}");
 }
 
+/// `url` with every connection's search path set to `schema`.
+#[cfg(feature = "postgres")]
+fn with_schema(url: &str, schema: &str) -> String {
+    if url.contains("://") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}options=-csearch_path%3D{schema}")
+    } else {
+        format!("{url} options='-csearch_path={schema}'")
+    }
+}
+
 fn demo(dir: &Path) -> String {
     let data = dir.join("demo").to_string_lossy().into_owned();
     let (status, text) = run(&["--data", &data, "demo"]);
@@ -91,12 +102,7 @@ fn a_ledger_round_trips_sled_to_postgres_and_back_unchanged() {
         ..PgOptions::default()
     };
     drop(PgStore::open_with(&url, options).expect("create the schema"));
-    let pg = if url.contains("://") {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{sep}options=-csearch_path%3D{schema}")
-    } else {
-        format!("{url} options='-csearch_path={schema}'")
-    };
+    let pg = with_schema(&url, &schema);
     let dir = tempfile::tempdir().expect("tempdir");
     let source = demo(dir.path());
     let original = events(&source);
@@ -179,12 +185,7 @@ fn a_postgres_log_with_a_gap_migrates_to_sled_with_its_positions() {
     drop(ledger);
     drop(store);
 
-    let pg = if url.contains("://") {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{sep}options=-csearch_path%3D{schema}")
-    } else {
-        format!("{url} options='-csearch_path={schema}'")
-    };
+    let pg = with_schema(&url, &schema);
     let dir = tempfile::tempdir().expect("tempdir");
     let copy = dir.path().join("copy").to_string_lossy().into_owned();
     migrate_and_check(&pg, &copy, &original);

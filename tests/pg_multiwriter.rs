@@ -89,6 +89,21 @@ fn with_schema(url: &str, schema: &str) -> String {
     }
 }
 
+/// A store with `writers` writer connections in a new schema named after `name`, and the URL
+/// that reaches that schema (for the command line and raw connections).
+fn fresh_store(base_url: &str, name: &str, writers: usize) -> (Arc<PgStore>, String) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let schema = format!("{name}_{}_{nanos}", std::process::id());
+    let options = PgOptions {
+        schema: Some(schema.clone()),
+        writers,
+    };
+    let store = Arc::new(PgStore::open_with(base_url, options).expect("open PostgreSQL"));
+    (store, with_schema(base_url, &schema))
+}
+
 /// Reads the log as a consumer would: from its cursor on, again and again, until told to stop
 /// and then once more; checks every batch continues after the cursor. (Whether it skipped an
 /// event that committed late shows at the end, when what it saw is compared with the log.)
@@ -132,16 +147,7 @@ fn four_processes_on_shared_members_lose_nothing_and_a_reader_sees_each_event_on
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(COMMANDS_PER_PROCESS_DEFAULT);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let schema = format!("multiwriter_{}_{nanos}", std::process::id());
-    let options = PgOptions {
-        schema: Some(schema.clone()),
-        writers: 2,
-    };
-    let store = Arc::new(PgStore::open_with(&base_url, options).expect("open PostgreSQL"));
-    let url = with_schema(&base_url, &schema);
+    let (store, url) = fresh_store(&base_url, "multiwriter", 2);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let ledger = Ledger::with_store(store.clone(), PolicySet::shipped());
     runtime.block_on(async {
@@ -318,16 +324,7 @@ fn readers_stop_below_a_transaction_still_in_flight_and_accept_the_gap_it_leaves
         eprintln!("MEMBER_LEDGER_PG_URL is not set: the multi-writer test needs PostgreSQL");
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let schema = format!("multiwriter_held_{}_{nanos}", std::process::id());
-    let options = PgOptions {
-        schema: Some(schema.clone()),
-        ..PgOptions::default()
-    };
-    let store = Arc::new(PgStore::open_with(&base_url, options).expect("open PostgreSQL"));
-    let url = with_schema(&base_url, &schema);
+    let (store, url) = fresh_store(&base_url, "multiwriter_held", 1);
     let ledger = Ledger::with_store(store.clone(), PolicySet::shipped());
     let enroll = |i: u64| {
         let m = member(i);
@@ -390,16 +387,7 @@ fn an_append_waits_only_for_transactions_on_its_own_members() {
         eprintln!("MEMBER_LEDGER_PG_URL is not set: the multi-writer test needs PostgreSQL");
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let schema = format!("multiwriter_rows_{}_{nanos}", std::process::id());
-    let options = PgOptions {
-        schema: Some(schema.clone()),
-        writers: 2,
-    };
-    let store = Arc::new(PgStore::open_with(&base_url, options).expect("open PostgreSQL"));
-    let url = with_schema(&base_url, &schema);
+    let (store, url) = fresh_store(&base_url, "multiwriter_rows", 2);
     let ledger = Ledger::with_store(store.clone(), PolicySet::shipped());
     let (a, b) = (member(1), member(2));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -458,16 +446,7 @@ fn verify_finds_a_members_last_event_or_whole_stream_deleted_in_postgres() {
         eprintln!("MEMBER_LEDGER_PG_URL is not set: the test needs PostgreSQL");
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let schema = format!("multiwriter_tamper_{}_{nanos}", std::process::id());
-    let options = PgOptions {
-        schema: Some(schema.clone()),
-        ..PgOptions::default()
-    };
-    let store = Arc::new(PgStore::open_with(&base_url, options).expect("open PostgreSQL"));
-    let url = with_schema(&base_url, &schema);
+    let (store, url) = fresh_store(&base_url, "multiwriter_tamper", 1);
     let ledger = Ledger::with_store(store.clone(), PolicySet::shipped());
     let (a, b) = (member(1), member(2));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

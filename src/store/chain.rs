@@ -123,6 +123,18 @@ impl ChainWalk {
         self.link(event)
     }
 
+    /// [`ChainWalk::check`] of an event read from another store (a migration's source): a
+    /// break is reported as the source's.
+    pub fn check_source(&mut self, event: &StoredEvent) -> Result<(), StoreError> {
+        self.check(event).map_err(|e| match e {
+            StoreError::Corrupt { position, reason } => StoreError::Corrupt {
+                position,
+                reason: format!("the source's log breaks here: {reason}"),
+            },
+            other => other,
+        })
+    }
+
     /// Checks that the walk ended where the store's head says the log ends.
     pub fn finish(&self, head: &Head) -> Result<(), StoreError> {
         if head.position != self.last.position || head.hash != self.last.hash {

@@ -592,13 +592,7 @@ impl PgStore {
                 break;
             }
             for event in &chunk {
-                walk.check(event).map_err(|e| match e {
-                    StoreError::Corrupt { position, reason } => StoreError::Corrupt {
-                        position,
-                        reason: format!("the source's log breaks here: {reason}"),
-                    },
-                    other => other,
-                })?;
+                walk.check_source(event)?;
             }
             copied += chunk.len() as u64;
             let members: BTreeSet<Uuid> = chunk.iter().map(|e| e.member).collect();

@@ -56,13 +56,7 @@ impl SledStore {
             let mut touched: BTreeSet<Uuid> = BTreeSet::new();
             for event in &chunk {
                 skipped |= event.position != walk.expected_position();
-                walk.check(event).map_err(|e| match e {
-                    StoreError::Corrupt { position, reason } => StoreError::Corrupt {
-                        position,
-                        reason: format!("the source's log breaks here: {reason}"),
-                    },
-                    other => other,
-                })?;
+                walk.check_source(event)?;
                 touched.insert(event.member);
                 let bytes = serde_json::to_vec(event).map_err(|e| StoreError::Corrupt {
                     position: event.position,
