@@ -292,10 +292,12 @@ fn wait_bounded(children: Vec<std::process::Child>) -> Vec<(u32, std::process::O
 fn assert_no_month_twice(log: &[StoredEvent]) {
     let mut paid = BTreeSet::new();
     for e in log.iter().filter(|e| e.event_type == "contribution_posted") {
+        let data = serde_json::to_value(member_ledger::codec::decode(e).expect("decodes"))
+            .expect("serialises");
         let slot = (
             e.member,
-            e.data["month"].as_str().unwrap_or_default().to_string(),
-            e.data["payer"].as_str().unwrap_or_default().to_string(),
+            data["month"].as_str().unwrap_or_default().to_string(),
+            data["payer"].as_str().unwrap_or_default().to_string(),
         );
         assert!(paid.insert(slot.clone()), "a month paid twice: {slot:?}");
     }

@@ -37,8 +37,8 @@ async fn view(l: &Ledger, at: ViewAt) -> AccountView {
     l.account(M.parse().expect("uuid"), at).await.expect("view")
 }
 
-fn data(r: &Receipt) -> &Value {
-    &r.events[0].data
+fn data(r: &Receipt) -> Value {
+    common::event_json(&r.events[0])
 }
 
 fn day(text: &str) -> chrono::NaiveDate {
@@ -66,7 +66,8 @@ async fn s2_chongqing_mutual_aid_fund_1_percent_and_2_yuan_never_credited_004() 
     let r = when(&l, &contribute("2024-01", "8000.01"))
         .await
         .expect("ok");
-    let aid = &data(&r)["mutual_aid"];
+    let fields = data(&r);
+    let aid = &fields["mutual_aid"];
     assert_eq!(aid["employer_rate"], "0.01");
     assert_eq!(aid["employer"], "80.00", "1 % of base 8,000.01, half-up");
     assert_eq!(aid["personal"], "2.00");

@@ -239,7 +239,7 @@ async fn s7_duplicate_refund_is_paid_minus_credited_nat_2021_43() {
     .await;
     let r = l.submit_json(&cmd(r#"{"type":"refund","member":"$M","date":"2024-02-10","reason":"duplicate","months":["2024-01"]}"#)).await.expect("refund");
     // Individual paid 9.75 % of 5,000 = 487.50; 2 % (100.00) was credited and stays: 387.50 back.
-    assert_eq!(r.events[0].data["amount"], "387.50");
+    assert_eq!(common::event_json(&r.events[0])["amount"], "387.50");
     let v = l
         .account(M.parse().expect("uuid"), ViewAt::Head)
         .await
@@ -269,7 +269,7 @@ async fn s9_no_contribution_after_death_and_inheritance_splits_to_the_fen() {
         r#"{"type":"settle_inheritance","member":"$M","date":"2024-03-01","heirs":[{"heir":null,"name":"A","share":"0.3333"},{"heir":null,"name":"B","share":"0.3333"},{"heir":null,"name":"C","share":"0.3334"}]}"#,
     );
     let r = l.submit_json(&settle).await.expect("settle");
-    let shares = r.events[0].data["shares"]
+    let shares = common::event_json(&r.events[0])["shares"]
         .as_array()
         .expect("shares")
         .clone();

@@ -15,3 +15,11 @@ pub async fn given(lines: &[String]) -> (tempfile::TempDir, Ledger) {
     }
     (dir, ledger)
 }
+
+/// A stored event's fields as JSON (`{"type": …, …}`), decoded through the codec: what tests
+/// inspect, whatever bytes the store keeps.
+#[allow(dead_code)] // Not every test file that includes this module inspects events.
+pub fn event_json(stored: &member_ledger::store::StoredEvent) -> serde_json::Value {
+    let event = member_ledger::codec::decode(stored).expect("a stored event decodes");
+    serde_json::to_value(&event).expect("events serialise")
+}
