@@ -305,9 +305,13 @@ impl Ledger {
         key: Option<String>,
         group: &mut Group,
     ) -> Result<Ahead, StoreError> {
+        // An annual statement's figures come from the member's events, read when it is decided
+        // alone (`submit_deferred`).
         let alone = matches!(
             command,
-            Command::Reverse { .. } | Command::CreditRetireeAllocation { member: None, .. }
+            Command::Reverse { .. }
+                | Command::CreditRetireeAllocation { member: None, .. }
+                | Command::IssueStatement { .. }
         );
         if alone {
             return Ok(Ahead::Alone);
@@ -332,6 +336,7 @@ impl Ledger {
             states: &states,
             policies: &self.inner.policies,
             target: None,
+            seals: None,
         };
         let decision = match decide(&ctx, command) {
             Ok(decision) if decision.is_empty() => {
@@ -445,10 +450,12 @@ impl Ledger {
                 _ => None,
             };
             let states = self.states_for(command, target.as_ref())?;
+            let seals = projection::annual::seals_for(self.inner.store.as_ref(), command, &states)?;
             let ctx = Context {
                 states: &states,
                 policies: &self.inner.policies,
                 target: target.as_ref(),
+                seals: seals.as_ref(),
             };
             let decision = match decide(&ctx, command) {
                 Ok(decision) => decision,
@@ -567,6 +574,14 @@ impl Ledger {
         command: &Command,
         target: Option<&ReversalTarget>,
     ) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+        if let Command::IssueStatement {
+            member: None,
+            region: Some(region),
+            ..
+        } = command
+        {
+            return self.region_states(region);
+        }
         let mut ids = command.members_read();
         ids.extend(target.map(|t| t.member));
         if let Command::CreditRetireeAllocation { member: None, .. } = command {
@@ -579,6 +594,26 @@ impl Ledger {
             states.insert(id, self.checkpoint(id)?);
         }
         Ok(states)
+    }
+
+    /// Every member of a region with its current state: what an `issue_statement` for the whole
+    /// region reads (and names in its append, so a member changed meanwhile is decided again).
+    fn region_states(&self, region: &str) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+        let mut out = BTreeMap::new();
+        for part in self
+            .inner
+            .store
+            .members()?
+            .chunks(REBUILD_MEMBERS_PER_WRITE)
+        {
+            let states = self.checkpoints_of(part)?;
+            out.extend(
+                states
+                    .into_iter()
+                    .filter(|(_, s)| s.profile.as_ref().is_some_and(|p| p.region == region)),
+            );
+        }
+        Ok(out)
     }
 
     /// A member's current state, without replaying the log: from the state cache when it is

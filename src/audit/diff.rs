@@ -27,15 +27,32 @@ pub enum Point {
     Date(NaiveDate),
     /// Known after this log position.
     Position(u64),
+    /// Known after this log position and in force on this date: what a statement issued at
+    /// that position said about that date (`P@YYYY-MM-DD`; the command line also takes
+    /// `issued:YEAR`, the member's latest statement of the year as issued).
+    Known {
+        /// The log position.
+        position: u64,
+        /// The date.
+        date: NaiveDate,
+    },
 }
 
 impl FromStr for Point {
     type Err = String;
 
-    /// `YYYY-MM-DD` is a date; digits are a position.
+    /// `YYYY-MM-DD` is a date; digits are a position; `P@YYYY-MM-DD` both.
     fn from_str(text: &str) -> Result<Point, String> {
         if let Ok(position) = text.parse::<u64>() {
             return Ok(Point::Position(position));
+        }
+        if let Some((position, date)) = text.split_once('@') {
+            return match (position.parse::<u64>(), date.parse::<Point>()) {
+                (Ok(position), Ok(Point::Date(date))) => Ok(Point::Known { position, date }),
+                _ => Err(format!(
+                    "'{text}' is not a log position and a date (P@YYYY-MM-DD)"
+                )),
+            };
         }
         NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .map(Point::Date)
@@ -48,6 +65,9 @@ impl fmt::Display for Point {
         match self {
             Point::Date(d) => write!(f, "as of {d}"),
             Point::Position(p) => write!(f, "at position {p}"),
+            Point::Known { position, date } => {
+                write!(f, "as known at position {position}, in force on {date}")
+            }
         }
     }
 }
@@ -110,6 +130,7 @@ impl Diff {
         let includes = |p: Point, e: &StoredEvent| match p {
             Point::Date(d) => e.effective_date <= d,
             Point::Position(pos) => e.position <= pos,
+            Point::Known { position, date } => e.position <= position && e.effective_date <= date,
         };
         let side = |p: Point| -> BTreeSet<u64> {
             events
@@ -233,6 +254,15 @@ fn view(
             events.iter().filter(|e| e.position <= p).cloned().collect(),
             None,
             p.min(head_position),
+        ),
+        Point::Known { position, date } => (
+            events
+                .iter()
+                .filter(|e| e.position <= position && e.effective_date <= date)
+                .cloned()
+                .collect(),
+            Some(date),
+            position.min(head_position),
         ),
     };
     let state = fold_member(member, &included)?;

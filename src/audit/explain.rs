@@ -229,6 +229,16 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             "correction: cancels the {} at position {position} ({reason}); the original stays in the log",
             original.type_name()
         )],
+        Event::StatementIssued {
+            year,
+            digest,
+            figures_form,
+            template_version,
+            ..
+        } => vec![format!(
+            "the {year} annual statement as issued: figures (form {figures_form}) digest {digest}, template {template_version}; money and months unchanged {}",
+            tag("§12 R15", None)
+        )],
     }
 }
 

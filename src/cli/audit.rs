@@ -109,13 +109,21 @@ pub(super) async fn diff(data: &Path, member: &str, from: &str, to: &str, json: 
         Ok(m) => m,
         Err(e) => return fail(e),
     };
-    let (from, to): (Point, Point) = match (from.parse(), to.parse()) {
-        (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) | (_, Err(e)) => return fail(e),
-    };
+    for text in [from, to] {
+        if let Err(e) = super::annual::check_point(text) {
+            return fail(e);
+        }
+    }
     let ledger = match open(data).await {
         Ok(l) => l,
         Err(status) => return status,
+    };
+    let (from, to): (Point, Point) = match (
+        super::annual::resolve_point(&ledger, member, from).await,
+        super::annual::resolve_point(&ledger, member, to).await,
+    ) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
     };
     match ledger.diff(member, from, to).await {
         Ok(d) if json => {

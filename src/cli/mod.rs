@@ -1,7 +1,9 @@
 //! Argument parsing and dispatch. The arguments parse into plain structs (clap), then each
 //! subcommand validates them into typed values before touching the ledger.
 
+mod annual;
 mod audit;
+mod browser;
 mod demo;
 mod load;
 mod migrate;
@@ -114,8 +116,8 @@ enum Sub {
         #[arg(long = "as-of")]
         as_of: Option<String>,
     },
-    /// Which events changed which figure between two points (each a date YYYY-MM-DD or a log
-    /// position).
+    /// Which events changed which figure between two points (each a date YYYY-MM-DD, a log
+    /// position, both as P@YYYY-MM-DD, or issued:YEAR: the member's statement of YEAR as issued).
     Diff {
         /// The member id (UUID).
         member: String,
@@ -138,6 +140,10 @@ enum Sub {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// A member's annual statement (年度对账单) of a year: text, --json, an A4 page in Chinese
+    /// (--html) or a PDF (--pdf, with Chromium); or every member of --region into --out DIR.
+    /// --issue records it as issued (statement_issued).
+    AnnualStatement(annual::AnnualArgs),
     /// Check a dossier offline (hashes, versions, replayed figures, digest); with
     /// --against-ledger also against the ledger at --data.
     VerifyDossier {
@@ -241,6 +247,7 @@ pub fn main() -> ExitCode {
                 file,
                 against_ledger,
             } => audit::verify_dossier_file(&args.data, &file, against_ledger).await,
+            Sub::AnnualStatement(annual_args) => annual::run(&args.data, annual_args).await,
             Sub::Demo => demo::run(&args.data).await,
             Sub::Load {
                 members,

@@ -121,6 +121,18 @@ pub enum Command {
     },
     /// Cancel an erroneous event's effects on money and months with a compensating event.
     Reverse { event: uuid::Uuid, reason: String },
+    /// Record that the annual statement of `year` was issued to one member, or to every member
+    /// of `region` who has one (DOMAIN §12 R15). `date` is the issue date (default: 1 January
+    /// after the year).
+    IssueStatement {
+        #[serde(default)]
+        member: Option<MemberId>,
+        #[serde(default)]
+        region: Option<String>,
+        year: i32,
+        #[serde(default)]
+        date: Option<NaiveDate>,
+    },
 }
 
 /// The months a refund names: a list of `YYYY-MM`, or a count (the latest refundable months).
@@ -165,7 +177,8 @@ impl Command {
             | Command::Spend { member, .. }
             | Command::RecordDeath { member, .. }
             | Command::SettleInheritance { member, .. } => Some(*member),
-            Command::CreditRetireeAllocation { member, .. } => *member,
+            Command::CreditRetireeAllocation { member, .. }
+            | Command::IssueStatement { member, .. } => *member,
             Command::Reverse { .. } => None,
         }
     }
@@ -208,13 +221,15 @@ impl Command {
             Command::RecordDeath { .. } => "record_death",
             Command::SettleInheritance { .. } => "settle_inheritance",
             Command::Reverse { .. } => "reverse",
+            Command::IssueStatement { .. } => "issue_statement",
         }
     }
 }
 
 /// The command types of the contract, for messages.
 const COMMAND_TYPES: &str = "enroll, recognize_deemed, contribute, pay_premium, suspend, transfer_in, transfer_out, \
-refund, retire, lump_sum_makeup, credit_retiree_allocation, spend, record_death, settle_inheritance, reverse";
+refund, retire, lump_sum_makeup, credit_retiree_allocation, spend, record_death, settle_inheritance, reverse, \
+issue_statement";
 
 /// Parses one JSON command (a line of `submit`), returning it with its idempotency key.
 ///

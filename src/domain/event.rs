@@ -143,6 +143,25 @@ pub enum Event {
         reason: String,
         original: Box<Event>,
     },
+    /// The member's annual statement (年度对账单) of `year` was issued: the digest of its
+    /// figures in their canonical form (`projection::annual`), so that a later correction of
+    /// that year is shown against what the member was told. DOMAIN §12 R15. Changes nothing on
+    /// the account.
+    StatementIssued {
+        year: i32,
+        /// The issue date (after the year's end).
+        date: NaiveDate,
+        /// Hex SHA-256 of the figures' canonical text, form `figures_form`.
+        digest: String,
+        /// The version of the canonical form the digest covers.
+        figures_form: u32,
+        /// The version of the template the statement was printed with.
+        template_version: String,
+        /// The balance on 31 December of `year`, as stated (for a clerk reading the log).
+        closing_balance: Money,
+        /// Actual + deemed months on 31 December of `year`, as stated.
+        months_total: u32,
+    },
 }
 
 /// A posted contribution with everything its decision computed.
@@ -284,11 +303,12 @@ impl Event {
             Event::InheritanceSettled { .. } => "inheritance_settled",
             Event::InheritanceReceived { .. } => "inheritance_received",
             Event::Reversed { .. } => "reversed",
+            Event::StatementIssued { .. } => "statement_issued",
         }
     }
 
     /// Every event type, for the catalogue test.
-    pub const TYPE_NAMES: [&'static str; 17] = [
+    pub const TYPE_NAMES: [&'static str; 18] = [
         "enrolled",
         "deemed_recognized",
         "contribution_posted",
@@ -306,6 +326,7 @@ impl Event {
         "inheritance_settled",
         "inheritance_received",
         "reversed",
+        "statement_issued",
     ];
 
     /// The date the event takes effect: what `--as-of` filters on.
@@ -326,7 +347,8 @@ impl Event {
             | Event::DeathRecorded { date }
             | Event::InheritanceSettled { date, .. }
             | Event::InheritanceReceived { date, .. }
-            | Event::Reversed { date, .. } => *date,
+            | Event::Reversed { date, .. }
+            | Event::StatementIssued { date, .. } => *date,
             Event::ContributionPosted(c) => c.date,
         }
     }

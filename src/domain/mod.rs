@@ -18,15 +18,15 @@ mod state;
 use serde::{Deserialize, Serialize};
 
 pub use command::{parse_command, Command, Heir, RefundMonths};
-pub use decide::{decide, Context, Decision};
+pub use decide::{decide, statement_due, Context, Decision, StatementSeal, StatementSeals};
 pub use event::{
     BenefitChange, Contribution, Event, HeirDestination, InheritanceShare, MutualAidPaid,
     RefundedPayment, EVENT_SCHEMA_VERSION,
 };
 pub use rejection::{ErrorCode, Rejection};
 pub use state::{
-    Coverage, MemberState, MonthCover, Payment, Profile, RetirementRequirement, Status, Suspension,
-    YearTotals,
+    Coverage, IssuedStatement, MemberState, MonthCover, Payment, Profile, RetirementRequirement,
+    Status, Suspension, YearTotals,
 };
 
 /// A member's stable id (a UUID).

@@ -221,6 +221,20 @@ pub struct MemberState {
     /// Ids of the member's events that were reversed.
     #[serde(default)]
     pub reversed: BTreeSet<uuid::Uuid>,
+    /// The latest annual statement issued for each year (DOMAIN §12 R15).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub statements: BTreeMap<i32, IssuedStatement>,
+}
+
+/// An annual statement as issued: what the member was told, sealed by its figures' digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedStatement {
+    /// The issue date.
+    pub date: NaiveDate,
+    /// Hex SHA-256 of the figures' canonical text.
+    pub digest: String,
+    /// The template it was printed with.
+    pub template_version: String,
 }
 
 impl MemberState {
@@ -324,7 +338,11 @@ impl MemberState {
     pub fn apply(&mut self, event: &Event) {
         self.version += 1;
         let date = event.effective_date();
-        self.last_event_on = Some(self.last_event_on.map_or(date, |d| d.max(date)));
+        // A statement reports on the account; nothing happens to it, so it moves no date (the
+        // head view judges the status on the latest date something happened).
+        if !matches!(event, Event::StatementIssued { .. }) {
+            self.last_event_on = Some(self.last_event_on.map_or(date, |d| d.max(date)));
+        }
         let delta = event.balance_delta();
         if !delta.is_zero() {
             let net = self.balance_by_date.entry(date).or_default();
@@ -471,6 +489,20 @@ impl MemberState {
                 let fresh = self.reversed.insert(*event_id);
                 assert!(fresh, "event {event_id} reversed twice");
                 self.undo(original);
+            }
+            Event::StatementIssued {
+                year,
+                date,
+                digest,
+                template_version,
+                ..
+            } => {
+                let issued = IssuedStatement {
+                    date: *date,
+                    digest: digest.clone(),
+                    template_version: template_version.clone(),
+                };
+                self.statements.insert(*year, issued);
             }
         }
         assert!(

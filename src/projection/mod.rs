@@ -2,6 +2,8 @@
 //!
 //! - [`AccountView`]: CONTRACT.md's account view of a [`crate::domain::MemberState`] on a date.
 //! - [`Statement`]: every event of a member with its effect and running balance.
+//! - [`AnnualStatement`]: the member's annual statement (年度对账单) of a year, its page and its
+//!   sealed digest ([`annual`]).
 //! - [`fold_member`]: folds one member's stored events into its state (the whole-log walks are
 //!   [`crate::Ledger::replay_with_progress`] and [`crate::Ledger::fold_members`]).
 //!
@@ -9,9 +11,11 @@
 //! keeps are equal to a replay.
 
 mod account;
+pub mod annual;
 mod statement;
 
 pub use account::{AccountView, MonthsView, ViewAt, YearRow};
+pub use annual::AnnualStatement;
 pub use statement::{describe, Statement, StatementLine};
 
 use crate::codec;

@@ -367,5 +367,16 @@ pub fn describe(event: &Event) -> String {
             original.type_name(),
             describe(original)
         ),
+        Event::StatementIssued {
+            year,
+            date,
+            closing_balance,
+            months_total,
+            digest,
+            ..
+        } => format!(
+            "annual statement of {year} issued on {date}: balance {closing_balance} and {months_total} months on {year}-12-31 (digest {})",
+            digest.get(..16).unwrap_or(digest)
+        ),
     }
 }

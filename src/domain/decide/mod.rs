@@ -9,10 +9,13 @@ mod refund;
 mod resident;
 mod reverse;
 mod spending;
+mod statement;
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+
+pub use statement::{statement_due, StatementSeal, StatementSeals};
 
 use super::{
     Command, ErrorCode, Event, MemberId, MemberState, Profile, Rejection, ReversalTarget, Scheme,
@@ -29,6 +32,9 @@ pub struct Context<'a> {
     pub policies: &'a PolicySet,
     /// For a `reverse`: the stored event it names, when the log has it.
     pub target: Option<&'a ReversalTarget>,
+    /// For an `issue_statement`: each member's annual figures, computed by the ledger from the
+    /// member's events at the version in `states`.
+    pub seals: Option<&'a StatementSeals>,
 }
 
 /// Events decided for a command, each for one member, in append order.
@@ -76,6 +82,12 @@ pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejectio
             heirs,
         } => spending::settle_inheritance(ctx, *member, *date, heirs),
         Command::Reverse { event, reason } => reverse::reverse(ctx, *event, reason),
+        Command::IssueStatement {
+            member,
+            region,
+            year,
+            date,
+        } => statement::issue_statement(ctx, *member, region.as_deref(), *year, *date),
     }
 }
 

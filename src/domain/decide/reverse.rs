@@ -124,6 +124,10 @@ fn check_reversible(
             target,
             "it is itself a reversal; post the original again instead",
         )),
+        Event::StatementIssued { .. } => Err(not_reversible(
+            target,
+            "it records what the member was told; issue a corrected statement instead",
+        )),
         Event::Enrolled { .. }
         | Event::Suspended { .. }
         | Event::TransferredOut { .. }
