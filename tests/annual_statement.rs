@@ -583,3 +583,549 @@ fn r15_issue_statement_parses_as_the_contract_names_it() {
         }
     );
 }
+
+// ---- The command line ------------------------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_member-ledger");
+/// Li, the demo member of the README's dispute.
+const LI: &str = "00000000-0000-4000-8000-00000000d002";
+
+fn run(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run member-ledger")
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh demo ledger in `dir`/ledger.
+fn demo(dir: &std::path::Path) -> std::path::PathBuf {
+    let data = dir.join("ledger");
+    let out = run(&data, &["demo"]);
+    assert!(
+        out.status.success(),
+        "demo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    data
+}
+
+/// The account view in force on 31 December, as the command line prints it.
+fn account_at_year_end(data: &std::path::Path, member: &str, year: i32) -> serde_json::Value {
+    let as_of = format!("{year}-12-31");
+    let out = run(data, &["account", member, "--as-of", &as_of, "--json"]);
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).expect("account json")
+}
+
+/// From a fresh demo: Li's statement as text and JSON equals `account --as-of 2024-12-31`; the
+/// region's statements are written and issued once; `diff` compares with what was issued.
+#[test]
+fn r15_the_command_line_prints_writes_issues_and_diffs_statements() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = demo(dir.path());
+    let view = account_at_year_end(&data, LI, 2024);
+    let text = run(&data, &["annual-statement", LI, "--year", "2024"]);
+    assert!(text.status.success());
+    assert!(
+        stdout(&text).contains("年末余额 ¥32,739.50"),
+        "{}",
+        stdout(&text)
+    );
+    let json = run(&data, &["annual-statement", LI, "--year", "2024", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&json.stdout).expect("statement json");
+    assert_eq!(s["closing"]["balance"], view["balance"]);
+    assert_eq!(s["closing"]["months_total"], view["months"]["total"]);
+    assert_eq!(
+        s["netted"][0]["balance_change"], "-88.50",
+        "the double charge is netted out"
+    );
+
+    let out_dir = dir.path().join("statements");
+    let out_arg = out_dir.to_str().expect("utf8");
+    let batch = [
+        "annual-statement",
+        "--region",
+        "luzhou",
+        "--year",
+        "2024",
+        "--out",
+        out_arg,
+        "--issue",
+        "--date",
+        "2025-01-10",
+        "--json",
+    ];
+    let first = run(&data, &batch);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let summary = stdout(&first);
+    // Luzhou's six demo members all have a 2024 statement: d001, d002 (Li) and d003 active or
+    // retired, d006 a resident, and d004 (transferred out 2024-01-20) and d005 (inherited
+    // 2024-04-02) get the last statement of the year their account closed.
+    assert!(summary.contains("6 statements of 2024"), "{summary}");
+    assert!(
+        summary.contains("6 recorded as issued on 2025-01-10"),
+        "{summary}"
+    );
+    let pages = std::fs::read_dir(&out_dir).expect("dir").count();
+    assert_eq!(pages, 12, "a page and a JSON file for each");
+    let li_page = std::fs::read_to_string(out_dir.join(format!("{LI}.html"))).expect("page");
+    assert!(li_page.contains("本对账单已于2025年1月10日出具并登记"));
+    let again = run(&data, &batch);
+    assert!(
+        stdout(&again).contains("0 recorded as issued"),
+        "{}",
+        stdout(&again)
+    );
+
+    let diff = run(
+        &data,
+        &["diff", LI, "--from", "issued:2024", "--to", "2024-12-31"],
+    );
+    assert!(diff.status.success());
+    assert!(
+        stdout(&diff).contains("no figure changed"),
+        "{}",
+        stdout(&diff)
+    );
+    let none = run(
+        &data,
+        &["diff", LI, "--from", "issued:2023", "--to", "2023-12-31"],
+    );
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no statement of 2023 was issued"));
+    let early = run(&data, &["annual-statement", LI, "--year", "2010"]);
+    assert_eq!(early.status.code(), Some(1), "Li enrolled in 2015");
+}
+
+/// A PDF needs a browser: a missing one is an error that says what to do, not a crash.
+#[test]
+fn r15_a_pdf_without_a_browser_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("ledger");
+    let out = std::process::Command::new(BIN)
+        .arg("--data")
+        .arg(&data)
+        .args(["submit", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            let input = format!(
+                "{}\n{}\n",
+                enroll(A, "luzhou", "2024-01-01"),
+                contribute(A, "2024-01")
+            );
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("submit");
+    assert!(out.status.success());
+    let pdf = dir.path().join("a.pdf");
+    let refused = std::process::Command::new(BIN)
+        .env("MEMBER_LEDGER_CHROMIUM", dir.path().join("no-such-browser"))
+        .arg("--data")
+        .arg(&data)
+        .args(["annual-statement", A, "--year", "2024", "--pdf"])
+        .arg(&pdf)
+        .output()
+        .expect("run");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot start"));
+    assert!(!pdf.exists());
+}
+
+// ---- In a real headless browser ----------------------------------------------------------------
+
+/// Set (by `.ci/run`) to make a machine without the browser tools fail these tests instead of
+/// skipping them.
+const REQUIRE_BROWSER: &str = "MEMBER_LEDGER_REQUIRE_BROWSER";
+/// The tools the browser tests run: Chromium and poppler's and fontconfig's command-line tools.
+const PAGE_TOOLS: [&str; 4] = ["pdfinfo", "pdftotext", "pdffonts", "fc-list"];
+
+fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Chromium, when this machine has it and the page tools. Otherwise says so on the terminal
+/// itself (a passing test's output is captured) and returns `None`, or fails when
+/// `MEMBER_LEDGER_REQUIRE_BROWSER=1`.
+fn browser(test: &str) -> Option<std::path::PathBuf> {
+    let chromium = std::env::var_os("MEMBER_LEDGER_CHROMIUM")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            ["chromium", "chromium-browser", "google-chrome"]
+                .iter()
+                .find_map(|n| on_path(n))
+        });
+    let mut missing: Vec<&str> = PAGE_TOOLS
+        .iter()
+        .copied()
+        .filter(|t| on_path(t).is_none())
+        .collect();
+    if chromium.is_none() {
+        missing.insert(0, "chromium");
+    }
+    let noto = on_path("fc-list").is_some()
+        && tool("fc-list", &[":lang=zh".as_ref(), "family".as_ref()]).contains("Noto Sans CJK SC");
+    if !noto {
+        missing.push("the font Noto Sans CJK SC");
+    }
+    if missing.is_empty() {
+        return chromium;
+    }
+    let message = format!(
+        "\n*** {test} DID NOT RUN: {} missing (apt-get install chromium fonts-noto-cjk poppler-utils) ***\n",
+        missing.join(", ")
+    );
+    if std::env::var(REQUIRE_BROWSER).as_deref() == Ok("1") {
+        panic!("{message}{REQUIRE_BROWSER}=1: the browser tests must run here");
+    }
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(message.as_bytes());
+    None
+}
+
+fn tool(name: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(name)
+        .args(args)
+        .output()
+        .expect(name);
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Chromium's screenshot of a page at A4's proportions (1240 × 1754 pixels, 150 dpi).
+fn screenshot(chromium: &std::path::Path, html: &std::path::Path, png: &std::path::Path) {
+    let profile = tempfile::tempdir().expect("profile");
+    let status = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1240,1754",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("chromium");
+    assert!(status.success());
+}
+
+/// Width and height of a PNG, from its IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let be =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    (be(16), be(20))
+}
+
+/// The first amount (`¥32,739.50`) after `label` in the text, as the contract writes money.
+fn amount_after(text: &str, label: &str) -> String {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("'{label}' not on the page"));
+    let rest = &text[at + label.len()..];
+    let start = rest
+        .find('¥')
+        .unwrap_or_else(|| panic!("no amount after '{label}'"));
+    rest[start + '¥'.len_utf8()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
+        .filter(|c| *c != ',')
+        .collect()
+}
+
+/// The whole-number fields of the first line that starts with `label`.
+fn numbers_after(text: &str, label: &str) -> Vec<String> {
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no line starts with '{label}'"));
+    line[line.find(label).unwrap_or(0) + label.len()..]
+        .split_whitespace()
+        .map(|w| w.trim_start_matches('¥').replace(',', ""))
+        .collect()
+}
+
+/// The demo member Li's 2024 statement, printed by Chromium: A4 pages numbered "第 i 页，共 N
+/// 页" matching the PDF's page count, the Chinese text set in an embedded Noto CJK font that has
+/// every character of it, the figures on the page equal to `account --as-of 2024-12-31`, and a
+/// PNG of the page.
+#[test]
+fn r15_browser_prints_the_demo_statement_with_cjk_fonts_and_the_accounts_figures() {
+    let Some(chromium) = browser("r15_browser_prints_the_demo_statement") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = demo(dir.path());
+    let register = dir.path().join("register.json");
+    std::fs::write(
+        &register,
+        format!(r#"{{"{LI}":{{"name":"李娜","id_card":"510502199001011234"}}}}"#),
+    )
+    .expect("register");
+    let (html, pdf, png) = (
+        dir.path().join("li.html"),
+        dir.path().join("li.pdf"),
+        dir.path().join("li.png"),
+    );
+    let out = std::process::Command::new(BIN)
+        .env("MEMBER_LEDGER_CHROMIUM", &chromium)
+        .arg("--data")
+        .arg(&data)
+        .args(["annual-statement", LI, "--year", "2024", "--register"])
+        .arg(&register)
+        .arg("--html")
+        .arg(&html)
+        .arg("--pdf")
+        .arg(&pdf)
+        .output()
+        .expect("annual-statement");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let info = tool("pdfinfo", &[pdf.as_os_str()]);
+    assert!(info.contains("(A4)"), "{info}");
+    let pages: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("page count");
+    let text = tool(
+        "pdftotext",
+        &["-layout".as_ref(), pdf.as_os_str(), "-".as_ref()],
+    );
+    let by_page: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    assert_eq!(by_page.len(), pages);
+    assert!(
+        (2..=4).contains(&pages),
+        "a year of one member fits on two to four A4 pages: {pages}"
+    );
+    for (i, page) in by_page.iter().enumerate() {
+        let footer = format!("第 {} 页，共 {pages} 页", i + 1);
+        assert!(page.contains(&footer), "page {} has no '{footer}'", i + 1);
+    }
+    check_cjk_fonts(&pdf, &text);
+    check_figures(&text, &account_at_year_end(&data, LI, 2024));
+
+    screenshot(&chromium, &html, &png);
+    let bytes = std::fs::read(&png).expect("png");
+    assert_eq!(png_size(&bytes), (1240, 1754));
+    assert!(
+        bytes.len() > 30_000,
+        "a page of text, not a blank: {} bytes",
+        bytes.len()
+    );
+}
+
+/// Every font in the PDF is an embedded Noto CJK font, and fontconfig says that font has every
+/// Chinese character the page shows (no character fell back to a box).
+fn check_cjk_fonts(pdf: &std::path::Path, text: &str) {
+    let fonts = tool("pdffonts", &[pdf.as_os_str()]);
+    let rows: Vec<&str> = fonts.lines().skip(2).collect();
+    assert!(!rows.is_empty());
+    for row in &rows {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        // name, type (two words for "Type 3"), encoding, emb, sub, uni, object, generation
+        assert_eq!(fields[fields.len() - 5], "yes", "not embedded: {row}");
+    }
+    let raw = std::fs::read(pdf).expect("pdf");
+    let raw = String::from_utf8_lossy(&raw);
+    let names: Vec<&str> = raw
+        .split("/FontName /")
+        .skip(1)
+        .filter_map(|s| {
+            s.split(|c: char| c.is_whitespace() || c == '/' || c == '>')
+                .next()
+        })
+        .collect();
+    assert!(!names.is_empty(), "no font descriptor");
+    for name in &names {
+        assert!(name.contains("NotoSansCJK"), "font {name} is not Noto CJK");
+    }
+    for heading in [
+        "基本医疗保险个人账户年度对账单",
+        "年末余额",
+        "收支明细",
+        "李娜",
+        "说明",
+    ] {
+        assert!(
+            text.contains(heading),
+            "'{heading}' is not in the PDF's text"
+        );
+    }
+    let mut cjk: Vec<char> = text
+        .chars()
+        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c) || ('\u{3000}'..='\u{303f}').contains(c))
+        .collect();
+    cjk.sort_unstable();
+    cjk.dedup();
+    assert!(cjk.len() > 100, "only {} Chinese characters", cjk.len());
+    let charset: Vec<String> = cjk.iter().map(|c| format!("{:x}", u32::from(*c))).collect();
+    let pattern = format!(":charset={}", charset.join(" "));
+    let families = tool("fc-list", &[pattern.as_ref(), "family".as_ref()]);
+    assert!(
+        families.contains("Noto Sans CJK SC"),
+        "Noto Sans CJK SC lacks some of {cjk:?}"
+    );
+}
+
+/// The year-end figures on the page equal the account view in force on 31 December.
+fn check_figures(text: &str, view: &serde_json::Value) {
+    let s = |v: &serde_json::Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    assert_eq!(
+        amount_after(text, "年末余额（2024年12月31日）"),
+        s(&view["balance"])
+    );
+    assert_eq!(
+        amount_after(text, "累计划入（截至年末）"),
+        s(&view["credited"])
+    );
+    assert_eq!(
+        amount_after(text, "累计支出（截至年末）"),
+        s(&view["debited"])
+    );
+    let months = numbers_after(text, "年末（2024年12月31日）");
+    assert_eq!(
+        months[..3],
+        [
+            s(&view["months"]["actual"]),
+            s(&view["months"]["deemed"]),
+            s(&view["months"]["total"])
+        ]
+    );
+    let row = view["years"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["year"] == 2024))
+        .expect("2024 row");
+    let header = text.find("本年缴费月数").expect("year table");
+    let figures: Vec<String> = text[header..]
+        .lines()
+        .nth(1)
+        .expect("year row")
+        .split_whitespace()
+        .map(|w| w.trim_start_matches('¥').replace(',', ""))
+        .collect();
+    let want: Vec<String> = [
+        "months",
+        "base",
+        "employee",
+        "employer",
+        "personal_account",
+        "refunded",
+    ]
+    .iter()
+    .map(|k| s(&row[k]))
+    .collect();
+    assert_eq!(figures, want);
+}
+
+/// A member with many lines in a year: the detail table runs over several A4 pages and its header
+/// is printed again on each of them.
+#[test]
+fn r15_browser_repeats_the_table_header_on_every_page() {
+    let Some(chromium) = browser("r15_browser_repeats_the_table_header_on_every_page") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("ledger");
+    let mut lines = vec![enroll(A, "luzhou", "2024-01-01")];
+    lines.extend((1..=12).map(|m| contribute(A, &format!("2024-{m:02}"))));
+    let start: chrono::NaiveDate = "2024-03-01".parse().expect("date");
+    lines.extend((0..80u64).map(|d| {
+        let date = start + chrono::Days::new(d * 3);
+        spend(A, &date.to_string(), "2.00", &format!("s-{d}"))
+    }));
+    let out = std::process::Command::new(BIN)
+        .arg("--data")
+        .arg(&data)
+        .args(["submit", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(lines.join("\n").as_bytes())?;
+            child.wait()
+        })
+        .expect("submit");
+    assert!(out.success(), "every command accepted");
+    let pdf = dir.path().join("a.pdf");
+    let printed = std::process::Command::new(BIN)
+        .env("MEMBER_LEDGER_CHROMIUM", &chromium)
+        .arg("--data")
+        .arg(&data)
+        .args(["annual-statement", A, "--year", "2024", "--pdf"])
+        .arg(&pdf)
+        .output()
+        .expect("annual-statement");
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let text = tool(
+        "pdftotext",
+        &["-layout".as_ref(), pdf.as_os_str(), "-".as_ref()],
+    );
+    let with_rows: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| p.contains("定点药店购药"))
+        .collect();
+    assert!(
+        with_rows.len() >= 2,
+        "the detail table spans {} pages",
+        with_rows.len()
+    );
+    for page in with_rows {
+        assert!(
+            page.contains("记账日期") && page.contains("摘要"),
+            "a page of rows without the header"
+        );
+    }
+}
