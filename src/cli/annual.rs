@@ -35,8 +35,8 @@ pub(super) struct AnnualArgs {
     html: Option<PathBuf>,
     /// Print the page to a PDF FILE with headless Chromium; with --region, no FILE: a PDF beside
     /// each page.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
-    pdf: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pdf: Option<Option<PathBuf>>,
     /// Print the statement as JSON (with --region: a MEMBER.json beside each page).
     #[arg(long)]
     json: bool,
@@ -82,7 +82,11 @@ pub(super) async fn run(data: &Path, args: AnnualArgs) -> u8 {
             };
             let outputs = Outputs {
                 html: args.html.as_deref(),
-                pdf: args.pdf.as_deref(),
+                pdf: match &args.pdf {
+                    Some(Some(file)) => Some(file.as_path()),
+                    Some(None) => return fail("--pdf needs a FILE for one member"),
+                    None => None,
+                },
                 json: args.json,
             };
             let issue = args.issue.then_some(date);
@@ -172,10 +176,7 @@ fn write_one(
         let text = serde_json::to_string(statement).map_err(|e| e.to_string())?;
         println!("{text}");
     }
-    let pdf = match outputs.pdf {
-        Some(p) if p.as_os_str().is_empty() => return Err("--pdf needs a FILE".into()),
-        other => other,
-    };
+    let pdf = outputs.pdf;
     if outputs.html.is_none() && pdf.is_none() {
         if !outputs.json {
             print!(
