@@ -1,5 +1,9 @@
 //! One printable static page for a member: the account, the year table, and the statement with
 //! the running balance and the rule applied to each event. No scripts, no external resources.
+//!
+//! This is the engineer's view (English headings, log order, DOMAIN tags), for audits and
+//! disputes; what a member is sent is the annual statement
+//! ([`crate::projection::annual`], `annual-statement`).
 
 use crate::domain::wire_name;
 use crate::projection::{AccountView, Statement};
@@ -25,16 +29,23 @@ pub fn statement_page(view: &AccountView, statement: &Statement) -> String {
     let mut page = String::new();
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
     page.push_str(&format!(
-        "<title>Personal account statement {}</title>\n",
+        "<title>Audit statement of member {}</title>\n",
         esc(&view.member.to_string())
     ));
     page.push_str(
         "<style>body{font-family:sans-serif;margin:2em;font-size:12px}\
          table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:2px 6px}\
          td.n{text-align:right;font-variant-numeric:tabular-nums}tr.rev td{text-decoration:line-through;color:#777}\
-         .rule{color:#555;font-size:11px}@media print{body{margin:0}}</style></head><body>\n",
+         .rule{color:#555;font-size:11px}thead{display:table-header-group}tr{break-inside:avoid}\
+         @page{size:A4;margin:15mm;@bottom-center{content:counter(page) \" / \" counter(pages)}}\
+         @media print{body{margin:0}}</style></head><body>\n",
     );
-    page.push_str("<h1>Personal account statement (个人账户对账单)</h1>\n");
+    page.push_str(
+        "<h1>Audit statement of a personal account (<span lang=\"zh-CN\">个人账户明细</span>): \
+         engineer's view</h1>\n<p>Every event in log order with the rule that decided it. The \
+         statement a member is sent is <code>member-ledger annual-statement MEMBER --year YEAR</code> \
+         (<span lang=\"zh-CN\">年度对账单</span>).</p>\n",
+    );
     let benefits = view
         .benefits_from
         .map_or_else(|| "-".to_string(), |d| d.to_string());
@@ -59,14 +70,14 @@ pub fn statement_page(view: &AccountView, statement: &Statement) -> String {
         view.months.total,
         view.position
     ));
-    page.push_str("<h2>Years</h2>\n<table><tr><th>year</th><th>months</th><th>base</th><th>employee</th><th>employer</th><th>personal account</th><th>refunded</th></tr>\n");
+    page.push_str("<h2>Years</h2>\n<table><thead><tr><th>year</th><th>months</th><th>base</th><th>employee</th><th>employer</th><th>personal account</th><th>refunded</th></tr></thead>\n");
     for y in &view.years {
         page.push_str(&format!(
             "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",
             y.year, y.months, y.base, y.employee, y.employer, y.personal_account, y.refunded
         ));
     }
-    page.push_str("</table>\n<h2>Statement</h2>\n<table><tr><th>position</th><th>date</th><th>event</th><th>change</th><th>balance</th><th>months</th><th>details and rule applied</th></tr>\n");
+    page.push_str("</table>\n<h2>Statement</h2>\n<table><thead><tr><th>position</th><th>date</th><th>event</th><th>change</th><th>balance</th><th>months</th><th>details and rule applied</th></tr></thead>\n");
     for l in &statement.lines {
         let class = if l.reversed_by.is_some() {
             " class=rev"

@@ -102,7 +102,8 @@ enum Sub {
         /// Show, under each event, the rule that decided it, its effect and running totals.
         #[arg(long)]
         explain: bool,
-        /// Write one printable HTML page for the member to FILE.
+        /// Write the engineer's audit page (English, log order, rule tags, A4) to FILE; the
+        /// member's page is annual-statement.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
