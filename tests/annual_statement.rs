@@ -94,56 +94,27 @@ async fn r15_lines_run_in_effective_date_order_with_reversals_netted_out() {
 
     let s = statement(&l, A, 2024).await;
     assert_eq!(s.opening.balance, money("0.00"));
-    let got: Vec<(String, LineKind, String, String, String)> = s
+    let got: Vec<String> = s
         .lines
         .iter()
         .map(|x| {
-            (
-                x.date.to_string(),
-                x.kind,
-                x.credit.to_string(),
-                x.debit.to_string(),
-                x.balance.to_string(),
+            format!(
+                "{} {} +{} -{} = {}",
+                x.date,
+                x.kind.as_str(),
+                x.credit,
+                x.debit,
+                x.balance
             )
         })
         .collect();
     let want = [
-        (
-            "2024-01-31",
-            LineKind::Contribution,
-            "160.00",
-            "0.00",
-            "160.00",
-        ),
-        ("2024-02-10", LineKind::Spending, "0.00", "50.00", "110.00"),
-        ("2024-02-20", LineKind::Spending, "0.00", "30.00", "80.00"),
-        (
-            "2024-02-29",
-            LineKind::Contribution,
-            "160.00",
-            "0.00",
-            "240.00",
-        ),
-        (
-            "2024-03-31",
-            LineKind::Contribution,
-            "160.00",
-            "0.00",
-            "400.00",
-        ),
+        "2024-01-31 contribution +160.00 -0.00 = 160.00",
+        "2024-02-10 spending +0.00 -50.00 = 110.00",
+        "2024-02-20 spending +0.00 -30.00 = 80.00",
+        "2024-02-29 contribution +160.00 -0.00 = 240.00",
+        "2024-03-31 contribution +160.00 -0.00 = 400.00",
     ];
-    let want: Vec<(String, LineKind, String, String, String)> = want
-        .iter()
-        .map(|(d, k, c, b, r)| {
-            (
-                d.to_string(),
-                *k,
-                c.to_string(),
-                b.to_string(),
-                r.to_string(),
-            )
-        })
-        .collect();
     assert_eq!(got, want);
     assert_eq!(s.netted.len(), 1);
     assert_eq!(s.netted[0].balance_change, money("-50.00"));
@@ -374,13 +345,10 @@ async fn r15_issuing_for_a_region_reaches_each_member_who_has_a_statement() {
     assert!(again.events.is_empty());
 }
 
-/// Given a 2024 statement issued with a spend of 100.00 on it, when the spend is reversed
-/// afterwards, then the reissued 2024 statement and the 2025 statement list the reversal against
-/// what was told (closing 380.00 then, 480.00 now), `diff` from the issued statement shows it,
-/// and once the 2025 statement is issued the 2026 one no longer lists it.
-#[tokio::test]
-async fn r15_a_correction_after_issue_is_listed_on_the_next_statement_and_shown_by_diff() {
-    let (_dir, l) = given(&[
+/// A member whose 2024 statement was issued (closing 380.00, after a spend of 100.00) and the
+/// spend reversed afterwards, with a 2025 contribution: the ledger and the reversal's position.
+async fn issued_then_corrected() -> (tempfile::TempDir, Ledger, u64) {
+    let (dir, l) = given(&[
         enroll(A, "luzhou", "2024-01-01"),
         contribute(A, "2024-01"),
         contribute(A, "2024-02"),
@@ -397,10 +365,18 @@ async fn r15_a_correction_after_issue_is_listed_on_the_next_statement_and_shown_
     submit(&l, &contribute(A, "2025-01")).await.expect("2025");
     let reverse = format!(r#"{{"type":"reverse","event":"{charge}","reason":"receipt voided"}}"#);
     let reversal = submit(&l, &reverse).await.expect("reversed").position;
+    (dir, l, reversal)
+}
 
+/// Given a 2024 statement issued and a charge on it reversed afterwards, when the statements
+/// are built, then the reissued 2024 statement and the 2025 statement list the reversal against
+/// what was told (closing 380.00 then, 480.00 now); once the 2025 statement is issued, the 2026
+/// one no longer lists it.
+#[tokio::test]
+async fn r15_a_correction_after_issue_is_listed_on_the_next_statement() {
+    let (_dir, l, reversal) = issued_then_corrected().await;
     let reissued = statement(&l, A, 2024).await;
     assert_eq!(reissued.closing.balance, money("480.00"));
-    assert_ne!(reissued.digest, told.digest);
     let positions: Vec<u64> = reissued
         .corrections
         .entries
@@ -420,6 +396,7 @@ async fn r15_a_correction_after_issue_is_listed_on_the_next_statement_and_shown_
     assert_eq!(restated[0].year, 2024);
     assert_eq!(restated[0].issued.closing_balance, money("380.00"));
     assert_eq!(restated[0].closing_balance, money("480.00"));
+    assert_ne!(restated[0].digest, restated[0].issued.digest);
     assert!(
         restated[0].reproduced,
         "the issued digest is reproduced from the log"
@@ -427,26 +404,6 @@ async fn r15_a_correction_after_issue_is_listed_on_the_next_statement_and_shown_
     let page = render_html(&next, &Register::default()).expect("page");
     assert!(page.contains("更正事项") && page.contains("receipt voided"));
     assert!(page.contains("¥380.00") && page.contains("¥480.00"));
-
-    let issued = l
-        .issued_statement(id(A), 2024)
-        .await
-        .expect("read")
-        .expect("one");
-    let to = Point::Date("2024-12-31".parse().expect("date"));
-    let diff = l.diff(id(A), issued.point(2024), to).await.expect("diff");
-    let added: Vec<u64> = diff.added.iter().map(|e| e.position).collect();
-    assert_eq!(added, vec![reversal]);
-    assert!(diff.removed.is_empty());
-    let balance = diff
-        .changes
-        .iter()
-        .find(|c| c.figure == "balance")
-        .expect("balance");
-    assert_eq!(
-        (balance.from.as_str(), balance.to.as_str()),
-        (Some("380.00"), Some("480.00"))
-    );
 
     submit(&l, &issue(A, 2025, "2026-01-08"))
         .await
@@ -461,6 +418,38 @@ async fn r15_a_correction_after_issue_is_listed_on_the_next_statement_and_shown_
         .expect("reissued");
     assert_eq!(second.events.len(), 1, "changed figures are issued again");
     assert_eq!(statement(&l, A, 2024).await.issued.len(), 2);
+}
+
+/// Given the same correction, when `diff` compares the 2024 statement as issued with 2024 as now
+/// known, then it shows exactly the reversal and the balance 380.00 -> 480.00.
+#[tokio::test]
+async fn r15_diff_against_the_issued_statement_shows_the_correction() {
+    let (_dir, l, reversal) = issued_then_corrected().await;
+    let issued = l
+        .issued_statement(id(A), 2024)
+        .await
+        .expect("read")
+        .expect("one");
+    assert_eq!(issued.closing_balance, money("380.00"));
+    let to = Point::Date("2024-12-31".parse().expect("date"));
+    let diff = l.diff(id(A), issued.point(2024), to).await.expect("diff");
+    let added: Vec<u64> = diff.added.iter().map(|e| e.position).collect();
+    assert_eq!(
+        added,
+        vec![reversal],
+        "the 2025 contribution is not in 2024"
+    );
+    assert!(diff.removed.is_empty());
+    let balance = diff
+        .changes
+        .iter()
+        .find(|c| c.figure == "balance")
+        .expect("balance");
+    assert_eq!(
+        (balance.from.as_str(), balance.to.as_str()),
+        (Some("380.00"), Some("480.00"))
+    );
+    assert_eq!(l.issued_statement(id(A), 2023).await.expect("read"), None);
 }
 
 /// Given an issued statement, when a clerk tries to reverse it, then it is refused: it records
@@ -623,10 +612,10 @@ fn account_at_year_end(data: &std::path::Path, member: &str, year: i32) -> serde
     serde_json::from_slice(&out.stdout).expect("account json")
 }
 
-/// From a fresh demo: Li's statement as text and JSON equals `account --as-of 2024-12-31`; the
-/// region's statements are written and issued once; `diff` compares with what was issued.
+/// From a fresh demo: Li's statement as text and JSON equals `account --as-of 2024-12-31`, and
+/// a year before her enrolment has none.
 #[test]
-fn r15_the_command_line_prints_writes_issues_and_diffs_statements() {
+fn r15_the_command_line_prints_the_statement_as_text_and_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = demo(dir.path());
     let view = account_at_year_end(&data, LI, 2024);
@@ -645,7 +634,16 @@ fn r15_the_command_line_prints_writes_issues_and_diffs_statements() {
         s["netted"][0]["balance_change"], "-88.50",
         "the double charge is netted out"
     );
+    let early = run(&data, &["annual-statement", LI, "--year", "2010"]);
+    assert_eq!(early.status.code(), Some(1), "Li enrolled in 2015");
+}
 
+/// From a fresh demo: the region's statements are written and issued once, and `diff` compares
+/// with what was issued.
+#[test]
+fn r15_the_command_line_writes_and_issues_a_regions_statements_and_diffs_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = demo(dir.path());
     let out_dir = dir.path().join("statements");
     let out_arg = out_dir.to_str().expect("utf8");
     let batch = [
@@ -703,8 +701,6 @@ fn r15_the_command_line_prints_writes_issues_and_diffs_statements() {
     );
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("no statement of 2023 was issued"));
-    let early = run(&data, &["annual-statement", LI, "--year", "2010"]);
-    assert_eq!(early.status.code(), Some(1), "Li enrolled in 2015");
 }
 
 /// A PDF needs a browser: a missing one is an error that says what to do, not a crash.
@@ -816,6 +812,22 @@ fn tool(name: &str, args: &[&std::ffi::OsStr]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs the binary on `data` with `args`, printing with `chromium`; it must succeed.
+fn print_with(chromium: &std::path::Path, data: &std::path::Path, args: &[&std::ffi::OsStr]) {
+    let out = std::process::Command::new(BIN)
+        .env("MEMBER_LEDGER_CHROMIUM", chromium)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("member-ledger");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Chromium's screenshot of a page at A4's proportions (1240 × 1754 pixels, 150 dpi).
 fn screenshot(chromium: &std::path::Path, html: &std::path::Path, png: &std::path::Path) {
     let profile = tempfile::tempdir().expect("profile");
@@ -899,23 +911,19 @@ fn r15_browser_prints_the_demo_statement_with_cjk_fonts_and_the_accounts_figures
         dir.path().join("li.pdf"),
         dir.path().join("li.png"),
     );
-    let out = std::process::Command::new(BIN)
-        .env("MEMBER_LEDGER_CHROMIUM", &chromium)
-        .arg("--data")
-        .arg(&data)
-        .args(["annual-statement", LI, "--year", "2024", "--register"])
-        .arg(&register)
-        .arg("--html")
-        .arg(&html)
-        .arg("--pdf")
-        .arg(&pdf)
-        .output()
-        .expect("annual-statement");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = [
+        "annual-statement".as_ref(),
+        LI.as_ref(),
+        "--year".as_ref(),
+        "2024".as_ref(),
+        "--register".as_ref(),
+        register.as_os_str(),
+        "--html".as_ref(),
+        html.as_os_str(),
+        "--pdf".as_ref(),
+        pdf.as_os_str(),
+    ];
+    print_with(&chromium, &data, &args);
 
     let info = tool("pdfinfo", &[pdf.as_os_str()]);
     assert!(info.contains("(A4)"), "{info}");
@@ -1096,19 +1104,15 @@ fn r15_browser_repeats_the_table_header_on_every_page() {
         .expect("submit");
     assert!(out.success(), "every command accepted");
     let pdf = dir.path().join("a.pdf");
-    let printed = std::process::Command::new(BIN)
-        .env("MEMBER_LEDGER_CHROMIUM", &chromium)
-        .arg("--data")
-        .arg(&data)
-        .args(["annual-statement", A, "--year", "2024", "--pdf"])
-        .arg(&pdf)
-        .output()
-        .expect("annual-statement");
-    assert!(
-        printed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&printed.stderr)
-    );
+    let args = [
+        "annual-statement".as_ref(),
+        A.as_ref(),
+        "--year".as_ref(),
+        "2024".as_ref(),
+        "--pdf".as_ref(),
+        pdf.as_os_str(),
+    ];
+    print_with(&chromium, &data, &args);
     let text = tool(
         "pdftotext",
         &["-layout".as_ref(), pdf.as_os_str(), "-".as_ref()],
