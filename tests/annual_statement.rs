@@ -256,7 +256,9 @@ async fn r15_issue_statement_is_refused_with_a_code_and_writes_nothing() {
         (issue(D, 2024, "2025-01-10"), "unknown_member"),
         (issue(A, 1800, "2025-01-10"), "invalid_input"),
         (
-            format!(r#"{{"type":"issue_statement","member":"{A}","region":"luzhou","year":2024}}"#),
+            format!(
+                r#"{{"type":"issue_statement","member":"{A}","region":"chongqing","year":2024}}"#
+            ),
             "invalid_input",
         ),
         (
@@ -277,6 +279,11 @@ async fn r15_issue_statement_is_refused_with_a_code_and_writes_nothing() {
         head,
         "nothing was written"
     );
+    // A member named with the member's own region is that member.
+    let both =
+        format!(r#"{{"type":"issue_statement","member":"{A}","region":"luzhou","year":2024}}"#);
+    let issued = submit(&l, &both).await.expect("its own region");
+    assert_eq!(issued.events.len(), 1);
     // The year the account closed gets its last statement.
     let closed = submit(&l, &issue(C, 2023, "2024-01-05"))
         .await

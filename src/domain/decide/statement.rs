@@ -57,8 +57,14 @@ pub(super) fn issue_statement(
         )));
     }
     match (member, region) {
-        (Some(member), None) => {
+        (Some(member), region) => {
             let s = subject(ctx, member)?;
+            if let Some(region) = region.filter(|r| *r != s.profile.region) {
+                return Err(Rejection::invalid(format!(
+                    "member {member} is in region '{}', not '{region}'",
+                    s.profile.region
+                )));
+            }
             statement_due(s.state, year)?;
             Ok(issued(ctx, s.state, year, date)?.into_iter().collect())
         }
@@ -78,8 +84,8 @@ pub(super) fn issue_statement(
             }
             Ok(decision)
         }
-        _ => Err(Rejection::invalid(
-            "issue_statement names a \"member\" or a \"region\" (every member of it), not both",
+        (None, None) => Err(Rejection::invalid(
+            "issue_statement names a \"member\", or a \"region\" for every member of it",
         )),
     }
 }
