@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates docs/annual-statement.png, the picture in the README: page 1 of the demo member
-# Li's 2024 annual statement (年度对账单) as headless Chromium prints it. The name and ID number
+# Li's 2024 annual statement (年度对账单), issued on 2025-01-10, as headless Chromium prints it. The name and ID number
 # come from an example register (the ledger keeps no names).
 # Needs: chromium, fonts-noto-cjk, poppler-utils (apt-get install chromium fonts-noto-cjk poppler-utils).
 set -euo pipefail
@@ -18,6 +18,6 @@ cat >"$work/register.json" <<JSON
 {"$li": {"name": "李娜（示例）", "id_card": "510502199001011234"}}
 JSON
 "$bin" --data "$work/ledger" annual-statement "$li" --year 2024 \
-  --register "$work/register.json" --pdf "$work/li.pdf" >/dev/null
+  --register "$work/register.json" --issue --date 2025-01-10 --pdf "$work/li.pdf" >/dev/null
 pdftoppm -f 1 -l 1 -r 90 -png -singlefile "$work/li.pdf" docs/annual-statement
 echo "statement-picture: docs/annual-statement.png ($(pdfinfo "$work/li.pdf" | awk '/^Pages:/ {print $2}') pages in all)"
