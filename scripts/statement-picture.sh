@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates docs/annual-statement.png, the picture in the README: page 1 of the demo member
-# Li's 2024 annual statement (年度对账单), issued on 2025-01-10, as headless Chromium prints it. The name and ID number
-# come from an example register (the ledger keeps no names).
+# Li's 2024 annual statement (年度对账单), issued on 2025-01-10, as headless Chromium prints it.
+# The name and ID number come from an example register (the ledger keeps no names).
 # Needs: chromium, fonts-noto-cjk, poppler-utils (apt-get install chromium fonts-noto-cjk poppler-utils).
 set -euo pipefail
 cd "$(dirname "$0")/.."
