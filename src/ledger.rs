@@ -307,7 +307,9 @@ impl Ledger {
     ) -> Result<Ahead, StoreError> {
         let alone = matches!(
             command,
-            Command::Reverse { .. } | Command::CreditRetireeAllocation { member: None, .. }
+            Command::Reverse { .. }
+                | Command::CreditRetireeAllocation { member: None, .. }
+                | Command::CreditInterest { member: None, .. }
         );
         if alone {
             return Ok(Ahead::Alone);
@@ -573,6 +575,11 @@ impl Ledger {
             for (key, _) in self.inner.store.projection_scan(&[RETIREE_PREFIX])? {
                 ids.extend(uuid::Uuid::from_slice(&key[1..]).ok());
             }
+        }
+        // A year's interest for every member reads every member (R8): memory in proportion to
+        // the members, once a year.
+        if let Command::CreditInterest { member: None, .. } = command {
+            ids.extend(self.inner.store.members()?);
         }
         let mut states = BTreeMap::new();
         for id in ids {

@@ -59,13 +59,7 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
                 c.employer,
                 tag("§2", from(policy, |p| &p.employer_rate, on))
             ));
-            steps.push(format!(
-                "account credit {} of base {} = {} {}",
-                c.credit_rate.percent(),
-                c.base,
-                c.account_credit,
-                tag("§2", from(policy, |p| &p.account_credit, on))
-            ));
+            steps.push(credit_step(c, tag("§2", from(policy, |p| &p.account_credit, on))));
             if let Some(m) = &c.mutual_aid {
                 steps.push(format!(
                     "mutual-aid fund: employer {} of base {} = {}, member {} for the month; not credited to the account {}",
@@ -73,7 +67,14 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
                     c.base,
                     m.employer,
                     m.personal,
-                    tag("§2", from(policy, |p| &p.mutual_aid, on))
+                    tag("§2", None)
+                ));
+            }
+            for charge in &c.surcharges {
+                steps.push(surcharge_step(
+                    charge,
+                    c.base,
+                    tag("§12 R5", from(policy, |p| &p.surcharges, on)),
                 ));
             }
             steps.push(if c.counts_month {
@@ -107,6 +108,7 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             benefits_from,
             rule,
             date,
+            ..
         } => vec![format!(
             "premium for {coverage_year}: personal {personal} + subsidy {subsidy}; benefits from {benefits_from}: {rule} {}",
             tag("§11", from(policy, |p| &p.resident, *date))
@@ -169,11 +171,22 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             tag("§5", from(policy, |p| &p.makeup_base_monthly, *date))
         )],
         Event::RetireeAllocationCredited {
-            month, age, amount, ..
-        } => vec![format!(
-            "retiree allocation for {month} at age {age} = {amount} {}",
-            tag("§2", from(policy, |p| &p.retiree_allocation, month.first_day()))
-        )],
+            month,
+            age,
+            amount,
+            pension,
+            pension_rate,
+            ..
+        } => {
+            let of_pension = match (pension, pension_rate) {
+                (Some(p), Some(r)) => format!(" ({} of pension {p})", r.percent()),
+                _ => String::new(),
+            };
+            vec![format!(
+                "retiree allocation for {month} at age {age} = {amount}{of_pension} {}",
+                tag("§2, §12 R4", from(policy, |p| &p.retiree_allocation, month.first_day()))
+            )]
+        }
         Event::Spent {
             amount, purpose, ..
         } => {
@@ -229,7 +242,128 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             "correction: cancels the {} at position {position} ({reason}); the original stays in the log",
             original.type_name()
         )],
+        other => explain_rule_event(other, region, policy),
     }
+}
+
+/// The account credit of a contribution: its rate of the base, and what R3 and R7 added to the
+/// rule when the event records its parts.
+fn credit_step(c: &crate::domain::Contribution, tag: String) -> String {
+    let step = format!(
+        "account credit {} of base {} = {}",
+        c.credit_rate.percent(),
+        c.base,
+        c.account_credit
+    );
+    let Some(parts) = &c.credit else {
+        return format!("{step} {tag}");
+    };
+    if parts.tier == crate::domain::Tier::PoolOnly {
+        return format!("{step}: pool_only tier, no personal account [§12 R3] {tag}");
+    }
+    let mut notes = String::new();
+    if c.payer == crate::domain::Payer::Individual {
+        notes.push_str(", the member's own part only [§12 R3]");
+    }
+    if parts.rounding == crate::policy::CreditRounding::Combined {
+        notes.push_str(&format!(
+            " (own {} + employer part {}, rounded once [§12 R7])",
+            parts.own_rate.percent(),
+            parts.employer_part_rate.percent()
+        ));
+    }
+    format!("{step}{notes} {tag}")
+}
+
+fn surcharge_step(
+    charge: &crate::domain::SurchargePaid,
+    base: crate::money::Money,
+    tag: String,
+) -> String {
+    match charge.rate {
+        Some(rate) => format!(
+            "surcharge {}: {} of base {base} = {}, not credited to the account {tag}",
+            charge.name,
+            rate.percent(),
+            charge.amount
+        ),
+        None => format!(
+            "surcharge {}: {} for {}, not credited to the account {tag}",
+            charge.name, charge.amount, charge.period
+        ),
+    }
+}
+
+/// The steps of the events of the policy-model rules (R4, R5, R8, R14).
+fn explain_rule_event(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Vec<String> {
+    let tag = |section: &str, from: Option<NaiveDate>| match from {
+        Some(d) => format!("[{section}, {region} from {d}]"),
+        None => format!("[{section}, {region}]"),
+    };
+    match event {
+        Event::InterestCredited {
+            year,
+            opening_balance,
+            periods,
+            amount,
+            through,
+            ..
+        } => {
+            let mut steps: Vec<String> = periods
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}..{}: carried part {} yuan-days × {} + current part {} yuan-days × {} {}",
+                        p.from,
+                        p.to,
+                        p.carried_yuan_days,
+                        p.carried_rate.percent(),
+                        p.current_yuan_days,
+                        p.current_rate.percent(),
+                        tag("§12 R8", from(policy, |x| &x.interest, p.from))
+                    )
+                })
+                .collect();
+            steps.push(format!(
+                "interest {year} through {through} (carried part at most the opening balance {opening_balance}): sum ÷ 360 rounded once = {amount} {}",
+                tag("§12 R8", None)
+            ));
+            steps
+        }
+        Event::PensionSet { pension, date } => vec![format!(
+            "monthly pension {pension} from {date}: allocations that are a share of it use it {}",
+            tag("§12 R4", None)
+        )],
+        Event::RelativeRegistered {
+            relation,
+            name,
+            date,
+            ..
+        } => vec![format!(
+            "{name} registered as {} on {date}: the account may pay for this relative {}",
+            wire_name(relation),
+            tag("§12 R14", since_family(policy))
+        )],
+        Event::SurchargeCharged {
+            month, surcharges, ..
+        } => surcharges
+            .iter()
+            .map(|charge| {
+                format!(
+                    "retiree surcharge {}: {} for {}, not from the account {}",
+                    charge.name,
+                    charge.amount,
+                    charge.period,
+                    tag("§12 R5", from(policy, |x| &x.surcharges, month.first_day()))
+                )
+            })
+            .collect(),
+        other => vec![format!("{} {}", other.type_name(), tag("§12", None))],
+    }
+}
+
+fn since_family(policy: Option<&RegionPolicy>) -> Option<NaiveDate> {
+    policy.and_then(|p| p.family_mutual_aid_from.as_ref().map(|f| f.value))
 }
 
 fn purpose_is_family(purpose: &crate::domain::Purpose) -> bool {

@@ -4,8 +4,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Rejection, Scheme, Sex,
-    SuspendReason,
+    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Rejection, Relation,
+    Scheme, Sex, SuspendReason, Tier,
 };
 use crate::money::{Money, Rate};
 use crate::month::Month;
@@ -27,6 +27,9 @@ pub enum Command {
         sex: Sex,
         birth_date: NaiveDate,
         date: NaiveDate,
+        /// The tier chosen at enrolment (R3; default `with_account`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tier: Option<Tier>,
     },
     /// Recognise deemed months (pre-1997 service, military, other).
     RecognizeDeemed {
@@ -53,6 +56,12 @@ pub enum Command {
         personal: Money,
         subsidy: Money,
         date: NaiveDate,
+        /// The premium category paid in (R10).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<String>,
+        /// Earlier missed years paid now (R9).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repair_years: Option<u32>,
     },
     /// Stop contributions.
     Suspend {
@@ -89,7 +98,19 @@ pub enum Command {
         coverage_year: Option<i32>,
     },
     /// Convert to retiree.
-    Retire { member: MemberId, date: NaiveDate },
+    Retire {
+        member: MemberId,
+        date: NaiveDate,
+        /// The retiree's monthly pension (R4), where an allocation depends on it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pension: Option<Money>,
+    },
+    /// Record a change of a retiree's monthly pension (R4).
+    SetPension {
+        member: MemberId,
+        date: NaiveDate,
+        pension: Money,
+    },
     /// Pay a retirement shortfall in one sum.
     LumpSumMakeup {
         member: MemberId,
@@ -110,6 +131,25 @@ pub enum Command {
         purpose: Purpose,
         #[serde(default)]
         beneficiary: Option<String>,
+        /// The relative's coverage year, for `relative_premium` (R14).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        coverage_year: Option<i32>,
+    },
+    /// Register a relative for family mutual aid (R14).
+    RegisterRelative {
+        member: MemberId,
+        date: NaiveDate,
+        relation: Relation,
+        /// The relative's member id when the relative is in the ledger.
+        #[serde(default)]
+        relative: Option<MemberId>,
+        name: String,
+    },
+    /// Credit a year's interest (one member, or every member): R8.
+    CreditInterest {
+        year: i32,
+        #[serde(default)]
+        member: Option<MemberId>,
     },
     /// Record a member's death.
     RecordDeath { member: MemberId, date: NaiveDate },
@@ -164,8 +204,11 @@ impl Command {
             | Command::LumpSumMakeup { member, .. }
             | Command::Spend { member, .. }
             | Command::RecordDeath { member, .. }
-            | Command::SettleInheritance { member, .. } => Some(*member),
-            Command::CreditRetireeAllocation { member, .. } => *member,
+            | Command::SettleInheritance { member, .. }
+            | Command::SetPension { member, .. }
+            | Command::RegisterRelative { member, .. } => Some(*member),
+            Command::CreditRetireeAllocation { member, .. }
+            | Command::CreditInterest { member, .. } => *member,
             Command::Reverse { .. } => None,
         }
     }
@@ -185,9 +228,24 @@ impl Command {
         {
             ids.push(*to);
         }
+        ids.extend(self.relative_read());
         ids.sort();
         ids.dedup();
         ids
+    }
+
+    /// The relative a family-mutual-aid command reads (R14): the relative registered by id, or
+    /// the beneficiary of a relative's premium when it is a member id.
+    fn relative_read(&self) -> Option<MemberId> {
+        match self {
+            Command::RegisterRelative { relative, .. } => *relative,
+            Command::Spend {
+                purpose: Purpose::RelativePremium,
+                beneficiary: Some(b),
+                ..
+            } => b.trim().parse().ok(),
+            _ => None,
+        }
     }
 
     /// The command's type as on the wire.
@@ -208,13 +266,17 @@ impl Command {
             Command::RecordDeath { .. } => "record_death",
             Command::SettleInheritance { .. } => "settle_inheritance",
             Command::Reverse { .. } => "reverse",
+            Command::SetPension { .. } => "set_pension",
+            Command::RegisterRelative { .. } => "register_relative",
+            Command::CreditInterest { .. } => "credit_interest",
         }
     }
 }
 
 /// The command types of the contract, for messages.
 const COMMAND_TYPES: &str = "enroll, recognize_deemed, contribute, pay_premium, suspend, transfer_in, transfer_out, \
-refund, retire, lump_sum_makeup, credit_retiree_allocation, spend, record_death, settle_inheritance, reverse";
+refund, retire, lump_sum_makeup, credit_retiree_allocation, spend, record_death, settle_inheritance, reverse, \
+set_pension, register_relative, credit_interest";
 
 /// Parses one JSON command (a line of `submit`), returning it with its idempotency key.
 ///

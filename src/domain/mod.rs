@@ -9,6 +9,7 @@
 //! **Invariant**: replaying a member's events through `apply` gives the same state as the live
 //! ledger, because every figure a rule produced is in the event, not recomputed.
 
+pub mod accrual;
 mod command;
 mod decide;
 mod event;
@@ -20,13 +21,14 @@ use serde::{Deserialize, Serialize};
 pub use command::{parse_command, Command, Heir, RefundMonths};
 pub use decide::{decide, Context, Decision};
 pub use event::{
-    BenefitChange, Contribution, Event, HeirDestination, InheritanceShare, MutualAidPaid,
-    RefundedPayment, EVENT_SCHEMA_VERSION,
+    BenefitChange, Contribution, CreditParts, Event, HeirDestination, InheritanceShare,
+    InterestPeriod, MutualAidPaid, RefundedPayment, ResidentWaitApplied, SurchargePaid,
+    EVENT_SCHEMA_VERSION,
 };
 pub use rejection::{ErrorCode, Rejection};
 pub use state::{
-    Coverage, MemberState, MonthCover, Payment, Profile, RetirementRequirement, Status, Suspension,
-    YearTotals,
+    Coverage, MemberState, MonthCover, Payment, Profile, Relative, RetirementRequirement,
+    RuleState, Status, Suspension, YearTotals,
 };
 
 /// A member's stable id (a UUID).
@@ -172,4 +174,36 @@ impl Purpose {
     pub fn is_for_relative(self) -> bool {
         matches!(self, Purpose::RelativeCare | Purpose::RelativePremium)
     }
+}
+
+/// A member's tier in a region that offers more than one. DOMAIN §12 R3.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Contributions credit the personal account (the default).
+    #[default]
+    WithAccount,
+    /// Contributions go wholly to the pooled fund: no personal account.
+    PoolOnly,
+}
+
+impl Tier {
+    /// Whether this is the default tier (left out of events).
+    pub fn is_default(&self) -> bool {
+        *self == Tier::WithAccount
+    }
+}
+
+/// A relative registered for family mutual aid (家庭共济). DOMAIN §12 R14.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// Husband or wife.
+    Spouse,
+    /// Father or mother.
+    Parent,
+    /// Son or daughter.
+    Child,
+    /// Another close relative (近亲属), from the region's later date.
+    CloseRelative,
 }

@@ -58,6 +58,10 @@ pub enum ErrorCode {
     AlreadyReversed,
     /// The event's effects are not money and months alone, or a later event depends on it.
     NotReversible,
+    /// Spending for a relative not registered on that date (R14). Register the relative first.
+    RelativeNotRegistered,
+    /// A resident premium paid outside the window where the region accepts none (R9).
+    OutsideWindow,
 }
 
 impl ErrorCode {
@@ -87,6 +91,8 @@ impl ErrorCode {
             ErrorCode::UnknownEvent => "unknown_event",
             ErrorCode::AlreadyReversed => "already_reversed",
             ErrorCode::NotReversible => "not_reversible",
+            ErrorCode::RelativeNotRegistered => "relative_not_registered",
+            ErrorCode::OutsideWindow => "outside_window",
         }
     }
 }

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{BenefitChange, Event, HeirDestination, MemberId, Payer, Scheme, Sex, SuspendReason};
+use super::{
+    BenefitChange, Event, HeirDestination, MemberId, Payer, Relation, Scheme, Sex, SuspendReason,
+    Tier,
+};
 use crate::money::Money;
 use crate::month::Month;
 
@@ -118,6 +121,9 @@ pub struct YearTotals {
     pub personal_account: Money,
     /// Refunds.
     pub refunded: Money,
+    /// Interest credited for the year (R8).
+    #[serde(default)]
+    pub interest: Money,
 }
 
 /// A paid resident coverage year. DOMAIN §4, §11.
@@ -221,6 +227,64 @@ pub struct MemberState {
     /// Ids of the member's events that were reversed.
     #[serde(default)]
     pub reversed: BTreeSet<uuid::Uuid>,
+    /// What the rules of DOMAIN §12 R3–R14 keep about the member.
+    #[serde(default)]
+    pub rules: RuleState,
+}
+
+/// What the policy-model rules keep about a member: tier (R3), pension history (R4), the
+/// surcharge periods already charged (R5), the years whose interest is credited (R8) and the
+/// registered relatives (R14).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleState {
+    /// The tier chosen at enrolment.
+    #[serde(default)]
+    pub tier: Tier,
+    /// Monthly pension by the date it is in force from.
+    #[serde(default)]
+    pub pensions: BTreeMap<NaiveDate, Money>,
+    /// Half-yearly and yearly surcharges charged, as `name@period`.
+    #[serde(default)]
+    pub surcharged: BTreeSet<String>,
+    /// Years whose interest is credited.
+    #[serde(default)]
+    pub interest_years: BTreeSet<i32>,
+    /// Relatives registered for family mutual aid, in order.
+    #[serde(default)]
+    pub relatives: Vec<Relative>,
+}
+
+/// A registered relative. DOMAIN §12 R14.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relative {
+    /// Registration date (in force from).
+    pub date: NaiveDate,
+    /// Relation to the member.
+    pub relation: Relation,
+    /// The relative's member id, when in the ledger.
+    pub relative: Option<MemberId>,
+    /// The registered name.
+    pub name: String,
+}
+
+impl RuleState {
+    /// The pension in force on a day, if any was recorded by then.
+    pub fn pension_on(&self, on: NaiveDate) -> Option<Money> {
+        self.pensions.range(..=on).next_back().map(|(_, p)| *p)
+    }
+
+    /// The relative a spending's beneficiary names, registered on or before `on`: by member
+    /// id when the relative is in the ledger, else by the registered name.
+    pub fn relative_for(&self, beneficiary: &str, on: NaiveDate) -> Option<&Relative> {
+        let wanted = beneficiary.trim();
+        self.relatives.iter().find(|r| {
+            r.date <= on
+                && match r.relative {
+                    Some(id) => wanted.parse::<MemberId>().is_ok_and(|w| w == id),
+                    None => r.name == wanted,
+                }
+        })
+    }
 }
 
 impl MemberState {
@@ -307,6 +371,23 @@ impl MemberState {
         self.benefits_from
     }
 
+    /// Paid resident benefit years in a row ending with the year of `on` (a year counts from
+    /// its payment; an unpaid or refunded year resets the run to 0). DOMAIN §12 R9.
+    pub fn consecutive_years_on(&self, on: NaiveDate) -> u32 {
+        let paid = |year: i32| {
+            self.coverage
+                .get(&year)
+                .is_some_and(|c| !c.refunded && c.paid_on <= on)
+        };
+        let mut year = chrono::Datelike::year(&on);
+        let mut run = 0;
+        while paid(year) {
+            run += 1;
+            year -= 1;
+        }
+        run
+    }
+
     /// The lowest balance at any effective date from `from` on: a debit dated `from` must fit in it.
     pub fn balance_floor_from(&self, from: NaiveDate) -> Money {
         let before: Money = self.balance_by_date.range(..from).map(|(_, d)| *d).sum();
@@ -340,7 +421,9 @@ impl MemberState {
                 sex,
                 birth_date,
                 date,
+                tier,
             } => {
+                self.rules.tier = *tier;
                 let profile = Profile {
                     region: region.clone(),
                     scheme: *scheme,
@@ -472,6 +555,7 @@ impl MemberState {
                 assert!(fresh, "event {event_id} reversed twice");
                 self.undo(original);
             }
+            other => self.apply_rule_event(other),
         }
         assert!(
             !self.balance.is_negative(),
@@ -485,6 +569,62 @@ impl MemberState {
             "member {}: credited − debited ≠ balance",
             self.member
         );
+    }
+
+    /// Folds the events of the policy-model rules (R4, R5, R8, R14).
+    fn apply_rule_event(&mut self, event: &Event) {
+        match event {
+            Event::InterestCredited { year, amount, .. } => {
+                self.credit(*amount);
+                self.rules.interest_years.insert(*year);
+                self.years.entry(*year).or_default().interest += *amount;
+            }
+            Event::PensionSet { date, pension } => {
+                self.rules.pensions.insert(*date, *pension);
+            }
+            Event::RelativeRegistered {
+                date,
+                relation,
+                relative,
+                name,
+            } => self.rules.relatives.push(Relative {
+                date: *date,
+                relation: *relation,
+                relative: *relative,
+                name: name.clone(),
+            }),
+            Event::SurchargeCharged { surcharges, .. } => self.note_surcharges(surcharges),
+            _ => {}
+        }
+    }
+
+    /// Remembers the half-yearly and yearly surcharges charged, so each is charged once a period.
+    fn note_surcharges(&mut self, surcharges: &[super::SurchargePaid]) {
+        // A monthly surcharge needs no memory: a month is charged with the payment that
+        // counts it, once.
+        let periodic = surcharges
+            .iter()
+            .filter(|s| s.period.parse::<Month>().is_err());
+        for s in periodic {
+            self.rules
+                .surcharged
+                .insert(format!("{}@{}", s.name, s.period));
+        }
+    }
+
+    fn unnote_surcharges(&mut self, surcharges: &[super::SurchargePaid]) {
+        for s in surcharges {
+            self.rules
+                .surcharged
+                .remove(&format!("{}@{}", s.name, s.period));
+        }
+    }
+
+    fn undo_interest(&mut self, year: i32, amount: Money) {
+        self.uncredit(amount);
+        self.rules.interest_years.remove(&year);
+        self.years.entry(year).or_default().interest -= amount;
+        self.drop_empty_year(year);
     }
 
     /// Cancels a reversible event's effects on money and months (the decision checked that it
@@ -513,8 +653,10 @@ impl MemberState {
                 year.employee -= c.employee;
                 year.employer -= c.employer;
                 year.personal_account -= c.account_credit;
+                self.unnote_surcharges(&c.surcharges);
                 self.drop_empty_year(c.month.year());
             }
+            Event::InterestCredited { year, amount, .. } => self.undo_interest(*year, *amount),
             Event::PremiumPaid {
                 coverage_year,
                 personal,
@@ -625,6 +767,7 @@ impl MemberState {
         *self.months.entry(c.month).or_default().slot(c.payer) = Some(payment);
         self.has_contributed = true;
         self.credit(c.account_credit);
+        self.note_surcharges(&c.surcharges);
         let year = self.years.entry(c.month.year()).or_default();
         year.base += c.base;
         year.employee += c.employee;

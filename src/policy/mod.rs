@@ -7,6 +7,8 @@
 //! came from ([`Dated`]), so an event can record which rule decided it. Replaying 2005 uses 2005's
 //! rules because the question is always asked with the event's own date, never today's.
 
+mod explain;
+mod model;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -14,9 +16,16 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 use sha2::{Digest, Sha256};
 
+pub use explain::{explain_region, Figure};
+pub use model::{
+    credit_of, AllocationStart, ContributionTerms, CreditRounding, InterestRates, MonthDay,
+    PoolOnlyTier, PremiumCategory, ResidentWait, Surcharge, SurchargeGroup, SurchargePayer,
+    SurchargePer, TierRules, POLICY_AGE_MAX, POLICY_AMOUNT_YUAN_MAX, POLICY_DAYS_MAX,
+    POLICY_MONTHS_MAX, POLICY_RATE_DECIMALS_MAX,
+};
 pub use schema::{
-    AccountCredit, AgeAmount, AgeRate, BaseBounds, Dated, EmployerRates, Fixed, MutualAid,
-    PremiumSchedule, RegionPolicy, Rejoin, ResidentRules, RetirementRules, Series,
+    AccountCredit, AgeAmount, AgeRate, BaseBounds, Dated, EmployerRates, Fixed, PremiumSchedule,
+    RegionPolicy, Rejoin, ResidentRules, RetirementRules, Series,
 };
 
 use crate::domain::{EmployerClass, Scheme};
@@ -276,21 +285,23 @@ impl RegionPolicy {
         if let Some(minimum) = bounds.minimum_monthly {
             base = if base < minimum { minimum } else { base };
         }
-        let previous = (month.year() - 1).to_string();
-        let table = bounds.average_wage_monthly.get(&previous);
-        // Validation guarantees both ratios beside a non-empty table.
-        if let (Some(average), Some(floor_ratio), Some(cap_ratio)) =
-            (table, bounds.floor_ratio, bounds.cap_ratio)
-        {
-            let floor = average.times_rate(floor_ratio);
-            let cap = average.times_rate(cap_ratio);
-            base = if base < floor {
-                floor
-            } else if base > cap {
-                cap
-            } else {
-                base
-            };
+        // The base year runs from `base_year_starts_month` (calendar years by default); the
+        // average wage of the year before the base year bounds it (issue 9, Shenyang [003]).
+        let starts = bounds.base_year_starts_month.unwrap_or(1);
+        let base_year = if month.month() >= starts {
+            month.year()
+        } else {
+            month.year() - 1
+        };
+        let previous = (base_year - 1).to_string();
+        // Validation guarantees a floor or a cap ratio (or both) beside a non-empty table.
+        if let Some(average) = bounds.average_wage_monthly.get(&previous) {
+            if let Some(floor) = bounds.floor_ratio.map(|r| average.times_rate(r)) {
+                base = base.max(floor);
+            }
+            if let Some(cap) = bounds.cap_ratio.map(|r| average.times_rate(r)) {
+                base = base.min(cap);
+            }
         }
         Ok(base)
     }
@@ -313,20 +324,31 @@ impl RegionPolicy {
         Ok((entry.value.own_rate, part, &entry.source))
     }
 
-    /// The fixed monthly allocation to a retiree's account for a month, at the retiree's age. DOMAIN §2.
-    pub fn retiree_allocation(&self, month: Month, age: u32) -> Result<(Money, &str), NotInForce> {
+    /// The band of the monthly retiree allocation for a month at the retiree's age (on the
+    /// month's last day): a flat amount or a fraction of the pension. DOMAIN §2, §12 R4.
+    pub fn retiree_allocation(
+        &self,
+        month: Month,
+        age: u32,
+    ) -> Result<(AgeAmount, &str), NotInForce> {
         let entry = self.need(
             &self.retiree_allocation,
             "retiree_allocation",
             month.first_day(),
         )?;
-        let amount = entry
+        let none = AgeAmount {
+            min_age: 0,
+            amount: Some(Money::ZERO),
+            pension_rate: None,
+        };
+        let band = entry
             .value
             .iter()
             .rev()
             .find(|b| age >= b.min_age)
-            .map_or(Money::ZERO, |b| b.amount);
-        Ok((amount, &entry.source))
+            .copied()
+            .unwrap_or(none);
+        Ok((band, &entry.source))
     }
 
     /// Retirement thresholds and benefit continuity in force on a date. DOMAIN §5.
@@ -365,12 +387,6 @@ impl RegionPolicy {
     /// Whether the region offers a scheme. DOMAIN §1.
     pub fn offers(&self, scheme: Scheme) -> bool {
         self.schemes.contains(&scheme)
-    }
-
-    /// The fund paid beside a month's contribution and never credited to the account, where the
-    /// region has one (Chongqing's 大额医疗互助金). DOMAIN §2.
-    pub fn mutual_aid(&self, month: Month) -> Option<&Dated<MutualAid>> {
-        self.mutual_aid.at(month.first_day())
     }
 
     /// The day a month's contribution is due: before this date (in the following month), where

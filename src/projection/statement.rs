@@ -234,7 +234,9 @@ fn rule_of(event: &Event) -> Option<String> {
         Event::PremiumPaid { rule, .. }
         | Event::Retired { rule, .. }
         | Event::LumpSumPaid { rule, .. }
-        | Event::RetireeAllocationCredited { rule, .. } => Some(rule.clone()),
+        | Event::RetireeAllocationCredited { rule, .. }
+        | Event::InterestCredited { rule, .. }
+        | Event::SurchargeCharged { rule, .. } => Some(rule.clone()),
         _ => None,
     }
 }
@@ -367,5 +369,36 @@ pub fn describe(event: &Event) -> String {
             original.type_name(),
             describe(original)
         ),
+        other => describe_rule_event(other),
+    }
+}
+
+/// Words for the events of the policy-model rules (R4, R5, R8, R14).
+fn describe_rule_event(event: &Event) -> String {
+    match event {
+        Event::InterestCredited {
+            year,
+            amount,
+            through,
+            ..
+        } => format!("interest for {year} (through {through}): {amount}"),
+        Event::PensionSet { pension, .. } => format!("monthly pension recorded: {pension}"),
+        Event::RelativeRegistered {
+            relation,
+            relative,
+            name,
+            ..
+        } => format!(
+            "relative registered: {name} ({}){}",
+            wire_name(relation),
+            relative.map_or_else(String::new, |m| format!(", member {m}"))
+        ),
+        Event::SurchargeCharged {
+            month, surcharges, ..
+        } => {
+            let total: Money = surcharges.iter().map(|s| s.amount).sum();
+            format!("surcharges for {month}: {total}, not from the account")
+        }
+        other => other.type_name().to_string(),
     }
 }

@@ -1,9 +1,9 @@
 //! Contributions: rates and base, account credit, one month counted once. DOMAIN §2, §3.
 
 use super::{
-    alive_on, benefits, employee_scheme, not_retired, open_on, subject, Context, Decision,
+    alive_on, benefits, credit, employee_scheme, not_retired, open_on, subject, Context, Decision,
 };
-use crate::domain::{Command, Contribution, ErrorCode, Event, MutualAidPaid, Payer, Rejection};
+use crate::domain::{Command, Contribution, ErrorCode, Event, Payer, Rejection};
 use crate::month::age_on;
 
 pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
@@ -56,39 +56,23 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
         return Err(Rejection::new(ErrorCode::DuplicateMonth, msg));
     }
     let base = s.policy.contribution_base(*month, *wage)?;
-    let (employee_rate, employee_src) = s.policy.employee_rate(*month)?;
-    let (employer_rate, employer_src) = s.policy.employer_rate(*month, *employer_class)?;
     let age = age_on(s.profile.birth_date, month.last_day());
-    let (own_rate, employer_part, credit_src) = s.policy.account_credit_rate(*month, age)?;
-    let account_credit = base.times_rate(own_rate) + base.times_rate(employer_part);
+    // R3, R7: the shares and the credit by payer and tier, rounded as the policy says.
+    let priced = credit::price(&s, *month, *payer, *employer_class, base, age)?;
     let counts_month = !cover.counts();
     let benefits = if counts_month {
         benefits::after_contribution(&s, *month, date, *payer)?
     } else {
         None
     };
-    let mut rule = format!(
-        "base {base}; employee {} {employee_src}; employer {} {employer_src}; account credit {} + {} at age {age} {credit_src}",
-        employee_rate.percent(),
-        employer_rate.percent(),
-        own_rate.percent(),
-        employer_part.percent()
-    );
-    let mutual_aid = s.policy.mutual_aid(*month).map(|entry| {
-        let paid = MutualAidPaid {
-            employer_rate: entry.value.employer_rate,
-            employer: base.times_rate(entry.value.employer_rate),
-            personal: entry.value.personal_monthly,
-        };
-        rule.push_str(&format!(
-            "; mutual-aid fund employer {} = {}, personal {}, not credited to the account {}",
-            paid.employer_rate.percent(),
-            paid.employer,
-            paid.personal,
-            entry.source
-        ));
-        paid
-    });
+    let mut rule = priced.rule;
+    // R5: funds charged beside the contribution, never credited.
+    let (surcharges, surcharge_rule) =
+        credit::contribution_surcharges(&s, *month, base, counts_month);
+    if !surcharge_rule.is_empty() {
+        rule.push_str("; ");
+        rule.push_str(&surcharge_rule);
+    }
     if let Some((due, source)) = s.policy.contribution_due(*month) {
         if date >= due {
             rule.push_str(&format!(
@@ -103,14 +87,16 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
         employer_class: *employer_class,
         wage: *wage,
         base,
-        employee_rate,
-        employer_rate,
-        employee: base.times_rate(employee_rate),
-        employer: base.times_rate(employer_rate),
-        credit_rate: own_rate.plus(employer_part),
-        account_credit,
+        employee_rate: priced.employee_rate,
+        employer_rate: priced.employer_rate,
+        employee: base.times_rate(priced.employee_rate),
+        employer: base.times_rate(priced.employer_rate),
+        credit_rate: priced.parts.own_rate.plus(priced.parts.employer_part_rate),
+        account_credit: priced.credit,
         counts_month,
-        mutual_aid,
+        mutual_aid: None,
+        surcharges,
+        credit: Some(priced.parts),
         benefits,
         rule,
     };

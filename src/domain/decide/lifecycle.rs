@@ -4,8 +4,8 @@
 use chrono::NaiveDate;
 
 use super::{
-    alive_on, check_date, employee_scheme, not_before_last_event, not_retired, open_on, subject,
-    Context, Decision, Subject,
+    alive_on, check_date, credit, employee_scheme, interest, not_before_last_event, not_retired,
+    open_on, subject, Context, Decision, Subject,
 };
 use crate::domain::{
     Command, DeemedBasis, ErrorCode, Event, MemberId, Rejection, Sex, SuspendReason,
@@ -32,6 +32,7 @@ pub(super) fn enroll(ctx: &Context<'_>, command: &Command) -> Result<Decision, R
         sex,
         birth_date,
         date,
+        tier,
     } = command
     else {
         unreachable!("dispatched on type")
@@ -65,6 +66,8 @@ pub(super) fn enroll(ctx: &Context<'_>, command: &Command) -> Result<Decision, R
     }
     check_date(*birth_date, "birth date")?;
     check_date(*date, "enrolment date")?;
+    let tier = tier.unwrap_or_default();
+    credit::check_tier(policy, *scheme, tier, *date)?;
     if date < birth_date {
         return Err(Rejection::invalid(format!(
             "enrolment date {date} is before the birth date {birth_date}"
@@ -76,6 +79,7 @@ pub(super) fn enroll(ctx: &Context<'_>, command: &Command) -> Result<Decision, R
         sex: *sex,
         birth_date: *birth_date,
         date: *date,
+        tier,
     };
     Ok(vec![(*member, event)])
 }
@@ -188,16 +192,21 @@ pub(super) fn transfer_out(
             "to_region must name the receiving region",
         ));
     }
+    // R8: the interest up to the closing is credited in the same append and leaves with it.
+    let (interest, interest_total) = interest::at_closing(&s, date)?;
+    let balance = s.state.balance + interest_total;
+    let mut decision: Decision = interest.into_iter().map(|e| (member, e)).collect();
     let out = Event::TransferredOut {
         date,
         to_region: to_region.to_string(),
-        balance: s.state.balance,
+        balance,
         months_actual: s.state.months_actual(),
         months_deemed: s.state.months_deemed,
         to_member,
     };
+    decision.push((member, out));
     let Some(to) = to_member else {
-        return Ok(vec![(member, out)]);
+        return Ok(decision);
     };
     receiving_account(ctx, &s, to, to_region, date)?;
     // Both sides in one decision, so in one append: the balance moves whole, to the fen, and the
@@ -205,11 +214,12 @@ pub(super) fn transfer_out(
     let arriving = Event::TransferredIn {
         date,
         from_region: s.profile.region.clone(),
-        balance: s.state.balance,
+        balance,
         months: s.state.months_total(),
         from_member: Some(member),
     };
-    Ok(vec![(member, out), (to, arriving)])
+    decision.push((to, arriving));
+    Ok(decision)
 }
 
 /// The member's account in the receiving region of an in-ledger transfer: enrolled there, in the

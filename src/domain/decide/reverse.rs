@@ -119,7 +119,14 @@ fn check_reversible(
         | Event::Spent { .. }
         | Event::LumpSumPaid { .. }
         | Event::ContributionRefunded { .. }
-        | Event::PremiumRefunded { .. } => Ok(()),
+        | Event::PremiumRefunded { .. }
+        | Event::InterestCredited { .. } => Ok(()),
+        Event::PensionSet { .. }
+        | Event::RelativeRegistered { .. }
+        | Event::SurchargeCharged { .. } => Err(not_reversible(
+            target,
+            "it moves no money in the account; a pension is changed by set_pension",
+        )),
         Event::Reversed { .. } => Err(not_reversible(
             target,
             "it is itself a reversal; post the original again instead",

@@ -1,18 +1,18 @@
-//! Money leaving or entering the account outside contributions: spending, retiree allocations,
-//! inheritance. DOMAIN §2, §8, §9.
+//! Money leaving or entering the account outside contributions: spending and inheritance.
+//! DOMAIN §8, §9 (retiree allocations: `allocation.rs`).
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::{
-    alive_on, employee_scheme, not_before_last_event, open_on, subject, Context, Decision,
+    alive_on, employee_scheme, family, interest, not_before_last_event, open_on, subject, Context,
+    Decision,
 };
 use crate::domain::{
     Command, ErrorCode, Event, Heir, HeirDestination, InheritanceShare, MemberId, MemberState,
     Rejection, Scheme,
 };
 use crate::money::Money;
-use crate::month::{age_on, Month};
 
 /// Most heirs one settlement may name.
 pub const HEIRS_MAX: usize = 64;
@@ -24,6 +24,7 @@ pub(super) fn spend(ctx: &Context<'_>, command: &Command) -> Result<Decision, Re
         amount,
         purpose,
         beneficiary,
+        coverage_year,
     } = command
     else {
         unreachable!("dispatched on type")
@@ -49,6 +50,8 @@ pub(super) fn spend(ctx: &Context<'_>, command: &Command) -> Result<Decision, Re
             ));
         }
     }
+    // R14: a registered relative, and for a premium the relative's coverage year.
+    let relative = family::check_relative_spending(&s, command)?;
     let available = s.state.balance.min(s.state.balance_floor_from(*date));
     if *amount > available {
         let msg = format!(
@@ -62,65 +65,12 @@ pub(super) fn spend(ctx: &Context<'_>, command: &Command) -> Result<Decision, Re
         amount: *amount,
         purpose: *purpose,
         beneficiary: beneficiary.clone(),
+        coverage_year: *coverage_year,
     };
-    Ok(vec![(*member, event)])
-}
-
-pub(super) fn credit_retiree_allocation(
-    ctx: &Context<'_>,
-    month: Month,
-    member: Option<MemberId>,
-) -> Result<Decision, Rejection> {
-    if let Some(member) = member {
-        let s = subject(ctx, member)?;
-        let event = allocation(ctx, s.state, month)?;
-        return Ok(vec![(member, event)]);
-    }
-    // Every retiree: those for whom the month is not allocatable (already credited, after death,
-    // before retirement) are skipped, so a rerun of the month credits only the missing ones.
-    Ok(ctx
-        .states
-        .values()
-        .filter(|s| s.retired_on.is_some())
-        .filter_map(|s| allocation(ctx, s, month).ok().map(|e| (s.member, e)))
-        .collect())
-}
-
-fn allocation(ctx: &Context<'_>, state: &MemberState, month: Month) -> Result<Event, Rejection> {
-    let s = subject(ctx, state.member)?;
-    let Some(retired_on) = state.retired_on else {
-        return Err(Rejection::new(
-            ErrorCode::NotRetired,
-            format!(
-                "member {} has not retired; allocations are for retirees",
-                state.member
-            ),
-        ));
-    };
-    if month.last_day() < retired_on {
-        return Err(Rejection::invalid(format!(
-            "{month} ends before the member retired on {retired_on}"
-        )));
-    }
-    let date = month.first_day().max(retired_on);
-    open_on(&s, date, "allocation date")?;
-    alive_on(&s, month.first_day(), "allocation month starting")?;
-    if state.allocations.contains(&month) {
-        return Err(Rejection::new(
-            ErrorCode::DuplicateMonth,
-            format!("the allocation for {month} is already credited"),
-        ));
-    }
-    let age = age_on(s.profile.birth_date, month.first_day());
-    let (amount, source) = s.policy.retiree_allocation(month, age)?;
-    let rule = format!("retiree allocation {amount} at age {age} {source}");
-    Ok(Event::RetireeAllocationCredited {
-        month,
-        date,
-        age,
-        amount,
-        rule,
-    })
+    let mut decision = vec![(*member, event)];
+    // The relative's premium, in the same write, when the relative is in the ledger.
+    decision.extend(family::relative_premium(ctx, &s, relative, command)?);
+    Ok(decision)
 }
 
 pub(super) fn settle_inheritance(
@@ -144,8 +94,10 @@ pub(super) fn settle_inheritance(
         )));
     }
     not_before_last_event(&s, date, "settlement date")?;
-    let amounts = split(s.state.balance, heirs)?;
-    let balance = s.state.balance;
+    // R8: the interest up to the settlement is credited in the same append and handed on.
+    let (interest, interest_total) = interest::at_closing(&s, date)?;
+    let balance = s.state.balance + interest_total;
+    let amounts = split(balance, heirs)?;
     let mut shares = Vec::with_capacity(heirs.len().max(1));
     let mut decision = Vec::new();
     for (heir, amount) in heirs.iter().zip(amounts) {
@@ -198,7 +150,9 @@ pub(super) fn settle_inheritance(
             },
         ),
     );
-    Ok(decision)
+    let mut events: Decision = interest.into_iter().map(|e| (member, e)).collect();
+    events.extend(decision);
+    Ok(events)
 }
 
 /// An heir insured here: an employee-scheme member whose account is open and alive on `date`.

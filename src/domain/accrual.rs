@@ -1,0 +1,194 @@
+//! Interest accrual on a personal account (DOMAIN §12 R8), pure arithmetic shared by the
+//! decision and by `verify`'s recheck.
+//!
+//! For each day of a year, the carried-over part is min(balance on 1 January, the day's closing
+//! balance) and the current part is the rest; the day accrues carried × r_carry / 360 +
+//! current × r_current / 360 with the rates in force that day. Days are walked in runs of
+//! constant balance and rates, so the cost is the member's balance changes and the rate
+//! changes in the year, not 365 steps. The yuan-days of each rate entry are exact sums of fen;
+//! the year's interest is their sum × rate ÷ 360, rounded half-up once.
+
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+
+use super::{InterestPeriod, MemberState};
+use crate::money::Money;
+use crate::policy::{InterestRates, RegionPolicy};
+
+/// Days in the interest year of the rule (银行计息: 360).
+pub const INTEREST_DAYS_PER_YEAR: u32 = 360;
+
+/// A year's (or part year's) accrual.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Accrual {
+    /// Balance on 1 January: the ceiling of the carried-over part.
+    pub opening: Money,
+    /// Yuan-days and rates by rate entry, in date order.
+    pub periods: Vec<InterestPeriod>,
+    /// The interest, rounded half-up once.
+    pub amount: Money,
+}
+
+/// The balance at the end of `day` as the member's events dated up to it leave it.
+fn balance_before(state: &MemberState, day: NaiveDate) -> Money {
+    state.balance_by_date.range(..day).map(|(_, d)| *d).sum()
+}
+
+/// Accrues `year` from 1 January through `through` (inclusive), with the rates `policy` has in
+/// force each day. `None` when `through` is before the year starts.
+pub fn accrue(
+    state: &MemberState,
+    policy: &RegionPolicy,
+    year: i32,
+    through: NaiveDate,
+) -> Option<Accrual> {
+    let start = NaiveDate::from_ymd_opt(year, 1, 1)?;
+    if through < start || through.year() != year {
+        return None;
+    }
+    let opening = balance_before(state, start);
+    let mut points: BTreeSet<NaiveDate> = BTreeSet::from([start]);
+    points.extend(
+        state
+            .balance_by_date
+            .range(start..=through)
+            .map(|(d, _)| *d),
+    );
+    points.extend(
+        policy
+            .interest
+            .0
+            .iter()
+            .map(|e| e.effective_from)
+            .filter(|d| *d > start && *d <= through),
+    );
+    let points: Vec<NaiveDate> = points.into_iter().collect();
+    let mut running = opening;
+    let mut periods: Vec<(usize, InterestPeriod)> = Vec::new();
+    for (i, day) in points.iter().enumerate() {
+        running += state
+            .balance_by_date
+            .get(day)
+            .copied()
+            .unwrap_or(Money::ZERO);
+        let end = points
+            .get(i + 1)
+            .and_then(|next| next.pred_opt())
+            .unwrap_or(through);
+        if let Some((index, entry)) = policy.interest_on(*day) {
+            let run = Run {
+                from: *day,
+                to: end,
+                opening,
+                closing: running,
+            };
+            add_run(&mut periods, index, &entry.value, &run);
+        }
+    }
+    let periods: Vec<InterestPeriod> = periods.into_iter().map(|(_, p)| p).collect();
+    let amount = interest_of(&periods);
+    Some(Accrual {
+        opening,
+        periods,
+        amount,
+    })
+}
+
+/// Days `from..=to` with the same closing balance and rates.
+struct Run {
+    from: NaiveDate,
+    to: NaiveDate,
+    opening: Money,
+    closing: Money,
+}
+
+impl Run {
+    /// The run's carried-over and current yuan-days.
+    fn yuan_days(&self) -> (Money, Money) {
+        let days = Decimal::from((self.to - self.from).num_days() + 1);
+        let closing = self.closing.max(Money::ZERO);
+        let carried = self.opening.min(closing);
+        (
+            Money::from_decimal(carried.as_decimal() * days),
+            Money::from_decimal((closing - carried).as_decimal() * days),
+        )
+    }
+}
+
+/// Adds a run to the period of its rate entry (the last one, or a new one).
+fn add_run(
+    periods: &mut Vec<(usize, InterestPeriod)>,
+    index: usize,
+    rates: &InterestRates,
+    run: &Run,
+) {
+    let (carried, current) = run.yuan_days();
+    match periods.last_mut() {
+        Some((last, p)) if *last == index => {
+            p.to = run.to;
+            p.carried_yuan_days += carried;
+            p.current_yuan_days += current;
+        }
+        _ => periods.push((
+            index,
+            InterestPeriod {
+                from: run.from,
+                to: run.to,
+                carried_rate: rates.carried_rate,
+                current_rate: rates.current_rate,
+                carried_yuan_days: carried,
+                current_yuan_days: current,
+            },
+        )),
+    }
+}
+
+/// The interest of accrued periods: Σ (carried yuan-days × r_carry + current yuan-days ×
+/// r_current) ÷ 360, rounded half-up to the fen once.
+pub fn interest_of(periods: &[InterestPeriod]) -> Money {
+    let sum: Decimal = periods
+        .iter()
+        .map(|p| {
+            p.carried_yuan_days.as_decimal() * p.carried_rate.as_decimal()
+                + p.current_yuan_days.as_decimal() * p.current_rate.as_decimal()
+        })
+        .sum();
+    Money::round_half_up(sum / Decimal::from(INTEREST_DAYS_PER_YEAR))
+}
+
+/// The carried-over and current yuan-days of the days `from..=to` of one year, as `state`'s
+/// balances leave them (what `verify` recomputes an event's periods from).
+pub fn yuan_days(state: &MemberState, from: NaiveDate, to: NaiveDate) -> (Money, Money) {
+    let Some(start) = NaiveDate::from_ymd_opt(from.year(), 1, 1) else {
+        return (Money::ZERO, Money::ZERO);
+    };
+    let opening = balance_before(state, start);
+    let mut points: BTreeSet<NaiveDate> = BTreeSet::from([from]);
+    points.extend(state.balance_by_date.range(from..=to).map(|(d, _)| *d));
+    let points: Vec<NaiveDate> = points.into_iter().collect();
+    let mut running = balance_before(state, from);
+    let (mut carried_sum, mut current_sum) = (Money::ZERO, Money::ZERO);
+    for (i, day) in points.iter().enumerate() {
+        running += state
+            .balance_by_date
+            .get(day)
+            .copied()
+            .unwrap_or(Money::ZERO);
+        let end = points
+            .get(i + 1)
+            .and_then(|next| next.pred_opt())
+            .unwrap_or(to);
+        let run = Run {
+            from: *day,
+            to: end,
+            opening,
+            closing: running,
+        };
+        let (carried, current) = run.yuan_days();
+        carried_sum += carried;
+        current_sum += current;
+    }
+    (carried_sum, current_sum)
+}
