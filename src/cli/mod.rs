@@ -5,6 +5,7 @@ mod audit;
 mod demo;
 mod load;
 mod migrate;
+mod policy;
 mod query;
 mod submit;
 
@@ -165,6 +166,12 @@ enum Sub {
         #[arg(long = "start-year", default_value_t = 1998)]
         start_year: i32,
     },
+    /// Read the policy data: every figure in force on a date with its source, or check a
+    /// directory of policy files without opening a ledger.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Copy a ledger's log to another location (sled directory ↔ PostgreSQL), every event
     /// verbatim with its position and hashes; rebuild the projections there and verify it.
     Migrate {
@@ -174,6 +181,29 @@ enum Sub {
         /// The new ledger, which must hold no event (a directory or a PostgreSQL URL).
         #[arg(long, value_name = "DATA")]
         to: PathBuf,
+    },
+}
+
+/// What `policy` does.
+#[derive(Subcommand, Debug)]
+enum PolicyAction {
+    /// Print every figure of REGION in force on a date, each with its source (from the shipped
+    /// policies, or --policy-dir).
+    Explain {
+        /// The region key, e.g. luzhou.
+        region: String,
+        /// The date (YYYY-MM-DD); default today.
+        #[arg(long)]
+        date: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a directory of policy files (one REGION.json per region) as a ledger would at
+    /// open, without opening one. Exit 1 names the file, the place and the reason.
+    Check {
+        /// The directory.
+        dir: PathBuf,
     },
 }
 
@@ -257,6 +287,13 @@ pub fn main() -> ExitCode {
                 load::run(&args.data, population).await
             }
             Sub::Migrate { from, to } => migrate::run(&from, &to).await,
+            Sub::Policy { action } => match action {
+                PolicyAction::Explain { region, date, json } => {
+                    let policies = POLICIES.get_or_init(PolicySet::shipped);
+                    policy::explain(policies, &region, date.as_deref(), json)
+                }
+                PolicyAction::Check { dir } => policy::check(&dir),
+            },
         }
     });
     ExitCode::from(status)

@@ -101,12 +101,27 @@ fn account_text(v: &AccountView) -> String {
         "months    {} actual + {} deemed = {}\n",
         v.months.actual, v.months.deemed, v.months.total
     ));
-    out.push_str("year  months        base    employee    employer     account    refunded\n");
+    if v.tier != member_ledger::domain::Tier::WithAccount {
+        out.push_str(&format!("tier      {}\n", wire_name(&v.tier)));
+    }
+    if let Some(pension) = v.pension {
+        out.push_str(&format!("pension   {pension} a month\n"));
+    }
+    if let Some(years) = v.consecutive_years {
+        out.push_str(&format!("paid      {years} consecutive years\n"));
+    }
+    let interest = v.years.iter().any(|y| !y.interest.is_zero());
+    out.push_str("year  months        base    employee    employer     account    refunded");
+    out.push_str(if interest { "    interest\n" } else { "\n" });
     for y in &v.years {
         out.push_str(&format!(
-            "{}  {:>6} {:>11} {:>11} {:>11} {:>11} {:>11}\n",
+            "{}  {:>6} {:>11} {:>11} {:>11} {:>11} {:>11}",
             y.year, y.months, y.base, y.employee, y.employer, y.personal_account, y.refunded
         ));
+        if interest {
+            out.push_str(&format!(" {:>11}", y.interest));
+        }
+        out.push('\n');
     }
     out.push_str(&format!("position  {}\n", v.position));
     out

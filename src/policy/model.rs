@@ -60,7 +60,7 @@ impl CreditRounding {
 #[serde(deny_unknown_fields)]
 pub struct TierRules {
     /// The `pool_only` tier (no personal account), where the region offers it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_only: Option<PoolOnlyTier>,
 }
 
@@ -69,7 +69,7 @@ pub struct TierRules {
 #[serde(deny_unknown_fields)]
 pub struct PoolOnlyTier {
     /// An individual's rate in this tier (default: the region's individual rate).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub individual_rate: Option<Rate>,
 }
 
@@ -142,13 +142,13 @@ pub struct Surcharge {
     /// Who it applies to: `in_service`, `retiree`, or both.
     pub applies_to: Vec<SurchargeGroup>,
     /// A fraction of the contribution base (in-service only); or give `amount` and `per`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Rate>,
     /// A flat amount per `per`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Money>,
     /// The period of a flat amount.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per: Option<SurchargePer>,
 }
 
@@ -192,10 +192,10 @@ pub struct PremiumCategory {
     /// What the government adds a year.
     pub subsidy: Money,
     /// Lowest age (on the payment date) the category takes, where it has one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_age: Option<u32>,
     /// The category takes members younger than this (on the payment date), where it says so.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub below_age: Option<u32>,
 }
 

@@ -115,16 +115,16 @@ pub struct EmployerRates {
 #[serde(deny_unknown_fields)]
 pub struct BaseBounds {
     /// Floor as a fraction of the previous year's average monthly wage (needed with a wage table).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_ratio: Option<Rate>,
     /// Cap as a fraction of the previous year's average monthly wage (needed with a wage table).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap_ratio: Option<Rate>,
     /// Average monthly wage by year (`"2023": "7000.00"`); a missing year leaves the wage as base.
     #[serde(default)]
     pub average_wage_monthly: BTreeMap<String, Money>,
     /// A fixed minimum monthly base, where the region sets one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_monthly: Option<Money>,
     /// The month the contribution (base) year starts in: the average wage of the year before
     /// the base year bounds its months (1, the default: calendar years; 7: July–June, as
@@ -208,11 +208,11 @@ pub struct ResidentRules {
     pub window_last_month: u32,
     /// Paid outside the window: benefits start this many days after payment (or see
     /// `new_enrollee_wait_months`; a file gives exactly one of the two).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_enrollee_wait_days: Option<u32>,
     /// Paid outside the window: benefits start on the first day of the month this many months
     /// after the payment month (3: from the fourth month, counting the payment month as first).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_enrollee_wait_months: Option<u32>,
     /// A newborn paying within this many months of birth.
     pub newborn_window_months: u32,
@@ -220,7 +220,7 @@ pub struct ResidentRules {
     pub newborn_covered_from_birth: bool,
     /// A newborn paying after the newborn window but within this many months of birth is
     /// covered from the payment (acceptance) date, without the new enrollee's wait.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_newborn_from_payment_within_months: Option<u32>,
     /// Where the window ends inside the benefit year (`"02-28"`: payments up to the last day of
     /// February still count as paid in the window). DOMAIN §12 R9.

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{MemberId, MemberState, Scheme, Sex, Status};
+use crate::domain::{MemberId, MemberState, Scheme, Sex, Status, Tier};
 use crate::money::Money;
 
 /// Contribution months. DOMAIN §3.
@@ -34,6 +34,9 @@ pub struct YearRow {
     pub personal_account: Money,
     /// Refunds.
     pub refunded: Money,
+    /// Interest credited for the year (R8).
+    #[serde(default)]
+    pub interest: Money,
 }
 
 /// CONTRACT.md's account view, with a few added fields.
@@ -79,6 +82,15 @@ pub struct AccountView {
     pub refunded: Money,
     /// Member version (events applied).
     pub version: u64,
+    /// The tier chosen at enrolment (R3).
+    #[serde(default)]
+    pub tier: Tier,
+    /// The retiree's monthly pension in force on the view's date (R4), once recorded.
+    #[serde(default)]
+    pub pension: Option<Money>,
+    /// Resident scheme: paid benefit years in a row ending with the view date's year (R9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_years: Option<u32>,
 }
 
 impl AccountView {
@@ -97,6 +109,7 @@ impl AccountView {
                 employer: t.employer,
                 personal_account: t.personal_account,
                 refunded: t.refunded,
+                interest: t.interest,
             })
             .collect();
         Some(AccountView {
@@ -124,6 +137,10 @@ impl AccountView {
             lump_sum_months: state.months_lump_sum,
             refunded: state.refunded,
             version: state.version,
+            tier: state.rules.tier,
+            pension: state.rules.pension_on(on),
+            consecutive_years: (profile.scheme == Scheme::Resident)
+                .then(|| state.consecutive_years_on(on)),
         })
     }
 }
