@@ -28,79 +28,7 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             wire_name(basis),
             tag("§3", None)
         )],
-        Event::ContributionPosted(c) => {
-            let on = c.month.first_day();
-            let mut steps = Vec::new();
-            if c.base == c.wage {
-                steps.push(format!(
-                    "contribution base = declared wage {} {}",
-                    c.wage,
-                    tag("§2", from(policy, |p| &p.base_bounds, on))
-                ));
-            } else {
-                steps.push(format!(
-                    "contribution base {} (declared wage {} held to the floor and cap) {}",
-                    c.base,
-                    c.wage,
-                    tag("§2", from(policy, |p| &p.base_bounds, on))
-                ));
-            }
-            steps.push(format!(
-                "employee share {} of base {} = {} {}",
-                c.employee_rate.percent(),
-                c.base,
-                c.employee,
-                tag("§2", from(policy, |p| &p.employee_rate, on))
-            ));
-            steps.push(format!(
-                "employer share {} of base {} = {} {}",
-                c.employer_rate.percent(),
-                c.base,
-                c.employer,
-                tag("§2", from(policy, |p| &p.employer_rate, on))
-            ));
-            steps.push(credit_step(c, tag("§2", from(policy, |p| &p.account_credit, on))));
-            if let Some(m) = &c.mutual_aid {
-                steps.push(format!(
-                    "mutual-aid fund: employer {} of base {} = {}, member {} for the month; not credited to the account {}",
-                    m.employer_rate.percent(),
-                    c.base,
-                    m.employer,
-                    m.personal,
-                    tag("§2", None)
-                ));
-            }
-            for charge in &c.surcharges {
-                steps.push(surcharge_step(
-                    charge,
-                    c.base,
-                    tag("§12 R5", from(policy, |p| &p.surcharges, on)),
-                ));
-            }
-            steps.push(if c.counts_month {
-                format!(
-                    "month {} counts once toward contribution years {}",
-                    c.month,
-                    tag("§3", None)
-                )
-            } else {
-                format!(
-                    "month {} was already paid by the other payer: no extra month {}",
-                    c.month,
-                    tag("§3", None)
-                )
-            });
-            if let Some(b) = &c.benefits {
-                let (BenefitChange::Starts { rule, .. }
-                | BenefitChange::Continues { rule }
-                | BenefitChange::Waits { rule, .. }) = b;
-                steps.push(format!(
-                    "benefits: {rule} {}",
-                    tag("§4", from(policy, |p| &p.rejoin, c.date))
-                ));
-            }
-            steps
-        }
+        Event::ContributionPosted(c) => contribution_steps(c, region, policy),
         Event::PremiumPaid {
             coverage_year,
             personal,
@@ -244,6 +172,106 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
         )],
         other => explain_rule_event(other, region, policy),
     }
+}
+
+/// The steps of a contribution: base, shares, credit, surcharges, the month, benefits.
+fn contribution_steps(
+    c: &crate::domain::Contribution,
+    region: &str,
+    policy: Option<&RegionPolicy>,
+) -> Vec<String> {
+    let tag = |section: &str, from: Option<NaiveDate>| match from {
+        Some(d) => format!("[{section}, {region} from {d}]"),
+        None => format!("[{section}, {region}]"),
+    };
+    let on = c.month.first_day();
+    let held = if c.base == c.wage {
+        format!("= declared wage {}", c.wage)
+    } else {
+        format!(
+            "{} (declared wage {} held to the floor and cap)",
+            c.base, c.wage
+        )
+    };
+    let bounds = tag("§2", from(policy, |p| &p.base_bounds, on));
+    let mut steps = vec![format!("contribution base {held} {bounds}")];
+    steps.extend(share_steps(c, &tag, policy));
+    steps.push(credit_step(
+        c,
+        tag("§2", from(policy, |p| &p.account_credit, on)),
+    ));
+    if let Some(m) = &c.mutual_aid {
+        steps.push(format!(
+            "mutual-aid fund: employer {} of base {} = {}, member {} for the month; not credited to the account {}",
+            m.employer_rate.percent(),
+            c.base,
+            m.employer,
+            m.personal,
+            tag("§2", None)
+        ));
+    }
+    for charge in &c.surcharges {
+        steps.push(surcharge_step(
+            charge,
+            c.base,
+            tag("§12 R5", from(policy, |p| &p.surcharges, on)),
+        ));
+    }
+    steps.push(if c.counts_month {
+        format!(
+            "month {} counts once toward contribution years {}",
+            c.month,
+            tag("§3", None)
+        )
+    } else {
+        format!(
+            "month {} was already paid by the other payer: no extra month {}",
+            c.month,
+            tag("§3", None)
+        )
+    });
+    if let Some(b) = &c.benefits {
+        let (BenefitChange::Starts { rule, .. }
+        | BenefitChange::Continues { rule }
+        | BenefitChange::Waits { rule, .. }) = b;
+        steps.push(format!(
+            "benefits: {rule} {}",
+            tag("§4", from(policy, |p| &p.rejoin, c.date))
+        ));
+    }
+    steps
+}
+
+/// The two shares of a contribution: employee and employer, or an individual's own part and
+/// the pooled part (R3).
+fn share_steps(
+    c: &crate::domain::Contribution,
+    tag: &dyn Fn(&str, Option<NaiveDate>) -> String,
+    policy: Option<&RegionPolicy>,
+) -> [String; 2] {
+    let on = c.month.first_day();
+    let individual = c.credit.is_some() && c.payer == crate::domain::Payer::Individual;
+    let (own, pooled, section) = if individual {
+        ("the member's own part", "the pooled part", "§2, §12 R3")
+    } else {
+        ("employee share", "employer share", "§2")
+    };
+    [
+        format!(
+            "{own} {} of base {} = {} {}",
+            c.employee_rate.percent(),
+            c.base,
+            c.employee,
+            tag(section, from(policy, |p| &p.employee_rate, on))
+        ),
+        format!(
+            "{pooled} {} of base {} = {} {}",
+            c.employer_rate.percent(),
+            c.base,
+            c.employer,
+            tag(section, from(policy, |p| &p.employer_rate, on))
+        ),
+    ]
 }
 
 /// The account credit of a contribution: its rate of the base, and what R3 and R7 added to the
