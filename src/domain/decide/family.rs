@@ -4,6 +4,7 @@
 
 use super::{alive_on, employee_scheme, open_on, resident, subject, Context, Decision, Subject};
 use crate::domain::{Command, ErrorCode, Event, Purpose, Rejection, Relation, Relative};
+use crate::month::{YEAR_MAX, YEAR_MIN};
 
 /// The longest registered name, in bytes.
 pub const RELATIVE_NAME_BYTES_MAX: usize = 200;
@@ -97,6 +98,11 @@ pub(super) fn check_relative_spending(
     else {
         return Ok(None);
     };
+    if coverage_year.is_some_and(|y| !(YEAR_MIN..=YEAR_MAX).contains(&y)) {
+        return Err(Rejection::invalid(format!(
+            "coverage_year is outside {YEAR_MIN}..{YEAR_MAX}"
+        )));
+    }
     if *purpose != Purpose::RelativePremium && coverage_year.is_some() {
         return Err(Rejection::invalid(
             "coverage_year belongs to a relative_premium",
