@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::schema::{fault, Fault, Series};
+use super::schema::{fault, Fault};
 use super::{Dated, NotInForce, RegionPolicy};
 use crate::domain::{EmployerClass, Payer, Tier};
 use crate::money::{Money, Rate};
@@ -446,11 +446,12 @@ impl RegionPolicy {
             .map(|d| d.effective_from)
             .chain(self.employee_rate.0.iter().map(|d| d.effective_from))
             .chain(self.employer_rate.0.iter().map(|d| d.effective_from));
-        for date in dates {
+        let classes = [EmployerClass::Enterprise, EmployerClass::Public];
+        for (date, class) in dates.flat_map(|d| classes.map(|c| (d, c))) {
             let month = Month::of(date);
             let (Ok((own, _)), Ok((total, _))) = (
                 self.individual_credit_rate_of(month),
-                self.individual_rate_of(month, EmployerClass::Enterprise),
+                self.individual_rate_of(month, class),
             ) else {
                 continue;
             };
@@ -578,35 +579,38 @@ impl RegionPolicy {
         tier: Tier,
         rounding: CreditRounding,
     ) -> Result<ContributionTerms, NotInForce> {
-        let (mut total, mut total_src) = self.individual_rate_of(month, class)?;
-        let (own, own_src) = self.individual_credit_rate_of(month)?;
-        let tier_rate = self
-            .tiers
-            .at(month.first_day())
-            .and_then(|t| t.value.pool_only)
-            .and_then(|p| p.individual_rate.map(|r| (r, t_source(&self.tiers, month))));
-        let (employee_rate, own_rate) = match (tier, tier_rate) {
-            (Tier::WithAccount, _) => (own, own),
-            (Tier::PoolOnly, Some((rate, src))) => {
-                (total, total_src) = (rate, src);
-                (Rate::ZERO, Rate::ZERO)
-            }
-            (Tier::PoolOnly, None) => (Rate::ZERO, Rate::ZERO),
+        let tier_rate = self.tiers.at(month.first_day()).and_then(|t| {
+            let rate = t.value.pool_only.and_then(|p| p.individual_rate)?;
+            Some((rate, t.source.clone()))
+        });
+        let (total, total_src) = match (tier, tier_rate) {
+            (Tier::PoolOnly, Some(rate)) => rate,
+            _ => self.individual_rate_of(month, class)?,
         };
-        let employer_rate = Rate::new(total.as_decimal() - employee_rate.as_decimal());
+        let (own, own_src) = self.individual_credit_rate_of(month)?;
+        let rule = match tier {
+            Tier::WithAccount => format!(
+                "individual rate {} {total_src}: own part {} credited {own_src}, the rest pooled",
+                total.percent(),
+                own.percent()
+            ),
+            Tier::PoolOnly => format!(
+                "pool_only tier: individual rate {} {total_src}, all pooled, nothing credited [R3]",
+                total.percent()
+            ),
+        };
+        let own = if tier == Tier::WithAccount {
+            own
+        } else {
+            Rate::ZERO
+        };
         Ok(ContributionTerms {
-            employee_rate,
-            employer_rate,
-            own_rate,
+            employee_rate: own,
+            employer_rate: Rate::new(total.as_decimal() - own.as_decimal()),
+            own_rate: own,
             employer_part_rate: Rate::ZERO,
             rounding,
-            rule: format!(
-                "individual rate {} {total_src}: own part {} (credited) {own_src}, pooled part {}{}",
-                total.percent(),
-                employee_rate.percent(),
-                employer_rate.percent(),
-                pool_only_note(tier)
-            ),
+            rule,
         })
     }
 
@@ -663,12 +667,6 @@ impl RegionPolicy {
             )),
         }
     }
-}
-
-fn t_source(tiers: &Series<TierRules>, month: Month) -> String {
-    tiers
-        .at(month.first_day())
-        .map_or_else(String::new, |t| t.source.clone())
 }
 
 fn pool_only_note(tier: Tier) -> &'static str {
