@@ -49,41 +49,10 @@ pub fn accrue(
         return None;
     }
     let opening = balance_before(state, start);
-    let mut points: BTreeSet<NaiveDate> = BTreeSet::from([start]);
-    points.extend(
-        state
-            .balance_by_date
-            .range(start..=through)
-            .map(|(d, _)| *d),
-    );
-    points.extend(
-        policy
-            .interest
-            .0
-            .iter()
-            .map(|e| e.effective_from)
-            .filter(|d| *d > start && *d <= through),
-    );
-    let points: Vec<NaiveDate> = points.into_iter().collect();
-    let mut running = opening;
+    let rate_changes = policy.interest.0.iter().map(|e| e.effective_from);
     let mut periods: Vec<(usize, InterestPeriod)> = Vec::new();
-    for (i, day) in points.iter().enumerate() {
-        running += state
-            .balance_by_date
-            .get(day)
-            .copied()
-            .unwrap_or(Money::ZERO);
-        let end = points
-            .get(i + 1)
-            .and_then(|next| next.pred_opt())
-            .unwrap_or(through);
-        if let Some((index, entry)) = policy.interest_on(*day) {
-            let run = Run {
-                from: *day,
-                to: end,
-                opening,
-                closing: running,
-            };
+    for run in runs(state, opening, start, through, rate_changes) {
+        if let Some((index, entry)) = policy.interest_on(run.from) {
             add_run(&mut periods, index, &entry.value, &run);
         }
     }
@@ -94,6 +63,41 @@ pub fn accrue(
         periods,
         amount,
     })
+}
+
+/// The runs of days `from..=to` with one closing balance, split also at `changes` (the days a
+/// rate changes); `opening` is the balance on 1 January of the year.
+fn runs(
+    state: &MemberState,
+    opening: Money,
+    from: NaiveDate,
+    to: NaiveDate,
+    changes: impl Iterator<Item = NaiveDate>,
+) -> Vec<Run> {
+    let mut points: BTreeSet<NaiveDate> = BTreeSet::from([from]);
+    points.extend(state.balance_by_date.range(from..=to).map(|(d, _)| *d));
+    points.extend(changes.filter(|d| *d > from && *d <= to));
+    let points: Vec<NaiveDate> = points.into_iter().collect();
+    let mut closing = balance_before(state, from);
+    let mut out = Vec::with_capacity(points.len());
+    for (i, day) in points.iter().enumerate() {
+        closing += state
+            .balance_by_date
+            .get(day)
+            .copied()
+            .unwrap_or(Money::ZERO);
+        let end = points
+            .get(i + 1)
+            .and_then(|next| next.pred_opt())
+            .unwrap_or(to);
+        out.push(Run {
+            from: *day,
+            to: end,
+            opening,
+            closing,
+        });
+    }
+    out
 }
 
 /// Days `from..=to` with the same closing balance and rates.
@@ -165,27 +169,8 @@ pub fn yuan_days(state: &MemberState, from: NaiveDate, to: NaiveDate) -> (Money,
         return (Money::ZERO, Money::ZERO);
     };
     let opening = balance_before(state, start);
-    let mut points: BTreeSet<NaiveDate> = BTreeSet::from([from]);
-    points.extend(state.balance_by_date.range(from..=to).map(|(d, _)| *d));
-    let points: Vec<NaiveDate> = points.into_iter().collect();
-    let mut running = balance_before(state, from);
     let (mut carried_sum, mut current_sum) = (Money::ZERO, Money::ZERO);
-    for (i, day) in points.iter().enumerate() {
-        running += state
-            .balance_by_date
-            .get(day)
-            .copied()
-            .unwrap_or(Money::ZERO);
-        let end = points
-            .get(i + 1)
-            .and_then(|next| next.pred_opt())
-            .unwrap_or(to);
-        let run = Run {
-            from: *day,
-            to: end,
-            opening,
-            closing: running,
-        };
+    for run in runs(state, opening, from, to, std::iter::empty()) {
         let (carried, current) = run.yuan_days();
         carried_sum += carried;
         current_sum += current;
