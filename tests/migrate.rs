@@ -25,7 +25,7 @@ fn run(args: &[&str]) -> (i32, String) {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        if !text.contains("could not acquire lock") {
+        if !text.contains("could not acquire lock") && !text.contains("in use by another process") {
             return (output.status.code().unwrap_or(-1), text);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -253,9 +253,7 @@ fn four_processes_on_shared_members_lose_nothing_and_a_reader_sees_each_event_on
         "something was accepted: {codes:?}"
     );
     runtime.block_on(async {
-        let report = member_ledger::verify::verify(&ledger)
-            .await
-            .expect("verify");
+        let report = ledger.verify(|_, _| {}).await.expect("verify");
         assert!(report.is_clean(), "{report}");
     });
 }
@@ -373,9 +371,7 @@ fn readers_stop_below_a_transaction_still_in_flight_and_accept_the_gap_it_leaves
         let positions: Vec<u64> = log.iter().map(|e| e.position).collect();
         assert!(positions.contains(&later.position), "{positions:?}");
         assert!(!positions.contains(&held), "{positions:?}");
-        let report = member_ledger::verify::verify(&ledger)
-            .await
-            .expect("verify");
+        let report = ledger.verify(|_, _| {}).await.expect("verify");
         assert!(report.is_clean(), "{report}");
     });
 }
@@ -432,7 +428,7 @@ fn an_append_waits_only_for_transactions_on_its_own_members() {
             .expect("task")
             .expect("contribute");
         assert_eq!(receipt.events[0].member_version, 2);
-        let report = member_ledger::verify::verify(&ledger)
+        let report = ledger.verify(|_, _| {})
             .await
             .expect("verify");
         assert!(report.is_clean(), "{report}");
@@ -466,7 +462,7 @@ fn verify_finds_a_members_last_event_or_whole_stream_deleted_in_postgres() {
         ] {
             ledger.submit_json(&line).await.expect("given");
         }
-        let clean = member_ledger::verify::verify(&ledger)
+        let clean = ledger.verify(|_, _| {})
             .await
             .expect("verify");
         assert!(clean.is_clean(), "{clean}");
@@ -483,7 +479,7 @@ fn verify_finds_a_members_last_event_or_whole_stream_deleted_in_postgres() {
             )
             .await
             .expect("tamper");
-        let report = member_ledger::verify::verify(&ledger)
+        let report = ledger.verify(|_, _| {})
             .await
             .expect("verify");
         let broken = report.broken.clone().expect("the deletion is found");
@@ -506,7 +502,7 @@ fn verify_finds_a_members_last_event_or_whole_stream_deleted_in_postgres() {
             .execute("DELETE FROM events WHERE member = $1", &[&b_id])
             .await
             .expect("tamper");
-        let report = member_ledger::verify::verify(&ledger)
+        let report = ledger.verify(|_, _| {})
             .await
             .expect("verify");
         let broken = report.broken.clone().expect("the deletion is found");

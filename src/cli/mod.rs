@@ -256,7 +256,10 @@ pub fn main() -> ExitCode {
                 };
                 load::run(&args.data, population).await
             }
-            Sub::Migrate { from, to } => migrate::run(&from, &to).await,
+            Sub::Migrate { from, to } => {
+                let policies = POLICIES.get_or_init(PolicySet::shipped).clone();
+                migrate::run(&from, &to, policies).await
+            }
         }
     });
     ExitCode::from(status)

@@ -58,6 +58,8 @@ pub enum ErrorCode {
     AlreadyReversed,
     /// The event's effects are not money and months alone, or a later event depends on it.
     NotReversible,
+    /// An amount, or a sum the account would then hold, is beyond what the ledger stores.
+    AmountOutOfRange,
 }
 
 impl ErrorCode {
@@ -87,6 +89,7 @@ impl ErrorCode {
             ErrorCode::UnknownEvent => "unknown_event",
             ErrorCode::AlreadyReversed => "already_reversed",
             ErrorCode::NotReversible => "not_reversible",
+            ErrorCode::AmountOutOfRange => "amount_out_of_range",
         }
     }
 }

@@ -232,6 +232,30 @@ impl MemberState {
         }
     }
 
+    /// The largest of the state's running sums, in absolute value: the balance and the totals
+    /// credited, debited, refunded and paid as lump sums. What must stay within what the ledger
+    /// stores ([`crate::money::MONEY_YUAN_MAX`]), or the state could not be kept.
+    ///
+    /// The other sums follow from these and from the bound on a month's wage, so checking
+    /// these alone bounds them all: a day's balance change is at most what was credited or
+    /// debited in all; a year's `personal_account` and `refunded` are parts of `credited` and
+    /// `refunded`; a year's `base`, `employee` and `employer` come from at most two payments a
+    /// month (employer and individual) of a wage within [`crate::money::WAGE_YUAN_MAX`], or one
+    /// premium a coverage year.
+    pub fn largest_amount(&self) -> Money {
+        [
+            self.balance,
+            self.credited,
+            self.debited,
+            self.refunded,
+            self.lump_sum_paid,
+        ]
+        .into_iter()
+        .map(Money::abs)
+        .max()
+        .unwrap_or(Money::ZERO)
+    }
+
     /// Whether the member has enrolled.
     pub fn is_known(&self) -> bool {
         self.profile.is_some()
