@@ -64,6 +64,12 @@ impl GroupRules {
         GroupRules::default()
     }
 
+    /// Ends a group within a run of groups checked together (one PostgreSQL transaction): the
+    /// taint of its refusals stays within it, the heads and keys carry on.
+    pub fn end_group(&mut self) {
+        self.tainted.clear();
+    }
+
     /// The heads of the members the group's accepted appends wrote.
     pub fn heads(&self) -> &HashMap<Uuid, MemberHead> {
         &self.heads

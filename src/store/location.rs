@@ -121,7 +121,7 @@ fn open_postgres(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
 
 #[cfg(feature = "postgres")]
 fn import_postgres(url: &str, source: &mut dyn ImportSource) -> Result<u64, StoreError> {
-    super::PgStore::open(url)?.import_from(source)
+    super::PgStore::open(url)?.import(source)
 }
 
 #[cfg(not(feature = "postgres"))]

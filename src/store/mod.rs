@@ -174,10 +174,19 @@ pub const SETTLE_WAIT_MS: u64 = 10_000;
 /// most [`SETTLE_WAIT_MS`], then answers [`StoreError::Busy`].
 pub fn settled_head(store: &dyn EventStore) -> Result<Head, StoreError> {
     let target = store.committed_position()?;
-    store
-        .sync()
-        .blocking_recv()
-        .unwrap_or(Err(StoreError::Closed))?;
+    // Waited for by polling (not `blocking_recv`), so that a caller inside an async context
+    // (a test, a tool) is not refused by the runtime: on PostgreSQL the answer is immediate,
+    // on sled it comes with the next flush.
+    let mut synced = store.sync();
+    loop {
+        match synced.try_recv() {
+            Ok(result) => break result?,
+            Err(oneshot::error::TryRecvError::Empty) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(oneshot::error::TryRecvError::Closed) => return Err(StoreError::Closed),
+        }
+    }
     let started = std::time::Instant::now();
     loop {
         let head = store.head()?;
