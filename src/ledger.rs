@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::audit::diff::{Diff, Point};
-use crate::audit::dossier::{verify_dossier, Dossier, DossierError, DossierReport};
+use crate::audit::dossier::{verify_dossier_with, Dossier, DossierError, DossierReport};
 use crate::codec;
 use crate::domain::{
     decide, parse_command, Command, Context, ErrorCode, Event, MemberId, MemberState, Rejection,
@@ -760,34 +760,35 @@ impl Ledger {
     /// or as the ledger knew it after a position (both by replaying that member's events).
     pub async fn account(&self, member: MemberId, at: ViewAt) -> Result<AccountView, QueryError> {
         let head = self.inner.store.head()?;
-        let (state, on, position) = match at {
+        let policies = &self.inner.policies;
+        let view = match at {
             ViewAt::Head => {
                 let state = self.checkpoint(member)?;
                 let on = state.last_event_on.unwrap_or(NaiveDate::MIN);
-                let view = AccountView::of(&state, on, head.position);
+                let view = AccountView::of(&state, &state, policies, on, head.position);
                 self.remember(BTreeMap::from([(member, state)]));
-                return view.ok_or(QueryError::UnknownMember(member));
+                view
             }
             ViewAt::AsOf(date) => {
+                // Money as in force on the date; coverage as now known (DOMAIN §12 R2).
                 let events = self.inner.store.read_member(member, None)?;
+                let known = projection::fold_member(member, &events)?;
                 let effective: Vec<StoredEvent> = events
                     .into_iter()
                     .filter(|e| e.effective_date <= date)
                     .collect();
-                (
-                    projection::fold_member(member, &effective)?,
-                    date,
-                    head.position,
-                )
+                let state = projection::fold_member(member, &effective)?;
+                AccountView::of(&state, &known, policies, date, head.position)
             }
             ViewAt::Position(position) => {
                 let events = self.inner.store.read_member(member, Some(position))?;
                 let state = projection::fold_member(member, &events)?;
                 let on = state.last_event_on.unwrap_or(NaiveDate::MIN);
-                (state, on, position.min(head.position))
+                let position = position.min(head.position);
+                AccountView::of(&state, &state, policies, on, position)
             }
         };
-        AccountView::of(&state, on, position).ok_or(QueryError::UnknownMember(member))
+        view.ok_or(QueryError::UnknownMember(member))
     }
 
     /// The member's statement, limited to effective dates in `[from, to]` when given.
@@ -818,7 +819,14 @@ impl Ledger {
             return Err(QueryError::UnknownMember(member));
         }
         let head = self.inner.store.head()?;
-        Ok(Diff::between(member, &events, from, to, head.position)?)
+        Ok(Diff::between(
+            member,
+            &events,
+            from,
+            to,
+            head.position,
+            &self.inner.policies,
+        )?)
     }
 
     /// The member's dispute dossier (see [`crate::audit::dossier`]).
@@ -829,13 +837,19 @@ impl Ledger {
             return Err(QueryError::UnknownMember(member));
         }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        Ok(Dossier::build(member, events, head, now)?)
+        Ok(Dossier::build(
+            member,
+            events,
+            head,
+            now,
+            &self.inner.policies,
+        )?)
     }
 
     /// Checks a dossier offline and then against this ledger: every event in it is the event
     /// this ledger holds at that position, byte for byte (same hash).
     pub async fn check_dossier(&self, dossier: &Dossier) -> Result<DossierReport, DossierError> {
-        let report = verify_dossier(dossier)?;
+        let report = verify_dossier_with(dossier, &self.inner.policies)?;
         for event in &dossier.events {
             let ours = self
                 .inner

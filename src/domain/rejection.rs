@@ -58,6 +58,13 @@ pub enum ErrorCode {
     AlreadyReversed,
     /// The event's effects are not money and months alone, or a later event depends on it.
     NotReversible,
+    /// The contribution month is before the member's enrolment month (R1).
+    BeforeEnrolment,
+    /// A member may not pay this past month: it does not close the current gap within its
+    /// window (R1). Pay current months, or a shortfall as a lump sum.
+    MakeupNotAllowed,
+    /// The retirement date is before the member's statutory (or earliest early) age (R12).
+    BelowRetirementAge,
 }
 
 impl ErrorCode {
@@ -87,6 +94,9 @@ impl ErrorCode {
             ErrorCode::UnknownEvent => "unknown_event",
             ErrorCode::AlreadyReversed => "already_reversed",
             ErrorCode::NotReversible => "not_reversible",
+            ErrorCode::BeforeEnrolment => "before_enrolment",
+            ErrorCode::MakeupNotAllowed => "makeup_not_allowed",
+            ErrorCode::BelowRetirementAge => "below_retirement_age",
         }
     }
 }
