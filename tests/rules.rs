@@ -356,7 +356,10 @@ async fn s4_rejoin_as_individual_within_90_days_keeps_benefits_000_q27() {
     // R2: the suspended month, paid, stays covered; the gap begins on 2020-03-01.
     let on = |d: &str| ViewAt::AsOf(d.parse().expect("date"));
     let last_day = l.account(id(), on("2020-02-29")).await.expect("view");
-    assert_eq!(serde_json::to_value(last_day.status).expect("json"), "active");
+    assert_eq!(
+        serde_json::to_value(last_day.status).expect("json"),
+        "active"
+    );
     let before = l.account(id(), on("2020-03-01")).await.expect("view");
     assert_eq!(
         serde_json::to_value(before.status).expect("json"),
@@ -379,7 +382,10 @@ async fn s4_rejoin_as_individual_within_90_days_keeps_benefits_000_q27() {
     assert_eq!(after.months.actual, 5);
     // As now known, the gap days are covered.
     let gap_day = l.account(id(), on("2020-03-15")).await.expect("view");
-    assert_eq!(serde_json::to_value(gap_day.status).expect("json"), "active");
+    assert_eq!(
+        serde_json::to_value(gap_day.status).expect("json"),
+        "active"
+    );
 }
 
 /// A woman cadre born 1960-01-01 reaches 55 on 2015-01-01 (R12); her career pays 2005-01 …
@@ -411,8 +417,8 @@ async fn s5_converted_while_enjoying_benefits_is_continuous_000_q58() {
 }
 
 #[tokio::test]
-async fn s5_converted_more_than_3_months_after_reaching_the_age_starts_the_month_after_000_q58_r12(
-) {
+async fn s5_converted_more_than_3_months_after_reaching_the_age_starts_the_month_after_000_q58_r12()
+{
     let mut lines = cadre_leaving_after_her_birthday();
     lines.push(retire_cadre("2015-06-10"));
     let (_d, l) = given(&lines).await;

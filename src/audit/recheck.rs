@@ -203,7 +203,8 @@ pub fn recheck(
             months_deemed,
             ..
         } => {
-            if *months_actual != before.months_actual() || *months_deemed != before.months_deemed() {
+            if *months_actual != before.months_actual() || *months_deemed != before.months_deemed()
+            {
                 return Err(format!(
                     "retired with {months_actual} actual and {months_deemed} deemed months, but the \
                      events before it give {} and {}",

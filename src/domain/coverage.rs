@@ -204,9 +204,10 @@ impl<'a> Walk<'a> {
 
     /// The last day a month may be posted before it lapses.
     fn deadline(&self, month: Month) -> NaiveDate {
-        let suspended = self.suspensions.iter().any(|(s, resumed)| {
-            Month::of(*s) < month && resumed.is_none_or(|r| month < r)
-        });
+        let suspended = self
+            .suspensions
+            .iter()
+            .any(|(s, resumed)| Month::of(*s) < month && resumed.is_none_or(|r| month < r));
         match month.first_day().pred_opt() {
             Some(eve) if suspended => eve,
             _ => self.policy.last_day_due(month),
@@ -362,15 +363,22 @@ impl<'a> Walk<'a> {
             let gap = self.window(Month::of(profile.enrolled_on).first_day())?;
             return Ok((waiting(None), Some(gap)));
         };
-        // The transfer's first local month begins its gap the day after the origin's last month.
+        // The transfer's first local month begins its gap the day after the origin's last month;
+        // when months lie between the two (not local, never payable here), the gap is certain.
         let transfer = self
             .state
             .origin_last_paid
             .map(|last| (scan_from, last.next().first_day()));
+        let mut forced = transfer
+            .filter(|(first, began)| *first > Month::of(*began))
+            .map(|(first, _)| first);
         let mut relax = None;
         let mut last_gap = None;
         for _ in 0..SCAN_STEPS_MAX {
-            let Some(first) = self.first_lapse(scan_from, on, relax) else {
+            let Some(first) = forced
+                .take()
+                .or_else(|| self.first_lapse(scan_from, on, relax))
+            else {
                 return Ok((self.judge(episode, on), last_gap));
             };
             let began = match transfer {

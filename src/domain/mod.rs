@@ -21,13 +21,13 @@ use serde::{Deserialize, Serialize};
 
 pub use command::{parse_command, Command, Heir, MonthSpan, RefundMonths, RetirementCategory};
 pub use coverage::{coverage_on, current_gap, is_past_month, CoverageOn, Gap, SCAN_STEPS_MAX};
-pub use share::{Share, SHARE_TERM_MAX};
 pub use decide::{decide, Context, Decision};
 pub use event::{
     BenefitChange, Contribution, Event, HeirDestination, InheritanceShare, MutualAidPaid,
     RefundedPayment, EVENT_SCHEMA_VERSION,
 };
 pub use rejection::{ErrorCode, Rejection};
+pub use share::{Share, SHARE_TERM_MAX};
 pub use state::{
     Coverage, MemberState, MonthCover, Payment, Profile, RetirementRequirement, Status, Suspension,
     YearTotals,

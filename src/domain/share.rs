@@ -98,8 +98,9 @@ impl FromStr for Share {
                     .ok()
                     .filter(|v| (0..=SHARE_TERM_MAX).contains(v))
             };
-            let bad =
-                || format!("'{text}' is not a fraction a/b of whole numbers up to {SHARE_TERM_MAX}");
+            let bad = || {
+                format!("'{text}' is not a fraction a/b of whole numbers up to {SHARE_TERM_MAX}")
+            };
             let (n, d) = (term(n).ok_or_else(bad)?, term(d).ok_or_else(bad)?);
             return Share::fraction(n, d, trimmed.to_string()).ok_or_else(bad);
         }

@@ -708,7 +708,10 @@ impl MemberState {
         adding: bool,
     ) {
         let calendar = u32::try_from(paid_months.len()).unwrap_or(u32::MAX);
-        assert!(calendar <= months, "a transfer names more calendar months than it carries");
+        assert!(
+            calendar <= months,
+            "a transfer names more calendar months than it carries"
+        );
         let last = last_paid.or_else(|| paid_months.iter().max().copied());
         if adding {
             self.months_deemed_uncalendared += months - calendar;

@@ -548,7 +548,11 @@ impl RegionPolicy {
     fn validate_coverage(&self) -> Result<(), Fault> {
         self.coverage.check_order("coverage")?;
         self.coverage.check_each("coverage", |c| {
-            check_months("new_individual_wait_months", c.new_individual_wait_months, 1)
+            check_months(
+                "new_individual_wait_months",
+                c.new_individual_wait_months,
+                1,
+            )
         })?;
         self.retirement_age.check_order("retirement_age")?;
         self.retirement_age

@@ -24,6 +24,7 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
     };
     let s = subject(ctx, *member)?;
     let date = date.unwrap_or_else(|| month.last_day());
+    before_enrolment(&s, *month)?;
     open_on(&s, date, "posting date")?;
     employee_scheme(&s, "a contribution")?;
     alive_on(&s, month.first_day(), "contribution month starting")?;
@@ -120,22 +121,26 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
     Ok(vec![(*member, Event::ContributionPosted(contribution))])
 }
 
-/// R1: a month before the enrolment month is refused whoever pays it; an employer may declare a
-/// past month late (arrears); a member may pay a past month only to close the current gap inside
-/// its window. Returns the rule's note for a makeup that is allowed.
+/// R1: a month before the enrolment month is refused whoever pays it.
+fn before_enrolment(s: &Subject<'_>, month: Month) -> Result<(), Rejection> {
+    let enrolment_month = Month::of(s.profile.enrolled_on);
+    if month >= enrolment_month {
+        return Ok(());
+    }
+    let msg = format!(
+        "contribution month {month} is before the member's enrolment month {enrolment_month}; an earlier month counts only through recognize_deemed, a transfer or the retirement lump sum [R1]"
+    );
+    Err(Rejection::new(ErrorCode::BeforeEnrolment, msg))
+}
+
+/// R1: an employer may declare a past month late (arrears); a member may pay a past month only
+/// to close the current gap inside its window. Returns the rule's note for an allowed makeup.
 fn makeup_allowed(
     s: &Subject<'_>,
     month: Month,
     date: NaiveDate,
     payer: Payer,
 ) -> Result<Option<String>, Rejection> {
-    let enrolment_month = Month::of(s.profile.enrolled_on);
-    if month < enrolment_month {
-        let msg = format!(
-            "contribution month {month} is before the member's enrolment month {enrolment_month}; an earlier month counts only through recognize_deemed, a transfer or the retirement lump sum [R1]"
-        );
-        return Err(Rejection::new(ErrorCode::BeforeEnrolment, msg));
-    }
     if !is_past_month(s.state, s.policy, month, date) {
         return Ok(None);
     }

@@ -195,7 +195,8 @@ fn transferred_months(
     let mut list = Vec::new();
     for span in spans {
         let length = span.from.months_until(span.to) + 1;
-        let room = i64::from(MONTHS_PER_COMMAND_MAX) - i64::try_from(list.len()).unwrap_or(i64::MAX);
+        let room =
+            i64::from(MONTHS_PER_COMMAND_MAX) - i64::try_from(list.len()).unwrap_or(i64::MAX);
         if length > room {
             return Err(Rejection::invalid(format!(
                 "paid_months name more than {MONTHS_PER_COMMAND_MAX} months"
@@ -407,10 +408,16 @@ fn retirement_age(
     // An age is reached on the birthday's day of the month (the month's last day when shorter).
     let on = |months: u32| birth.checked_add_months(chrono::Months::new(months));
     let (Some(statutory_on), Some(reached_on)) = (on(statutory_months), on(needed_months)) else {
-        return Err(Rejection::invalid("the statutory age falls outside the calendar"));
+        return Err(Rejection::invalid(
+            "the statutory age falls outside the calendar",
+        ));
     };
     if date < reached_on {
-        let what = if early { "the earliest flexible early retirement age" } else { "the statutory retirement age" };
+        let what = if early {
+            "the earliest flexible early retirement age"
+        } else {
+            "the statutory retirement age"
+        };
         let msg = format!(
             "retirement date {date} is before {what} of {} years {} months, reached on {reached_on} (statutory {} years {} months) {}",
             needed_months / 12,
@@ -432,10 +439,7 @@ fn retired_benefits(
     reference: NaiveDate,
     rules: crate::policy::RetirementRules,
 ) -> Result<(Option<NaiveDate>, String), Rejection> {
-    let (window, wait) = (
-        rules.continuity_window_months,
-        rules.no_benefit_wait_months,
-    );
+    let (window, wait) = (rules.continuity_window_months, rules.no_benefit_wait_months);
     let at_age = coverage_on(s.state, s.policy, reference)?;
     if at_age.status != Status::Active {
         let from = add_months(date, wait);

@@ -228,7 +228,11 @@ fn split(balance: Money, heirs: &[Heir]) -> Result<Vec<Money>, Rejection> {
     if heirs.iter().any(|h| h.name.trim().is_empty()) {
         return Err(Rejection::invalid("every heir needs a name"));
     }
-    let too_fine = || Rejection::invalid("the shares are too fine to add up exactly; write them with smaller denominators");
+    let too_fine = || {
+        Rejection::invalid(
+            "the shares are too fine to add up exactly; write them with smaller denominators",
+        )
+    };
     let total = Share::sum(heirs.iter().map(|h| &h.share)).ok_or_else(too_fine)?;
     if !heirs.is_empty() && total != (1, 1) {
         let (n, d) = total;
@@ -270,6 +274,10 @@ fn split(balance: Money, heirs: &[Heir]) -> Result<Vec<Money>, Rejection> {
     }
     amounts
         .into_iter()
-        .map(|a| i64::try_from(a).map(Money::from_fen).map_err(|_| too_fine()))
+        .map(|a| {
+            i64::try_from(a)
+                .map(Money::from_fen)
+                .map_err(|_| too_fine())
+        })
         .collect()
 }
