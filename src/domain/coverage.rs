@@ -96,7 +96,16 @@ pub fn is_past_month(
     month: Month,
     posted: NaiveDate,
 ) -> bool {
-    month < Month::of(posted) && Walk::new(known, policy).deadline(month) < posted
+    if month >= Month::of(posted) {
+        return false;
+    }
+    // A deadline is never after the due day: past it, the month is past whatever else holds;
+    // before it, only a suspension or a transfer can have moved the deadline earlier.
+    if posted > policy.last_day_due(month) {
+        return true;
+    }
+    let moved = !known.suspensions.is_empty() || known.origin_last_paid.is_some();
+    moved && Walk::new(known, policy).deadline(month) < posted
 }
 
 /// One counted payment.
