@@ -74,8 +74,20 @@ async fn a_reversal_restores_the_exact_earlier_figures() {
         }
         json
     };
+    // The head is judged on the latest event's date, which the reversal keeps (2025-02-28):
+    // status is judged there (R2: 2024-02 … 2025-01 unpaid and overdue, a gap). Judged on the
+    // date the first view was, every figure, status included, is back to what it was.
+    assert_eq!(after.as_of.to_string(), "2025-02-28");
     assert_eq!(
-        strip(after),
+        serde_json::to_value(after.status).expect("json"),
+        "suspended"
+    );
+    let same_day = l
+        .account(member(), ViewAt::AsOf(before.as_of))
+        .await
+        .expect("as of");
+    assert_eq!(
+        strip(same_day),
         strip(before),
         "every figure is back to what it was"
     );

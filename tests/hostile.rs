@@ -157,7 +157,8 @@ fn hand_picked() -> Vec<(String, &'static str)> {
         (enroll("2024-01-02", "2024-01-01"), "invalid_input"),
         (contribute("2024-13", "\"8000.00\""), "invalid_input"),
         (contribute("2201-01", "\"8000.00\""), "invalid_input"),
-        (contribute("1996-12", "\"8000.00\""), "invalid_input"),
+        // Before the member's enrolment month (2022-01): R1's code, whoever pays.
+        (contribute("1996-12", "\"8000.00\""), "before_enrolment"),
         (format!(r#"{{"type":"spend","member":"{EMPLOYEE}","date":"2201-01-01","amount":"1.00","purpose":"pharmacy"}}"#), "invalid_input"),
         // Unknown fields, top level and nested.
         (format!(r#"{{"type":"record_death","member":"{EMPLOYEE}","date":"2024-06-01","cause":"x"}}"#), "invalid_input"),

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::codec::EventJson;
 use crate::domain::MemberId;
+use crate::policy::PolicySet;
 use crate::projection::{fold_member, AccountView, Statement};
 use crate::store::{canonical_json, Head, StoreError, StoredEvent, GENESIS_HASH};
 
@@ -126,8 +127,9 @@ impl Dossier {
         events: Vec<StoredEvent>,
         head: Head,
         exported_at: String,
+        policies: &PolicySet,
     ) -> Result<Dossier, StoreError> {
-        let (year_ends, statement) = derived(member, &events, head.position)?;
+        let (year_ends, statement) = derived(member, &events, head.position, policies)?;
         let mut policy_versions: Vec<String> =
             events.iter().map(|e| e.policy_version.clone()).collect();
         policy_versions.sort();
@@ -174,8 +176,11 @@ fn derived(
     member: MemberId,
     events: &[StoredEvent],
     head_position: u64,
+    policies: &PolicySet,
 ) -> Result<(Vec<AccountView>, Statement), StoreError> {
     let mut year_ends = Vec::new();
+    // Each year end's status as now known: the dossier's events (DOMAIN §12 R2).
+    let known = fold_member(member, events)?;
     let first = events.iter().map(|e| e.effective_date.year()).min();
     let last = events.iter().map(|e| e.effective_date.year()).max();
     if let (Some(first), Some(last)) = (first, last) {
@@ -189,7 +194,13 @@ fn derived(
                 .cloned()
                 .collect();
             let state = fold_member(member, &included)?;
-            year_ends.extend(AccountView::of(&state, end, head_position));
+            year_ends.extend(AccountView::of(
+                &state,
+                &known,
+                policies,
+                end,
+                head_position,
+            ));
         }
     }
     let statement = Statement::build(member, events, None, None)?;
@@ -198,6 +209,15 @@ fn derived(
 
 /// Checks a dossier offline. See the module documentation for what is checked.
 pub fn verify_dossier(dossier: &Dossier) -> Result<DossierReport, DossierError> {
+    verify_dossier_with(dossier, &PolicySet::shipped())
+}
+
+/// [`verify_dossier`] with the policies the year-end statuses were judged with (a deployment's
+/// `--policy-dir`).
+pub fn verify_dossier_with(
+    dossier: &Dossier,
+    policies: &PolicySet,
+) -> Result<DossierReport, DossierError> {
     let fail = |why: String| Err(DossierError(why));
     if dossier.format != DOSSIER_FORMAT {
         return fail(format!(
@@ -253,8 +273,13 @@ pub fn verify_dossier(dossier: &Dossier) -> Result<DossierReport, DossierError> 
     {
         return fail("the last event is the head but its hash is not the head's".into());
     }
-    let (year_ends, statement) = derived(dossier.member, &events, dossier.ledger_head.position)
-        .map_err(|e| DossierError(format!("the events do not replay: {e}")))?;
+    let (year_ends, statement) = derived(
+        dossier.member,
+        &events,
+        dossier.ledger_head.position,
+        policies,
+    )
+    .map_err(|e| DossierError(format!("the events do not replay: {e}")))?;
     if year_ends != dossier.year_ends {
         let year = year_ends
             .iter()

@@ -229,6 +229,15 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             "correction: cancels the {} at position {position} ({reason}); the original stays in the log",
             original.type_name()
         )],
+        Event::VoidedAfterDeath {
+            month,
+            died_on,
+            credited,
+            refunded,
+            ..
+        } => vec![format!(
+            "{month} is after the death month ({died_on}): its payment is voided, {refunded} back to the payer, {credited} taken from the account [§12 R11]"
+        )],
     }
 }
 

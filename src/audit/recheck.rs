@@ -203,13 +203,39 @@ pub fn recheck(
             months_deemed,
             ..
         } => {
-            if *months_actual != before.months_actual() || *months_deemed != before.months_deemed {
+            if *months_actual != before.months_actual() || *months_deemed != before.months_deemed()
+            {
                 return Err(format!(
                     "retired with {months_actual} actual and {months_deemed} deemed months, but the \
                      events before it give {} and {}",
                     before.months_actual(),
-                    before.months_deemed
+                    before.months_deemed()
                 ));
+            }
+            Ok(depth(false))
+        }
+        Event::VoidedAfterDeath {
+            month,
+            payer,
+            employee,
+            employer,
+            credited,
+            refunded,
+            ..
+        } => {
+            expect("voided refund", *refunded, *employee + *employer)?;
+            let on_record = match payer {
+                Some(payer) => before
+                    .months
+                    .get(month)
+                    .and_then(|c| c.payment(*payer))
+                    .filter(|p| !p.refunded)
+                    .map(|p| p.credit),
+                None => before.allocation_credits.get(month).map(|(_, a)| *a),
+            };
+            match on_record {
+                Some(credit) => expect("voided credit", *credited, credit)?,
+                None => return Err(format!("voids {month}, which has no credit on record")),
             }
             Ok(depth(false))
         }

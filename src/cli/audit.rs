@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::query::{open, parse_date, parse_member, query_failed};
 use super::{fail, EXIT_OK, EXIT_REJECTED};
 use member_ledger::audit::diff::Point;
-use member_ledger::audit::dossier::{verify_dossier, Dossier};
+use member_ledger::audit::dossier::{verify_dossier_with, Dossier};
 
 /// A progress bar on standard error for a walk of `total` events (hidden when not a terminal).
 pub(super) fn progress_bar(what: &str) -> ProgressBar {
@@ -144,7 +144,7 @@ pub(super) async fn verify_dossier_file(data: &Path, file: &Path, against_ledger
             Err(status) => return status,
         }
     } else {
-        verify_dossier(&dossier)
+        verify_dossier_with(&dossier, &super::policies())
     };
     match result {
         Ok(r) => {

@@ -21,6 +21,11 @@ use member_ledger::Ledger;
 /// shipped ones) and validated before any ledger opens.
 static POLICIES: OnceLock<PolicySet> = OnceLock::new();
 
+/// The policies chosen at start.
+pub(crate) fn policies() -> PolicySet {
+    POLICIES.get_or_init(PolicySet::shipped).clone()
+}
+
 /// Opens the ledger at `data` (a directory or a PostgreSQL URL) with the policies chosen at
 /// start.
 pub(crate) async fn open_ledger(data: &Path) -> Result<Ledger, StoreError> {

@@ -8,7 +8,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Scheme, Sex, SuspendReason,
+    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Scheme, Sex, Share,
+    SuspendReason,
 };
 use crate::money::{Money, Rate};
 use crate::month::Month;
@@ -60,6 +61,13 @@ pub enum Event {
         /// The sending account, when it is in this ledger (appended with its `transferred_out`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_member: Option<MemberId>,
+        /// The calendar months the origin counted, when the transfer names them (R6); at most
+        /// `months` of them. A month already counted here is not counted again.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        paid_months: Vec<Month>,
+        /// The origin's last paid month: the transfer's gap begins the day after it (R2).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_paid_month: Option<Month>,
     },
     /// The balance left for another region; the account closed.
     TransferredOut {
@@ -95,6 +103,9 @@ pub enum Event {
         months_required_actual: u32,
         benefits_from: Option<NaiveDate>,
         rule: String,
+        /// The day the member reached the statutory (or, retiring early, the earliest) age (R12).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        age_reached_on: Option<NaiveDate>,
     },
     /// A retirement shortfall was paid in one sum.
     LumpSumPaid {
@@ -142,6 +153,24 @@ pub enum Event {
         position: u64,
         reason: String,
         original: Box<Event>,
+    },
+    /// A contribution or retiree allocation for a month after the member's death, posted before
+    /// the death was recorded, cancelled with it (R11): the payer gets back both shares, the
+    /// credit leaves the account. Dated on the original's date, so an as-of view never shows it.
+    VoidedAfterDeath {
+        date: NaiveDate,
+        died_on: NaiveDate,
+        month: Month,
+        /// Whose contribution; `None` for a retiree allocation (its amount returns to the
+        /// pooled fund).
+        payer: Option<Payer>,
+        base: Money,
+        employee: Money,
+        employer: Money,
+        /// Removed from the account.
+        credited: Money,
+        /// Paid back to the payer: employee + employer.
+        refunded: Money,
     },
 }
 
@@ -255,8 +284,8 @@ pub struct InheritanceShare {
     pub heir: Option<MemberId>,
     /// The heir's name.
     pub name: String,
-    /// The share.
-    pub share: Rate,
+    /// The share, as written (a decimal or a fraction such as `1/3`).
+    pub share: Share,
     /// The amount, to the fen.
     pub amount: Money,
     /// Where it went.
@@ -284,11 +313,12 @@ impl Event {
             Event::InheritanceSettled { .. } => "inheritance_settled",
             Event::InheritanceReceived { .. } => "inheritance_received",
             Event::Reversed { .. } => "reversed",
+            Event::VoidedAfterDeath { .. } => "voided_after_death",
         }
     }
 
     /// Every event type, for the catalogue test.
-    pub const TYPE_NAMES: [&'static str; 17] = [
+    pub const TYPE_NAMES: [&'static str; 18] = [
         "enrolled",
         "deemed_recognized",
         "contribution_posted",
@@ -306,6 +336,7 @@ impl Event {
         "inheritance_settled",
         "inheritance_received",
         "reversed",
+        "voided_after_death",
     ];
 
     /// The date the event takes effect: what `--as-of` filters on.
@@ -326,7 +357,8 @@ impl Event {
             | Event::DeathRecorded { date }
             | Event::InheritanceSettled { date, .. }
             | Event::InheritanceReceived { date, .. }
-            | Event::Reversed { date, .. } => *date,
+            | Event::Reversed { date, .. }
+            | Event::VoidedAfterDeath { date, .. } => *date,
             Event::ContributionPosted(c) => c.date,
         }
     }
@@ -343,6 +375,7 @@ impl Event {
                 -*balance
             }
             Event::Reversed { original, .. } => -original.balance_delta(),
+            Event::VoidedAfterDeath { credited, .. } => -*credited,
             _ => Money::ZERO,
         }
     }

@@ -10,20 +10,24 @@
 //! ledger, because every figure a rule produced is in the event, not recomputed.
 
 mod command;
+mod coverage;
 mod decide;
 mod event;
 mod rejection;
+mod share;
 mod state;
 
 use serde::{Deserialize, Serialize};
 
-pub use command::{parse_command, Command, Heir, RefundMonths};
+pub use command::{parse_command, Command, Heir, MonthSpan, RefundMonths, RetirementCategory};
+pub use coverage::{coverage_on, current_gap, is_past_month, CoverageOn, Gap, SCAN_STEPS_MAX};
 pub use decide::{decide, Context, Decision};
 pub use event::{
     BenefitChange, Contribution, Event, HeirDestination, InheritanceShare, MutualAidPaid,
     RefundedPayment, EVENT_SCHEMA_VERSION,
 };
 pub use rejection::{ErrorCode, Rejection};
+pub use share::{Share, SHARE_TERM_MAX};
 pub use state::{
     Coverage, MemberState, MonthCover, Payment, Profile, RetirementRequirement, Status, Suspension,
     YearTotals,

@@ -60,6 +60,13 @@ pub enum ErrorCode {
     NotReversible,
     /// An amount, or a sum the account would then hold, is beyond what the ledger stores.
     AmountOutOfRange,
+    /// The contribution month is before the member's enrolment month (R1).
+    BeforeEnrolment,
+    /// A member may not pay this past month: it does not close the current gap within its
+    /// window (R1). Pay current months, or a shortfall as a lump sum.
+    MakeupNotAllowed,
+    /// The retirement date is before the member's statutory (or earliest early) age (R12).
+    BelowRetirementAge,
 }
 
 impl ErrorCode {
@@ -90,6 +97,9 @@ impl ErrorCode {
             ErrorCode::AlreadyReversed => "already_reversed",
             ErrorCode::NotReversible => "not_reversible",
             ErrorCode::AmountOutOfRange => "amount_out_of_range",
+            ErrorCode::BeforeEnrolment => "before_enrolment",
+            ErrorCode::MakeupNotAllowed => "makeup_not_allowed",
+            ErrorCode::BelowRetirementAge => "below_retirement_age",
         }
     }
 }

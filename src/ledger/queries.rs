@@ -9,7 +9,7 @@ use super::core::Core;
 use super::submit::wait;
 use super::QueryError;
 use crate::audit::diff::{Diff, Point};
-use crate::audit::dossier::{verify_dossier, Dossier, DossierError, DossierReport};
+use crate::audit::dossier::{verify_dossier_with, Dossier, DossierError, DossierReport};
 use crate::domain::MemberId;
 use crate::projection::{self, AccountView, Statement, ViewAt};
 use crate::store::{settled_head, StoreError, StoredEvent};
@@ -20,7 +20,8 @@ impl Core {
     /// at the head shows only durable events: while an append is on its way to disk, the view
     /// waits for it.
     pub fn account(&self, member: MemberId, at: ViewAt) -> Result<AccountView, QueryError> {
-        let (state, on, position) = match at {
+        let policies = &self.policies;
+        let view = match at {
             ViewAt::Head => {
                 if self.store.committed_position()? > self.store.head()?.position {
                     wait(self.store.sync())?;
@@ -28,32 +29,32 @@ impl Core {
                 let head = self.store.head()?;
                 let state = self.checkpoint(member)?;
                 let on = state.last_event_on.unwrap_or(NaiveDate::MIN);
-                let view = AccountView::of(&state, on, head.position);
+                let view = AccountView::of(&state, &state, policies, on, head.position);
                 self.remember(BTreeMap::from([(member, state)]));
-                return view.ok_or(QueryError::UnknownMember(member));
+                view
             }
             ViewAt::AsOf(date) => {
+                // Money as in force on the date; coverage as now known (DOMAIN §12 R2).
                 let head = self.store.head()?;
                 let events = self.store.read_member(member, None)?;
+                let known = projection::fold_member(member, &events)?;
                 let effective: Vec<StoredEvent> = events
                     .into_iter()
                     .filter(|e| e.effective_date <= date)
                     .collect();
-                (
-                    projection::fold_member(member, &effective)?,
-                    date,
-                    head.position,
-                )
+                let state = projection::fold_member(member, &effective)?;
+                AccountView::of(&state, &known, policies, date, head.position)
             }
             ViewAt::Position(position) => {
                 let head = self.store.head()?;
                 let events = self.store.read_member(member, Some(position))?;
                 let state = projection::fold_member(member, &events)?;
                 let on = state.last_event_on.unwrap_or(NaiveDate::MIN);
-                (state, on, position.min(head.position))
+                let position = position.min(head.position);
+                AccountView::of(&state, &state, policies, on, position)
             }
         };
-        AccountView::of(&state, on, position).ok_or(QueryError::UnknownMember(member))
+        view.ok_or(QueryError::UnknownMember(member))
     }
 
     /// The member's statement, limited to effective dates in `[from, to]` when given.
@@ -83,7 +84,14 @@ impl Core {
             return Err(QueryError::UnknownMember(member));
         }
         let head = self.store.head()?;
-        Ok(Diff::between(member, &events, from, to, head.position)?)
+        Ok(Diff::between(
+            member,
+            &events,
+            from,
+            to,
+            head.position,
+            &self.policies,
+        )?)
     }
 
     /// The member's dispute dossier.
@@ -94,13 +102,13 @@ impl Core {
             return Err(QueryError::UnknownMember(member));
         }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        Ok(Dossier::build(member, events, head, now)?)
+        Ok(Dossier::build(member, events, head, now, &self.policies)?)
     }
 
     /// Checks a dossier offline and then against this ledger: every event in it is the event
     /// this ledger holds at that position, byte for byte.
     pub fn check_dossier(&self, dossier: &Dossier) -> Result<DossierReport, DossierError> {
-        let report = verify_dossier(dossier)?;
+        let report = verify_dossier_with(dossier, &self.policies)?;
         for event in dossier.events()? {
             let ours = self
                 .store

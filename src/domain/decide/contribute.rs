@@ -1,10 +1,14 @@
-//! Contributions: rates and base, account credit, one month counted once. DOMAIN §2, §3.
+//! Contributions: rates and base, account credit, one month counted once, and who may pay a
+//! past month. DOMAIN §2, §3, §12 R1.
 
-use super::{
-    alive_on, benefits, employee_scheme, not_retired, open_on, subject, Context, Decision,
+use chrono::NaiveDate;
+
+use super::{alive_on, employee_scheme, not_retired, open_on, subject, Context, Decision, Subject};
+use crate::domain::{
+    current_gap, is_past_month, Command, Contribution, ErrorCode, Event, MutualAidPaid, Payer,
+    Rejection,
 };
-use crate::domain::{Command, Contribution, ErrorCode, Event, MutualAidPaid, Payer, Rejection};
-use crate::month::age_on;
+use crate::month::{age_on, Month};
 
 pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
     let Command::Contribute {
@@ -20,6 +24,7 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
     };
     let s = subject(ctx, *member)?;
     let date = date.unwrap_or_else(|| month.last_day());
+    before_enrolment(&s, *month)?;
     open_on(&s, date, "posting date")?;
     employee_scheme(&s, "a contribution")?;
     alive_on(&s, month.first_day(), "contribution month starting")?;
@@ -42,6 +47,7 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
             "posting date {date} is before the contribution month {month} begins"
         )));
     }
+    let makeup = makeup_allowed(&s, *month, date, *payer)?;
     if !wage.is_positive() {
         return Err(Rejection::invalid(format!("wage {wage} must be positive")));
     }
@@ -62,11 +68,6 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
     let (own_rate, employer_part, credit_src) = s.policy.account_credit_rate(*month, age)?;
     let account_credit = base.times_rate(own_rate) + base.times_rate(employer_part);
     let counts_month = !cover.counts();
-    let benefits = if counts_month {
-        benefits::after_contribution(&s, *month, date, *payer)?
-    } else {
-        None
-    };
     let mut rule = format!(
         "base {base}; employee {} {employee_src}; employer {} {employer_src}; account credit {} + {} at age {age} {credit_src}",
         employee_rate.percent(),
@@ -89,6 +90,9 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
         ));
         paid
     });
+    if let Some(note) = makeup {
+        rule.push_str(&note);
+    }
     if let Some((due, source)) = s.policy.contribution_due(*month) {
         if date >= due {
             rule.push_str(&format!(
@@ -111,8 +115,61 @@ pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decisio
         account_credit,
         counts_month,
         mutual_aid,
-        benefits,
+        benefits: None,
         rule,
     };
     Ok(vec![(*member, Event::ContributionPosted(contribution))])
+}
+
+/// R1: a month before the enrolment month is refused whoever pays it.
+fn before_enrolment(s: &Subject<'_>, month: Month) -> Result<(), Rejection> {
+    let enrolment_month = Month::of(s.profile.enrolled_on);
+    if month >= enrolment_month {
+        return Ok(());
+    }
+    let msg = format!(
+        "contribution month {month} is before the member's enrolment month {enrolment_month}; an earlier month counts only through recognize_deemed, a transfer or the retirement lump sum [R1]"
+    );
+    Err(Rejection::new(ErrorCode::BeforeEnrolment, msg))
+}
+
+/// R1: an employer may declare a past month late (arrears); a member may pay a past month only
+/// to close the current gap inside its window. Returns the rule's note for an allowed makeup.
+fn makeup_allowed(
+    s: &Subject<'_>,
+    month: Month,
+    date: NaiveDate,
+    payer: Payer,
+) -> Result<Option<String>, Rejection> {
+    if !is_past_month(s.state, s.policy, month, date) {
+        return Ok(None);
+    }
+    let window = s.policy.rejoin(date)?;
+    if payer == Payer::Employer {
+        return Ok(Some(format!(
+            "; arrears: {month} declared late on {date}, counted as an actual month, benefits never earlier than the declaration [R1, R2 {}]",
+            window.source
+        )));
+    }
+    let gap = current_gap(s.state, s.policy, date)?;
+    match gap {
+        Some(gap) if month >= gap.first_month && date <= gap.window_ends => Ok(Some(format!(
+            "; makeup of {month} within the window of the gap that began {} (to {}) [R1 {}]",
+            gap.began_on, gap.window_ends, window.source
+        ))),
+        Some(gap) => {
+            let msg = format!(
+                "{month} is a past month: a member pays one only to close the current gap (since {}, first month {}) within {} days, by {} [R1 {}]; a retirement shortfall is paid as a lump_sum_makeup",
+                gap.began_on, gap.first_month, window.value.window_days, gap.window_ends, window.source
+            );
+            Err(Rejection::new(ErrorCode::MakeupNotAllowed, msg))
+        }
+        None => {
+            let msg = format!(
+                "{month} is a past month and the member has no open gap to close; a member pays only current months [R1 {}]",
+                window.source
+            );
+            Err(Rejection::new(ErrorCode::MakeupNotAllowed, msg))
+        }
+    }
 }

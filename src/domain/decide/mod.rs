@@ -2,7 +2,6 @@
 //! given and the policy, computes every amount and date, and returns events to append. It never
 //! mutates and never does I/O, so a rejected command cannot leave anything behind.
 
-mod benefits;
 mod contribute;
 mod lifecycle;
 mod refund;
@@ -59,7 +58,7 @@ pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejectio
             to_member,
         } => lifecycle::transfer_out(ctx, *member, *date, to_region, *to_member),
         Command::Refund { .. } => refund::refund(ctx, command),
-        Command::Retire { member, date } => lifecycle::retire(ctx, *member, *date),
+        Command::Retire { .. } => lifecycle::retire(ctx, command),
         Command::LumpSumMakeup {
             member,
             date,
