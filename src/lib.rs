@@ -4,6 +4,7 @@ pub mod audit;
 pub mod codec;
 pub mod domain;
 pub mod ledger;
+pub mod migrate;
 pub mod money;
 pub mod month;
 pub mod policy;
@@ -11,5 +12,5 @@ pub mod projection;
 pub mod store;
 pub mod synthetic;
 
+pub use audit::verify;
 pub use ledger::{Ledger, QueryError, Receipt, SubmitError};
-pub mod verify;

@@ -165,7 +165,8 @@ fn hand_picked() -> Vec<(String, &'static str)> {
         (enroll("2024-01-02", "2024-01-01"), "invalid_input"),
         (contribute("2024-13", "\"8000.00\""), "invalid_input"),
         (contribute("2201-01", "\"8000.00\""), "invalid_input"),
-        (contribute("1996-12", "\"8000.00\""), "invalid_input"),
+        // Before the member's enrolment month (2022-01): R1's code, whoever pays.
+        (contribute("1996-12", "\"8000.00\""), "before_enrolment"),
         (format!(r#"{{"type":"spend","member":"{EMPLOYEE}","date":"2201-01-01","amount":"1.00","purpose":"pharmacy"}}"#), "invalid_input"),
         // Unknown fields, top level and nested.
         (format!(r#"{{"type":"record_death","member":"{EMPLOYEE}","date":"2024-06-01","cause":"x"}}"#), "invalid_input"),
@@ -198,7 +199,7 @@ fn hand_picked_hostile_lines_are_refused_without_moving_the_head() {
             "x".repeat(4 * LINE_BYTES_MAX)
         );
         assert_refused(&ledger, &huge, "invalid_input").await;
-        let report = member_ledger::verify::verify(&ledger).await.expect("verify");
+        let report = ledger.verify(|_, _| {}).await.expect("verify");
         assert!(report.is_clean(), "{report}");
     });
 }

@@ -243,3 +243,98 @@ async fn r8_a_rate_changed_mid_year_splits_the_year_on_its_date() {
     assert_eq!(e["amount"], "96.74");
     verified(&l, 3).await;
 }
+
+/// Invariant: any balance the ledger holds earns its interest. Yuan-days are not money: a
+/// year of a balance near the ledger's bound (100,000,000,000.00) is far beyond it, and must
+/// neither be refused nor block the other members of the yearly run.
+#[tokio::test]
+async fn r8_a_balance_far_above_what_money_fields_hold_in_yuan_days_still_earns_interest() {
+    let lines = vec![
+        enroll(M, "interest"),
+        transfer_in(M, "2024-12-01", "900000000.00"),
+        enroll(N, "interest"),
+        transfer_in(N, "2024-12-01", "100.00"),
+    ];
+    let (_d, l) = given_with(example_policies(), &lines).await;
+    // 2024: 900,000,000.00 × 31 days = 27,900,000,000.00 yuan-days × 0.35 % ÷ 360 = 271,250.00;
+    // 100.00 × 31 × 0.35 % ÷ 360 = 0.0301… → 0.03.
+    let y2024 = when(&l, &credit_interest(2024, None)).await.expect("2024");
+    let amounts: Vec<serde_json::Value> = y2024
+        .events
+        .iter()
+        .map(|e| event_json(e)["amount"].clone())
+        .collect();
+    assert_eq!(amounts, vec![json!("271250.00"), json!("0.03")]);
+    // 2025, all carried over: 900,271,250.00 × 365 = 328,599,006,250.00 yuan-days (beyond
+    // 100,000,000,000.00) × 1.10 % ÷ 360 = 10,040,525.19; 100.03 × 365 × 1.10 % ÷ 360 = 1.12.
+    let y2025 = when(&l, &credit_interest(2025, None)).await.expect("2025");
+    let big = event_json(&y2025.events[0]);
+    assert_eq!(big["periods"][0]["carried_yuan_days"], "328599006250.00");
+    assert_eq!(big["amount"], "10040525.19");
+    assert_eq!(event_json(&y2025.events[1])["amount"], "1.12");
+    assert_eq!(balance(&l, M).await, "910311775.19");
+    verified(&l, 4).await;
+}
+
+/// Invariant: no account's sums go beyond what the ledger holds, and one account that would
+/// does not stop the yearly run for the others.
+#[tokio::test]
+async fn r8_interest_beyond_the_ledgers_bound_is_refused_alone_and_the_run_goes_on() {
+    let lines = vec![
+        enroll(M, "interest"),
+        transfer_in(M, "2024-12-01", "99999999000.00"),
+        enroll(N, "interest"),
+        transfer_in(N, "2024-12-01", "100.00"),
+    ];
+    let (_d, l) = given_with(example_policies(), &lines).await;
+    // 99,999,999,000.00 × 31 × 0.35 % ÷ 360 = 30,138,888.59: the balance would pass 10^11.
+    let alone = when(&l, &credit_interest(2024, Some(M))).await;
+    let Err(SubmitError::Rejected(r)) = alone else {
+        panic!("{alone:?}")
+    };
+    assert_eq!(r.code.as_str(), "amount_out_of_range");
+    assert!(r.message.contains("30138888.59"), "{}", r.message);
+    let run = when(&l, &credit_interest(2024, None)).await.expect("run");
+    assert_eq!(run.events.len(), 1);
+    assert_eq!(run.events[0].member.to_string(), N);
+    assert_eq!(event_json(&run.events[0])["amount"], "0.03");
+    assert_eq!(balance(&l, M).await, "99999999000.00");
+}
+
+/// A death recorded after a year's interest was credited voids the later months' credits (R11)
+/// but leaves that interest as it was credited, on the balance then on record; a clerk who wants
+/// it recomputed reverses it and credits the year again.
+#[tokio::test]
+async fn r11_interest_credited_before_a_back_dated_death_stays_until_reversed_r8() {
+    let mut lines = vec![enroll(M, "interest")];
+    for month in [
+        "2024-01", "2024-02", "2024-03", "2024-04", "2024-05", "2024-06",
+    ] {
+        lines.push(json!({"type":"contribute","member":M,"month":month,"wage":"5000.00","payer":"employer"}).to_string());
+    }
+    let (_d, l) = given_with(example_policies(), &lines).await;
+    // 100.00 credited at each month's end: 156,500.00 current yuan-days × 0.35 % ÷ 360 = 1.52.
+    let credited = when(&l, &credit_interest(2024, Some(M)))
+        .await
+        .expect("2024");
+    assert_eq!(event_json(&credited.events[0])["amount"], "1.52");
+    let death = json!({"type":"record_death","member":M,"date":"2024-03-10"}).to_string();
+    let r = when(&l, &death).await.expect("death");
+    assert_eq!(r.events.len(), 4, "death and April, May, June voided");
+    assert_eq!(
+        balance(&l, M).await,
+        "301.52",
+        "the interest stays as credited"
+    );
+    verified(&l, 7).await;
+    // Reversed and credited again: 91,900.00 yuan-days (100.00, 200.00, then 300.00 from
+    // 31 March) × 0.35 % ÷ 360 = 0.89.
+    let reverse = json!({"type":"reverse","event":credited.events[0].event_id.to_string(),"reason":"recompute after the death"}).to_string();
+    when(&l, &reverse).await.expect("reversed");
+    let again = when(&l, &credit_interest(2024, Some(M)))
+        .await
+        .expect("again");
+    assert_eq!(event_json(&again.events[0])["amount"], "0.89");
+    assert_eq!(balance(&l, M).await, "300.89");
+    verified(&l, 8).await;
+}

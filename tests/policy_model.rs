@@ -416,3 +416,110 @@ async fn i9_shenyang_keeps_3715_after_its_last_base_year_003_ill() {
         assert_eq!(first(&r)["base"], "3715.00", "{month}");
     }
 }
+
+// ---- Where the policy model meets R11 (deaths and heirs) ----
+
+const HEIR: &str = "00000000-0000-4000-8000-000000000502";
+
+fn death(date: &str) -> String {
+    json!({"type":"record_death","member":M,"date":date}).to_string()
+}
+
+/// A month voided after a death (R11) is no longer covered, so the surcharges charged with it
+/// (R5) go back with the two shares; the months before the death keep theirs.
+#[tokio::test]
+async fn r11_a_contribution_voided_after_death_pays_back_its_surcharges_r5() {
+    // Given a Chongqing member whose employer declared 2024-01 … 2024-04 on 5,000.00: each
+    // month 2 % = 100.00 credited, and 1 % = 50.00 (employer) + 2.00 (member) to the fund.
+    let mut lines = vec![enroll("chongqing", "1980-01-01", "2024-01-01")];
+    for month in ["2024-01", "2024-02", "2024-03", "2024-04"] {
+        lines.push(contribute(month, "5000.00", "employer"));
+    }
+    let (_d, l) = given(&lines).await;
+    // When the death on 2024-02-10 is recorded, March and April are voided with their funds.
+    let r = when(&l, &death("2024-02-10")).await.expect("death");
+    assert_eq!(r.events.len(), 3);
+    for (event, month) in r.events[1..].iter().zip(["2024-03", "2024-04"]) {
+        let v = event_json(event);
+        assert_eq!(
+            (&v["month"], &v["refunded"], &v["credited"]),
+            (&json!(month), &json!("500.00"), &json!("100.00"))
+        );
+        let back: Vec<(&Value, &Value)> = v["surcharges"]
+            .as_array()
+            .expect("surcharges")
+            .iter()
+            .map(|s| (&s["name"], &s["amount"]))
+            .collect();
+        assert_eq!(
+            back,
+            vec![
+                (&json!("mutual_aid_employer"), &json!("50.00")),
+                (&json!("mutual_aid_personal"), &json!("2.00"))
+            ]
+        );
+    }
+    assert_eq!(balance(&l).await, "200.00");
+    verified(&l, 4).await;
+}
+
+/// A retiree's allocation voided after the death (R11) takes the month's surcharge (R5) with it.
+#[tokio::test]
+async fn r11_an_allocation_voided_after_death_pays_back_the_retirees_surcharge_r5() {
+    let mut lines = retiree_setup("chongqing", "1960-06-15", "2024-01-01");
+    lines.push(retire("2024-12-01", None));
+    for month in ["2025-01", "2025-02", "2025-03"] {
+        lines.push(allocate(month));
+    }
+    let (_d, l) = given(&lines).await;
+    assert_eq!(balance(&l).await, "210.00", "three allocations of 70.00");
+    let r = when(&l, &death("2025-01-20")).await.expect("death");
+    let voided: Vec<(Value, Value, Value)> = r.events[1..]
+        .iter()
+        .map(|e| {
+            let v = event_json(e);
+            (
+                v["month"].clone(),
+                v["credited"].clone(),
+                v["surcharges"][0]["amount"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        voided,
+        vec![
+            (json!("2025-02"), json!("70.00"), json!("2.00")),
+            (json!("2025-03"), json!("70.00"), json!("2.00"))
+        ]
+    );
+    assert_eq!(balance(&l).await, "70.00");
+    verified(&l, 7).await;
+}
+
+/// An heir of the same region in the `pool_only` tier (R3) has no personal account, so his share
+/// is paid out (R11), as an heir insured elsewhere is.
+#[tokio::test]
+async fn r11_an_heir_in_the_pool_only_tier_is_paid_out_r3() {
+    let heir = json!({"type":"enroll","member":HEIR,"region":"flexible_workers","scheme":"employee","sex":"female","birth_date":"1985-01-01","date":"2024-01-01","tier":"pool_only"}).to_string();
+    let lines = vec![
+        enroll("flexible_workers", "1960-01-01", "2024-01-01"),
+        heir,
+        contribute("2024-01", "5000.00", "employer"),
+        death("2024-01-31"),
+    ];
+    let (_d, l) = given_with(example_policies(), &lines).await;
+    let before = balance(&l).await;
+    let shares = json!([{"heir": HEIR, "name": "daughter", "share": "1"}]);
+    let settle = json!({"type":"settle_inheritance","member":M,"date":"2024-02-15","heirs":shares});
+    let r = when(&l, &settle.to_string()).await.expect("settled");
+    assert_eq!(r.events.len(), 1, "no inheritance_received");
+    let share = &first(&r)["shares"][0];
+    assert_eq!(share["destination"], "payout");
+    assert_eq!(share["amount"], json!(before));
+    let heir_view = l
+        .account(HEIR.parse().expect("uuid"), ViewAt::Head)
+        .await
+        .expect("view");
+    assert_eq!(heir_view.balance.to_string(), "0.00");
+    verified(&l, 1).await;
+}

@@ -170,6 +170,17 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             "correction: cancels the {} at position {position} ({reason}); the original stays in the log",
             original.type_name()
         )],
+        Event::VoidedAfterDeath {
+            month,
+            died_on,
+            credited,
+            refunded,
+            surcharges,
+            ..
+        } => vec![format!(
+            "{month} is after the death month ({died_on}): its payment is voided, {refunded} back to the payer, {credited} taken from the account{} [§12 R11]",
+            surcharges_back(surcharges)
+        )],
         other => explain_rule_event(other, region, policy),
     }
 }
@@ -407,4 +418,13 @@ fn from<T>(
     policy
         .and_then(|p| series(p).at(on))
         .map(|d| d.effective_from)
+}
+
+/// The surcharges a void pays back (R5 with R11), as words after the amounts.
+fn surcharges_back(surcharges: &[crate::domain::SurchargePaid]) -> String {
+    if surcharges.is_empty() {
+        return String::new();
+    }
+    let total: crate::money::Money = surcharges.iter().map(|s| s.amount).sum();
+    format!(", surcharges {total} back to whoever paid them [§12 R5]")
 }

@@ -118,13 +118,41 @@ fn balances(event: &Event, before: &MemberState) -> Result<Depth, String> {
             months_deemed,
             ..
         } => {
-            if *months_actual != before.months_actual() || *months_deemed != before.months_deemed {
+            if *months_actual != before.months_actual() || *months_deemed != before.months_deemed()
+            {
                 return Err(format!(
                     "retired with {months_actual} actual and {months_deemed} deemed months, but the \
                      events before it give {} and {}",
                     before.months_actual(),
-                    before.months_deemed
+                    before.months_deemed()
                 ));
+            }
+            Ok(depth(false))
+        }
+        Event::VoidedAfterDeath {
+            month,
+            payer,
+            employee,
+            employer,
+            credited,
+            refunded,
+            surcharges,
+            ..
+        } => {
+            expect("voided refund", *refunded, *employee + *employer)?;
+            voided_surcharges(before, *month, *payer, surcharges)?;
+            let on_record = match payer {
+                Some(payer) => before
+                    .months
+                    .get(month)
+                    .and_then(|c| c.payment(*payer))
+                    .filter(|p| !p.refunded)
+                    .map(|p| p.credit),
+                None => before.allocation_credits.get(month).map(|(_, a)| *a),
+            };
+            match on_record {
+                Some(credit) => expect("voided credit", *credited, credit)?,
+                None => return Err(format!("voids {month}, which has no credit on record")),
             }
             Ok(depth(false))
         }
@@ -150,7 +178,40 @@ fn depth(checked_policy: bool) -> Depth {
     }
 }
 
-fn expect(what: &str, stored: Money, computed: Money) -> Result<(), String> {
+/// R11 with R5: a void returns exactly the surcharges the voided payment (or the retiree's
+/// allocation, `payer` `None`) carried for the month.
+fn voided_surcharges(
+    before: &MemberState,
+    month: Month,
+    payer: Option<crate::domain::Payer>,
+    surcharges: &[SurchargePaid],
+) -> Result<(), String> {
+    let on_record = match payer {
+        Some(payer) => before
+            .rules
+            .contribution_surcharges
+            .get(&month)
+            .filter(|(carrier, _)| *carrier == payer)
+            .map(|(_, s)| s.as_slice()),
+        None => before
+            .rules
+            .allocation_surcharges
+            .get(&month)
+            .map(Vec::as_slice),
+    };
+    if on_record.unwrap_or_default() == surcharges {
+        return Ok(());
+    }
+    Err(format!(
+        "the void of {month} returns surcharges that the voided payment did not carry"
+    ))
+}
+
+fn expect<T: PartialEq + std::fmt::Display>(
+    what: &str,
+    stored: T,
+    computed: T,
+) -> Result<(), String> {
     if stored == computed {
         Ok(())
     } else {

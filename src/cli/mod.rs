@@ -22,6 +22,11 @@ use member_ledger::Ledger;
 /// shipped ones) and validated before any ledger opens.
 static POLICIES: OnceLock<PolicySet> = OnceLock::new();
 
+/// The policies chosen at start.
+pub(crate) fn policies() -> PolicySet {
+    POLICIES.get_or_init(PolicySet::shipped).clone()
+}
+
 /// Opens the ledger at `data` (a directory or a PostgreSQL URL) with the policies chosen at
 /// start.
 pub(crate) async fn open_ledger(data: &Path) -> Result<Ledger, StoreError> {
@@ -286,7 +291,10 @@ pub fn main() -> ExitCode {
                 };
                 load::run(&args.data, population).await
             }
-            Sub::Migrate { from, to } => migrate::run(&from, &to).await,
+            Sub::Migrate { from, to } => {
+                let policies = POLICIES.get_or_init(PolicySet::shipped).clone();
+                migrate::run(&from, &to, policies).await
+            }
             Sub::Policy { action } => match action {
                 PolicyAction::Explain { region, date, json } => {
                     let policies = POLICIES.get_or_init(PolicySet::shipped);

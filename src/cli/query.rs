@@ -204,6 +204,10 @@ pub(super) async fn verify(data: &Path) -> u8 {
     let job = tokio::spawn(async move {
         let ledger = match super::open_ledger(&data).await {
             Ok(l) => l,
+            Err(e @ member_ledger::store::StoreError::Locked(_)) => {
+                eprintln!("member-ledger: {e}");
+                return super::EXIT_FAILURE;
+            }
             Err(e) => {
                 println!(
                     "verify: the database at {} is damaged and does not open: {e}",
@@ -213,11 +217,14 @@ pub(super) async fn verify(data: &Path) -> u8 {
             }
         };
         let bar = super::audit::progress_bar("verify");
-        let mut tick = |done: u64, total: u64| {
-            bar.set_length(total);
-            bar.set_position(done);
+        let tick = {
+            let bar = bar.clone();
+            move |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
         };
-        let result = member_ledger::verify::verify_with_progress(&ledger, &mut tick).await;
+        let result = ledger.verify(tick).await;
         bar.finish_and_clear();
         match result {
             Ok(report) => {

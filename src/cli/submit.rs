@@ -12,6 +12,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{fail, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
+use member_ledger::codec::StoredJson;
 use member_ledger::{Ledger, Receipt, SubmitError};
 
 /// Longest command line accepted, in bytes.
@@ -44,8 +45,11 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>) -> u8 {
     };
     let (tx, mut rx) = mpsc::channel::<Line>(READ_AHEAD_LINES);
     std::thread::spawn(move || read_lines(input, tx));
+    // Results are printed by a thread of their own, so that the next batch is decided while
+    // the last one is written out (each is durable before it is handed over).
+    let (print_tx, print_rx) = std::sync::mpsc::sync_channel::<Vec<Answer>>(PRINT_AHEAD_BATCHES);
+    let printer = std::thread::spawn(move || print_results(print_rx));
     let mut status = EXIT_OK;
-    let stdout = std::io::stdout();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < SUBMIT_BATCH_MAX {
@@ -55,32 +59,72 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>) -> u8 {
             }
         }
         let results = submit_lines(&ledger, batch).await;
-        let mut out = stdout.lock();
         for result in &results {
-            let line = match result {
-                Ok(receipt) => ok_line(receipt),
-                Err((code, message)) => {
-                    status = status.max(if code == "storage_error" {
-                        EXIT_FAILURE
-                    } else {
-                        EXIT_REJECTED
-                    });
-                    error_line(code, message)
-                }
-            };
-            if writeln!(out, "{line}").is_err() {
-                return EXIT_FAILURE;
+            if let Err((code, _)) = result {
+                status = status.max(if code == "storage_error" {
+                    EXIT_FAILURE
+                } else {
+                    EXIT_REJECTED
+                });
             }
         }
-        let _ = out.flush();
-        if status == EXIT_FAILURE {
-            return status;
+        if print_tx.send(results).is_err() || status == EXIT_FAILURE {
+            break;
         }
     }
-    status
+    drop(print_tx);
+    match printer.join() {
+        Ok(true) => status,
+        _ => EXIT_FAILURE,
+    }
 }
 
-async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Result<Receipt, (String, String)>> {
+/// Batches of results printed ahead of the ledger.
+const PRINT_AHEAD_BATCHES: usize = 2;
+
+/// A command's result line: its receipt, or its error's code and message.
+type Answer = Result<Receipt, (String, String)>;
+
+/// Prints each batch of results, one JSON line per command, flushing after each batch (an
+/// interactive caller gets its line back at once). False when standard output failed.
+fn print_results(rx: std::sync::mpsc::Receiver<Vec<Answer>>) -> bool {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    for results in rx {
+        for result in &results {
+            let written = match result {
+                Ok(receipt) => write_ok(&mut out, receipt),
+                Err((code, message)) => writeln!(out, "{}", error_line(code, message)),
+            };
+            if written.is_err() {
+                return false;
+            }
+        }
+        if out.flush().is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// `{"ok":true,"position":N,"events":[…]}`, the events written straight from their records.
+fn write_ok(out: &mut impl Write, receipt: &Receipt) -> std::io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct OkLine<'a> {
+        ok: bool,
+        position: u64,
+        events: Vec<StoredJson<'a>>,
+    }
+    let line = OkLine {
+        ok: true,
+        position: receipt.position,
+        events: receipt.events.iter().map(StoredJson).collect(),
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")
+}
+
+async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Answer> {
     let texts: Vec<String> = batch
         .iter()
         .filter_map(|l| l.as_ref().ok().cloned())
@@ -104,10 +148,6 @@ fn message_of(e: &SubmitError) -> String {
         SubmitError::Rejected(r) => r.message.clone(),
         other => other.to_string(),
     }
-}
-
-fn ok_line(receipt: &Receipt) -> String {
-    json!({"ok": true, "position": receipt.position, "events": receipt.events}).to_string()
 }
 
 fn error_line(code: &str, message: &str) -> String {

@@ -9,16 +9,86 @@
 //! the year's interest is their sum × rate ÷ 360, rounded half-up once.
 
 use std::collections::BTreeSet;
+use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
 use super::{InterestPeriod, MemberState};
-use crate::money::Money;
+use crate::money::{Money, MONEY_YUAN_MAX};
 use crate::policy::{InterestRates, RegionPolicy};
 
 /// Days in the interest year of the rule (银行计息: 360).
 pub const INTEREST_DAYS_PER_YEAR: u32 = 360;
+
+/// The most yuan-days an interest period may hold: every amount the ledger holds
+/// ([`MONEY_YUAN_MAX`]) for every day of a leap year. Yuan-days are not money: a balance within
+/// the ledger's bound always accrues, however long the year.
+pub const YUAN_DAYS_MAX: i64 = MONEY_YUAN_MAX * 366;
+
+const _: () = assert!(MONEY_YUAN_MAX.checked_mul(366).is_some());
+
+/// A sum over days of a balance in yuan, to the fen (exact: a balance in fen times whole days).
+/// What an interest rate applies to. DOMAIN §12 R8.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct YuanDays(Decimal);
+
+impl YuanDays {
+    /// No yuan-days.
+    pub const ZERO: YuanDays = YuanDays(Decimal::ZERO);
+
+    /// `balance` held for `days` days.
+    pub fn of(balance: Money, days: i64) -> YuanDays {
+        YuanDays(balance.as_decimal() * Decimal::from(days))
+    }
+
+    /// The decimal value (two decimals).
+    pub fn as_decimal(self) -> Decimal {
+        self.0
+    }
+}
+
+impl std::ops::AddAssign for YuanDays {
+    fn add_assign(&mut self, other: YuanDays) {
+        self.0 += other.0;
+    }
+}
+
+impl std::fmt::Display for YuanDays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Two decimals as money prints them; the sum is whole fen × whole days.
+        std::fmt::Display::fmt(&Money::round_half_up(self.0), f)
+    }
+}
+
+impl serde::Serialize for YuanDays {
+    /// Refuses a sum beyond [`YUAN_DAYS_MAX`]: what is written must read back.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.abs() > Decimal::from(YUAN_DAYS_MAX) {
+            return Err(serde::ser::Error::custom(format!(
+                "{self} yuan-days is beyond the largest an interest period holds ({YUAN_DAYS_MAX})"
+            )));
+        }
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for YuanDays {
+    /// Reads the decimal string written by `serialize`: at most two decimals, within the bound.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let value = Decimal::from_str(text.trim())
+            .map_err(|_| serde::de::Error::custom(format!("'{text}' is not yuan-days")))?;
+        if value.normalize().scale() > 2 || value.abs() > Decimal::from(YUAN_DAYS_MAX) {
+            return Err(serde::de::Error::custom(format!(
+                "'{text}' is not yuan-days to the fen within {YUAN_DAYS_MAX}"
+            )));
+        }
+        let mut value = value;
+        value.rescale(2);
+        Ok(YuanDays(value))
+    }
+}
 
 /// A year's (or part year's) accrual.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,13 +180,13 @@ struct Run {
 
 impl Run {
     /// The run's carried-over and current yuan-days.
-    fn yuan_days(&self) -> (Money, Money) {
-        let days = Decimal::from((self.to - self.from).num_days() + 1);
+    fn yuan_days(&self) -> (YuanDays, YuanDays) {
+        let days = (self.to - self.from).num_days() + 1;
         let closing = self.closing.max(Money::ZERO);
         let carried = self.opening.min(closing);
         (
-            Money::from_decimal(carried.as_decimal() * days),
-            Money::from_decimal((closing - carried).as_decimal() * days),
+            YuanDays::of(carried, days),
+            YuanDays::of(closing - carried, days),
         )
     }
 }
@@ -164,12 +234,12 @@ pub fn interest_of(periods: &[InterestPeriod]) -> Money {
 
 /// The carried-over and current yuan-days of the days `from..=to` of one year, as `state`'s
 /// balances leave them (what `verify` recomputes an event's periods from).
-pub fn yuan_days(state: &MemberState, from: NaiveDate, to: NaiveDate) -> (Money, Money) {
+pub fn yuan_days(state: &MemberState, from: NaiveDate, to: NaiveDate) -> (YuanDays, YuanDays) {
     let Some(start) = NaiveDate::from_ymd_opt(from.year(), 1, 1) else {
-        return (Money::ZERO, Money::ZERO);
+        return (YuanDays::ZERO, YuanDays::ZERO);
     };
     let opening = balance_before(state, start);
-    let (mut carried_sum, mut current_sum) = (Money::ZERO, Money::ZERO);
+    let (mut carried_sum, mut current_sum) = (YuanDays::ZERO, YuanDays::ZERO);
     for run in runs(state, opening, from, to, std::iter::empty()) {
         let (carried, current) = run.yuan_days();
         carried_sum += carried;

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Rejection, Relation,
-    Scheme, Sex, SuspendReason, Tier,
+    Scheme, Sex, Share, SuspendReason, Tier,
 };
-use crate::money::{Money, Rate};
+use crate::money::Money;
 use crate::month::Month;
 
 /// Longest idempotency key accepted, in bytes.
@@ -76,6 +76,12 @@ pub enum Command {
         from_region: String,
         balance: Money,
         months: u32,
+        /// The calendar months paid in the origin (R6): months and ranges `YYYY-MM..YYYY-MM`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paid_months: Option<Vec<MonthSpan>>,
+        /// The origin's last paid month (R2); defaults to the latest of `paid_months`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_paid_month: Option<Month>,
     },
     /// Send the balance to another region and close the account. With `to_member` (an addition
     /// to the contract), the member's account in `to_region` held in this same ledger receives
@@ -104,6 +110,12 @@ pub enum Command {
         /// The retiree's monthly pension (R4), where an allocation depends on it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pension: Option<Money>,
+        /// A woman's category for the statutory age (R12); default `female_worker`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<RetirementCategory>,
+        /// Flexible early retirement (弹性提前退休), R12.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        early: bool,
     },
     /// Record a change of a retiree's monthly pension (R4).
     SetPension {
@@ -184,8 +196,63 @@ pub struct Heir {
     pub heir: Option<MemberId>,
     /// The heir's name.
     pub name: String,
-    /// The heir's share, a fraction; the shares sum to 1.
-    pub share: Rate,
+    /// The heir's share, a decimal or a fraction (`"1/3"`); the shares sum to 1.
+    pub share: Share,
+}
+
+/// A woman's category for the statutory retirement age. DOMAIN §12 R12.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetirementCategory {
+    /// A woman worker (50, rising to 55): the default.
+    #[default]
+    FemaleWorker,
+    /// A woman cadre (55, rising to 58).
+    FemaleCadre,
+}
+
+/// One month `YYYY-MM` or a range `YYYY-MM..YYYY-MM` (both ends included) of a transfer's
+/// paid months. DOMAIN §12 R6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MonthSpan {
+    /// First month.
+    pub from: Month,
+    /// Last month (equal to `from` for one month).
+    pub to: Month,
+}
+
+impl std::str::FromStr for MonthSpan {
+    type Err = String;
+    fn from_str(text: &str) -> Result<MonthSpan, String> {
+        let (from, to) = match text.split_once("..") {
+            Some((a, b)) => (a.parse::<Month>()?, b.parse::<Month>()?),
+            None => {
+                let m = text.parse::<Month>()?;
+                (m, m)
+            }
+        };
+        if to < from {
+            return Err(format!("range '{text}' ends before it begins"));
+        }
+        Ok(MonthSpan { from, to })
+    }
+}
+
+impl Serialize for MonthSpan {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.from == self.to {
+            serializer.serialize_str(&self.from.to_string())
+        } else {
+            serializer.serialize_str(&format!("{}..{}", self.from, self.to))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MonthSpan {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Command {

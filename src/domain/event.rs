@@ -7,9 +7,10 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::accrual::YuanDays;
 use super::{
     DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Relation, Scheme, Sex,
-    SuspendReason, Tier,
+    Share, SuspendReason, Tier,
 };
 use crate::money::{Money, Rate};
 use crate::month::Month;
@@ -77,6 +78,13 @@ pub enum Event {
         /// The sending account, when it is in this ledger (appended with its `transferred_out`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_member: Option<MemberId>,
+        /// The calendar months the origin counted, when the transfer names them (R6); at most
+        /// `months` of them. A month already counted here is not counted again.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        paid_months: Vec<Month>,
+        /// The origin's last paid month: the transfer's gap begins the day after it (R2).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_paid_month: Option<Month>,
     },
     /// The balance left for another region; the account closed.
     TransferredOut {
@@ -112,6 +120,9 @@ pub enum Event {
         months_required_actual: u32,
         benefits_from: Option<NaiveDate>,
         rule: String,
+        /// The day the member reached the statutory (or, retiring early, the earliest) age (R12).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        age_reached_on: Option<NaiveDate>,
     },
     /// A retirement shortfall was paid in one sum.
     LumpSumPaid {
@@ -172,6 +183,28 @@ pub enum Event {
         position: u64,
         reason: String,
         original: Box<Event>,
+    },
+    /// A contribution or retiree allocation for a month after the member's death, posted before
+    /// the death was recorded, cancelled with it (R11): the payer gets back both shares, the
+    /// credit leaves the account. Dated on the original's date, so an as-of view never shows it.
+    VoidedAfterDeath {
+        date: NaiveDate,
+        died_on: NaiveDate,
+        month: Month,
+        /// Whose contribution; `None` for a retiree allocation (its amount returns to the
+        /// pooled fund).
+        payer: Option<Payer>,
+        base: Money,
+        employee: Money,
+        employer: Money,
+        /// Removed from the account.
+        credited: Money,
+        /// Paid back to the payer: employee + employer.
+        refunded: Money,
+        /// The surcharges charged with the voided payment or allocation (R5), paid back too:
+        /// the month they were charged for is no longer covered.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        surcharges: Vec<SurchargePaid>,
     },
     /// A year's (or, at closing, a part year's) interest was credited. R8.
     InterestCredited {
@@ -285,7 +318,7 @@ pub struct CreditParts {
 }
 
 /// One surcharge charged beside a contribution or an allocation. DOMAIN §12 R5.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SurchargePaid {
     /// The policy's name for it.
@@ -313,9 +346,9 @@ pub struct InterestPeriod {
     pub current_rate: Rate,
     /// Σ over the days of the carried-over part: min(balance on 1 January, the day's closing
     /// balance).
-    pub carried_yuan_days: Money,
+    pub carried_yuan_days: YuanDays,
     /// Σ over the days of the rest of the day's closing balance.
-    pub current_yuan_days: Money,
+    pub current_yuan_days: YuanDays,
 }
 
 /// The national resident wait as applied to a premium. DOMAIN §12 R9.
@@ -392,8 +425,8 @@ pub struct InheritanceShare {
     pub heir: Option<MemberId>,
     /// The heir's name.
     pub name: String,
-    /// The share.
-    pub share: Rate,
+    /// The share, as written (a decimal or a fraction such as `1/3`).
+    pub share: Share,
     /// The amount, to the fen.
     pub amount: Money,
     /// Where it went.
@@ -425,11 +458,12 @@ impl Event {
             Event::PensionSet { .. } => "pension_set",
             Event::RelativeRegistered { .. } => "relative_registered",
             Event::SurchargeCharged { .. } => "surcharge_charged",
+            Event::VoidedAfterDeath { .. } => "voided_after_death",
         }
     }
 
     /// Every event type, for the catalogue test.
-    pub const TYPE_NAMES: [&'static str; 21] = [
+    pub const TYPE_NAMES: [&'static str; 22] = [
         "enrolled",
         "deemed_recognized",
         "contribution_posted",
@@ -451,6 +485,7 @@ impl Event {
         "pension_set",
         "relative_registered",
         "surcharge_charged",
+        "voided_after_death",
     ];
 
     /// The date the event takes effect: what `--as-of` filters on.
@@ -475,7 +510,8 @@ impl Event {
             | Event::InterestCredited { date, .. }
             | Event::PensionSet { date, .. }
             | Event::RelativeRegistered { date, .. }
-            | Event::SurchargeCharged { date, .. } => *date,
+            | Event::SurchargeCharged { date, .. }
+            | Event::VoidedAfterDeath { date, .. } => *date,
             Event::ContributionPosted(c) => c.date,
         }
     }
@@ -493,6 +529,7 @@ impl Event {
                 -*balance
             }
             Event::Reversed { original, .. } => -original.balance_delta(),
+            Event::VoidedAfterDeath { credited, .. } => -*credited,
             _ => Money::ZERO,
         }
     }

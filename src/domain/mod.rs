@@ -11,14 +11,17 @@
 
 pub mod accrual;
 mod command;
+mod coverage;
 mod decide;
 mod event;
 mod rejection;
+mod share;
 mod state;
 
 use serde::{Deserialize, Serialize};
 
-pub use command::{parse_command, Command, Heir, RefundMonths};
+pub use command::{parse_command, Command, Heir, MonthSpan, RefundMonths, RetirementCategory};
+pub use coverage::{coverage_on, current_gap, is_past_month, CoverageOn, Gap, SCAN_STEPS_MAX};
 pub use decide::{decide, Context, Decision};
 pub use event::{
     BenefitChange, Contribution, CreditParts, Event, HeirDestination, InheritanceShare,
@@ -26,6 +29,7 @@ pub use event::{
     EVENT_SCHEMA_VERSION,
 };
 pub use rejection::{ErrorCode, Rejection};
+pub use share::{Share, SHARE_TERM_MAX};
 pub use state::{
     Coverage, MemberState, MonthCover, Payment, Profile, Relative, RetirementRequirement,
     RuleState, Status, Suspension, YearTotals,

@@ -24,8 +24,9 @@ pub use model::{
     POLICY_MONTHS_MAX, POLICY_RATE_DECIMALS_MAX,
 };
 pub use schema::{
-    AccountCredit, AgeAmount, AgeRate, BaseBounds, Dated, EmployerRates, Fixed, PremiumSchedule,
-    RegionPolicy, Rejoin, ResidentRules, RetirementRules, Series,
+    AccountCredit, AgeAmount, AgeRate, AgeSchedule, BaseBounds, CoverageRules, Dated,
+    EmployerRates, Fixed, PremiumSchedule, RegionPolicy, Rejoin, ResidentRules, RetirementAges,
+    RetirementRules, Series, MONTHS_PARAMETER_MAX, WINDOW_DAYS_MAX,
 };
 
 use crate::domain::{EmployerClass, Scheme};
@@ -396,6 +397,26 @@ impl RegionPolicy {
         let next = month.next().first_day();
         let due = NaiveDate::from_ymd_opt(next.year(), next.month(), entry.value)?;
         Some((due, &entry.source))
+    }
+
+    /// The last day a month's contribution may be posted before the month is overdue (DOMAIN
+    /// §12 R2): the policy's `contribution_due_day` of the following month, or, where the region
+    /// sets none, the last day of the following month [ill].
+    pub fn last_day_due(&self, month: Month) -> NaiveDate {
+        match self.contribution_due(month) {
+            Some((due, _)) => due,
+            None => month.next().last_day(),
+        }
+    }
+
+    /// R2's waits beside the re-enrolment window, in force on a date.
+    pub fn coverage(&self, date: NaiveDate) -> Result<&Dated<CoverageRules>, NotInForce> {
+        self.need(&self.coverage, "coverage", date)
+    }
+
+    /// Statutory retirement ages in force on a retirement date. DOMAIN §12 R12.
+    pub fn retirement_ages(&self, date: NaiveDate) -> Result<&Dated<RetirementAges>, NotInForce> {
+        self.need(&self.retirement_age, "retirement_age", date)
     }
 
     /// The premium schedule in force on a date (a coverage year's 1 January), where the region

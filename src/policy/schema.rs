@@ -188,6 +188,102 @@ pub struct RetirementRules {
     pub no_benefit_wait_months: u32,
 }
 
+/// Largest count of months a policy parameter may hold (a retirement age, a career): 100 years,
+/// the policy model's bound on careers.
+pub const MONTHS_PARAMETER_MAX: u32 = POLICY_CAREER_MONTHS_MAX;
+/// Largest continuity window, in days: 10 years, the policy model's bound on days.
+pub const WINDOW_DAYS_MAX: u32 = POLICY_DAYS_MAX;
+
+/// Coverage rules of DOMAIN §12 R2 beside the re-enrolment window.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageRules {
+    /// A member whose first payment in the region is his own (a flexible worker) has benefits
+    /// from the first day of the month after this many paid months, counted from the
+    /// enrolment month (Luzhou 6 [000 Q27, Q28]).
+    pub new_individual_wait_months: u32,
+}
+
+/// One group's statutory retirement age and its gradual delay by birth month. DOMAIN §12 R12.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgeSchedule {
+    /// The age before the delay, in months (men 720: 60 years).
+    pub original_months: u32,
+    /// The age the delay rises to, in months (men 756: 63 years); equal to `original_months`
+    /// where the entry has no delay.
+    pub target_months: u32,
+    /// The first birth month whose age is delayed (men 1965-01); it already gets one month.
+    #[serde(default)]
+    pub delay_from_birth: Option<Month>,
+    /// Each this many birth months, one more month of delay (men 4, women-50 2).
+    #[serde(default)]
+    pub birth_months_per_month: Option<u32>,
+}
+
+impl AgeSchedule {
+    /// The statutory age, in months, of a member born in `birth`.
+    pub fn age_months(&self, birth: Month) -> u32 {
+        let (Some(from), Some(step)) = (self.delay_from_birth, self.birth_months_per_month) else {
+            return self.original_months;
+        };
+        let after = from.months_until(birth);
+        if after < 0 || step == 0 {
+            return self.original_months;
+        }
+        let steps = u32::try_from(after / i64::from(step)).unwrap_or(u32::MAX);
+        let delay = steps
+            .saturating_add(1)
+            .min(self.target_months - self.original_months);
+        self.original_months + delay
+    }
+
+    fn check(&self, group: &str) -> Result<(), String> {
+        check_months(&format!("{group}.original_months"), self.original_months, 1)?;
+        check_months(&format!("{group}.target_months"), self.target_months, 1)?;
+        if self.target_months < self.original_months {
+            return Err(format!("{group}.target_months is below original_months"));
+        }
+        match (self.delay_from_birth, self.birth_months_per_month) {
+            (Some(_), Some(step)) => check_months(&format!("{group}.birth_months_per_month"), step, 1),
+            (None, None) if self.target_months == self.original_months => Ok(()),
+            _ => Err(format!(
+                "{group}: a delay (target_months above original_months) needs both delay_from_birth and birth_months_per_month"
+            )),
+        }
+    }
+}
+
+/// Statutory retirement ages in force on a retirement date. DOMAIN §12 R12.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetirementAges {
+    /// Men.
+    pub male: AgeSchedule,
+    /// Women workers (the default category).
+    pub female_worker: AgeSchedule,
+    /// Women cadres.
+    pub female_cadre: AgeSchedule,
+    /// Flexible early retirement (弹性提前退休): at most this many months before the statutory
+    /// age, and never below the group's `original_months` (0: none).
+    pub early_months_max: u32,
+}
+
+impl RetirementAges {
+    fn check(&self) -> Result<(), String> {
+        self.male.check("male")?;
+        self.female_worker.check("female_worker")?;
+        self.female_cadre.check("female_cadre")?;
+        if self.early_months_max > MONTHS_PARAMETER_MAX {
+            return Err(format!(
+                "early_months_max {} exceeds {MONTHS_PARAMETER_MAX}",
+                self.early_months_max
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Re-enrolment after leaving an employer.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -322,6 +418,16 @@ pub struct RegionPolicy {
     /// First day spending on close relatives is allowed.
     #[serde(default)]
     pub family_mutual_aid_from: Option<Fixed<NaiveDate>>,
+    // --- DOMAIN §12 R1, R2, R12: coverage follows payment, statutory retirement age. ---
+    /// Waits of R2 that the re-enrolment rule (`rejoin`) does not give.
+    #[serde(default)]
+    pub coverage: Series<CoverageRules>,
+    /// Statutory retirement ages by sex, category and birth month (R12).
+    #[serde(default)]
+    pub retirement_age: Series<RetirementAges>,
+    /// The source of each figure of the average-wage tables (`base_bounds`), by year (`"2024"`).
+    #[serde(default)]
+    pub average_wage_sources: BTreeMap<String, String>,
 
     // ---- The policy model of DOMAIN §12 (issue #15): every key optional. ----
     /// An individual payer's whole rate (default: employer + employee rate). R3.
@@ -398,6 +504,8 @@ impl RegionPolicy {
                 "family_mutual_aid_from",
                 self.family_mutual_aid_from.is_none(),
             ),
+            ("coverage", self.coverage.is_empty()),
+            ("retirement_age", self.retirement_age.is_empty()),
         ];
         if let Some((name, _)) = required.iter().find(|(_, gone)| *gone) {
             return Err(fault(
@@ -420,10 +528,8 @@ impl RegionPolicy {
                 }
             })?;
         self.rejoin.check_order("rejoin")?;
-        self.rejoin.check_each("rejoin", |r| {
-            check_count("window_days", r.window_days, POLICY_DAYS_MAX)?;
-            check_count("waiting_months", r.waiting_months, POLICY_MONTHS_MAX)
-        })
+        self.rejoin.check_each("rejoin", check_rejoin)?;
+        self.validate_coverage()
     }
 
     /// Contribution rates, base bounds, account credit and the due day.
@@ -480,6 +586,33 @@ impl RegionPolicy {
                 }
                 check_bands(bands.iter().map(|b| b.min_age))
             })
+    }
+
+    /// R1, R2, R12 parameters, and a source for every average-wage figure.
+    fn validate_coverage(&self) -> Result<(), Fault> {
+        self.coverage.check_order("coverage")?;
+        self.coverage.check_each("coverage", |c| {
+            check_months(
+                "new_individual_wait_months",
+                c.new_individual_wait_months,
+                1,
+            )
+        })?;
+        self.retirement_age.check_order("retirement_age")?;
+        self.retirement_age
+            .check_each("retirement_age", RetirementAges::check)?;
+        for (i, entry) in self.base_bounds.0.iter().enumerate() {
+            let unsourced = entry
+                .value
+                .average_wage_monthly
+                .keys()
+                .find(|year| !self.average_wage_sources.contains_key(*year));
+            if let Some(year) = unsourced {
+                let reason = format!("average wage of {year} has no entry in average_wage_sources: every figure names its source");
+                return Err(entry_fault("base_bounds", i, entry.effective_from, reason));
+            }
+        }
+        Ok(())
     }
 
     fn validate_resident(&self) -> Result<(), Fault> {
@@ -609,6 +742,28 @@ fn check_bounds(b: &BaseBounds) -> Result<(), String> {
         }
         _ => Ok(()),
     }
+}
+
+/// A count of months between `min` and [`MONTHS_PARAMETER_MAX`], so date arithmetic cannot overflow.
+fn check_months(what: &str, months: u32, min: u32) -> Result<(), String> {
+    if (min..=MONTHS_PARAMETER_MAX).contains(&months) {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} {months} is not between {min} and {MONTHS_PARAMETER_MAX} months"
+    ))
+}
+
+fn check_rejoin(r: &Rejoin) -> Result<(), String> {
+    // Upper bounds as every count of the policy model is bounded; then at least one of each.
+    check_count("window_days", r.window_days, WINDOW_DAYS_MAX)?;
+    check_count("waiting_months", r.waiting_months, POLICY_MONTHS_MAX)?;
+    if r.window_days == 0 {
+        return Err(format!(
+            "window_days 0 is not between 1 and {WINDOW_DAYS_MAX}"
+        ));
+    }
+    check_months("waiting_months", r.waiting_months, 1)
 }
 
 fn check_resident(r: &ResidentRules) -> Result<(), String> {

@@ -105,7 +105,7 @@ impl Statement {
         }
         for (stored, event) in decoded {
             let (balance_before, actual_before, deemed_before) =
-                (state.balance, state.months_actual(), state.months_deemed);
+                (state.balance, state.months_actual(), state.months_deemed());
             state.apply(&event);
             if !in_range(stored.effective_date) {
                 continue;
@@ -127,9 +127,9 @@ impl Statement {
                 balance_change: state.balance - balance_before,
                 balance: state.balance,
                 months_actual_change: i64::from(state.months_actual()) - i64::from(actual_before),
-                months_deemed_change: i64::from(state.months_deemed) - i64::from(deemed_before),
+                months_deemed_change: i64::from(state.months_deemed()) - i64::from(deemed_before),
                 months_actual: state.months_actual(),
-                months_deemed: state.months_deemed,
+                months_deemed: state.months_deemed(),
                 credited: state.credited,
                 debited: state.debited,
                 reversed_by: reversed_by.get(&stored.event_id).copied(),
@@ -221,6 +221,7 @@ fn signed(change: Money) -> String {
 fn rule_of(event: &Event) -> Option<String> {
     match event {
         Event::ContributionPosted(c) => {
+            // Events decided before R2 recorded a benefit change; coverage is now derived.
             let benefit = c.benefits.as_ref().map(|b| match b {
                 BenefitChange::Starts { rule, .. }
                 | BenefitChange::Continues { rule }
@@ -369,6 +370,31 @@ pub fn describe(event: &Event) -> String {
             original.type_name(),
             describe(original)
         ),
+        Event::VoidedAfterDeath {
+            month,
+            payer,
+            died_on,
+            credited,
+            refunded,
+            surcharges,
+            ..
+        } => {
+            let total: Money = surcharges.iter().map(|s| s.amount).sum();
+            let back = if surcharges.is_empty() {
+                String::new()
+            } else {
+                format!("; surcharges {total} back")
+            };
+            match payer {
+                Some(payer) => format!(
+                    "{month} contribution by {} voided: after the death on {died_on}; {refunded} back to the payer, credit {credited} removed{back}",
+                    wire_name(payer)
+                ),
+                None => format!(
+                    "{month} retiree allocation voided: after the death on {died_on}; {credited} back to the pooled fund{back}"
+                ),
+            }
+        }
         other => describe_rule_event(other),
     }
 }

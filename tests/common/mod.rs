@@ -55,7 +55,7 @@ pub fn example_policies() -> member_ledger::policy::PolicySet {
 /// were checked against their policy version), every checkpoint equals a replay.
 #[allow(dead_code)]
 pub async fn verified(ledger: &Ledger, policy_depth: u64) {
-    let report = member_ledger::verify::verify(ledger).await.expect("verify");
+    let report = ledger.verify(|_, _| {}).await.expect("verify");
     assert!(report.is_clean(), "{report}");
     assert!(
         report.recomputed_with_policy >= policy_depth,

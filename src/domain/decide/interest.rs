@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate};
 use super::{employee_scheme, subject, Context, Decision, Subject};
 use crate::domain::accrual::{accrue, Accrual};
 use crate::domain::{ErrorCode, Event, MemberId, MemberState, Rejection, Scheme};
-use crate::money::Money;
+use crate::money::{Money, MONEY_YUAN_MAX};
 use crate::month::{YEAR_MAX, YEAR_MIN};
 
 /// Decides `credit_interest` for `year`: one member's, or every open employee account's for
@@ -85,9 +85,26 @@ fn year_credit(s: &Subject<'_>, year: i32) -> Result<Decision, Rejection> {
     let Some(accrual) = accrue(s.state, s.policy, year, last_day) else {
         return Ok(Vec::new());
     };
+    within_bound(s.state, accrual.amount)?;
     Ok(event(s, year, last_day, last_day, accrual)
         .map(|e| vec![(s.state.member, e)])
         .unwrap_or_default())
+}
+
+/// Interest that would take the account's sums beyond what the ledger holds is refused
+/// `amount_out_of_range` here, in the decision, so that the run for every member skips that
+/// account alone instead of failing whole.
+fn within_bound(state: &MemberState, amount: Money) -> Result<(), Rejection> {
+    if state.largest_amount() + amount <= Money::yuan(MONEY_YUAN_MAX) {
+        return Ok(());
+    }
+    Err(Rejection::new(
+        ErrorCode::AmountOutOfRange,
+        format!(
+            "interest of {amount} would take member {}'s account beyond the {MONEY_YUAN_MAX} yuan the ledger holds",
+            state.member
+        ),
+    ))
 }
 
 /// The interest of a year that is due (positive) and not yet credited.

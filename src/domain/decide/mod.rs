@@ -3,7 +3,6 @@
 //! mutates and never does I/O, so a rejected command cannot leave anything behind.
 
 mod allocation;
-mod benefits;
 mod contribute;
 mod credit;
 mod family;
@@ -67,8 +66,9 @@ pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejectio
             member,
             date,
             pension,
+            ..
         } => {
-            let mut decision = lifecycle::retire(ctx, *member, *date)?;
+            let mut decision = lifecycle::retire(ctx, command)?;
             decision.extend(allocation::pension_at_retirement(*member, *date, *pension)?);
             Ok(decision)
         }

@@ -131,6 +131,10 @@ fn check_reversible(
             target,
             "it is itself a reversal; post the original again instead",
         )),
+        Event::VoidedAfterDeath { .. } => Err(not_reversible(
+            target,
+            "it was decided with the death it follows from [R11]",
+        )),
         Event::Enrolled { .. }
         | Event::Suspended { .. }
         | Event::TransferredOut { .. }

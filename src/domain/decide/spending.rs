@@ -2,7 +2,6 @@
 //! DOMAIN §8, §9 (retiree allocations: `allocation.rs`).
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 
 use super::{
     alive_on, employee_scheme, family, interest, not_before_last_event, open_on, subject, Context,
@@ -10,7 +9,7 @@ use super::{
 };
 use crate::domain::{
     Command, ErrorCode, Event, Heir, HeirDestination, InheritanceShare, MemberId, MemberState,
-    Rejection, Scheme,
+    Rejection, Scheme, Share, Tier,
 };
 use crate::money::Money;
 
@@ -105,7 +104,7 @@ pub(super) fn settle_inheritance(
             .heir
             .filter(|h| *h != member)
             .and_then(|h| ctx.states.get(&h))
-            .filter(|h| can_receive(h, date));
+            .filter(|h| can_receive(h, date, &s.profile.region));
         let destination = if receiving.is_some() {
             HeirDestination::Account
         } else {
@@ -124,17 +123,16 @@ pub(super) fn settle_inheritance(
         shares.push(InheritanceShare {
             heir: heir.heir,
             name: heir.name.clone(),
-            share: heir.share,
+            share: heir.share.clone(),
             amount,
             destination,
         });
     }
     if heirs.is_empty() {
-        let share = crate::money::Rate::new(Decimal::ONE);
         shares.push(InheritanceShare {
             heir: None,
             name: "pooled fund".into(),
-            share,
+            share: Share::one(),
             amount: balance,
             destination: HeirDestination::PooledFund,
         });
@@ -155,29 +153,33 @@ pub(super) fn settle_inheritance(
     Ok(events)
 }
 
-/// An heir insured here: an employee-scheme member whose account is open and alive on `date`.
-fn can_receive(heir: &MemberState, date: NaiveDate) -> bool {
-    let employee = heir
-        .profile
-        .as_ref()
-        .is_some_and(|p| p.scheme == Scheme::Employee && p.enrolled_on <= date);
-    employee && heir.closed_on.is_none() && heir.died_on.is_none_or(|d| d >= date)
+/// An heir insured here (R11): an employee-scheme member of the same region whose account is
+/// open and alive on `date`, and who has an account (a `pool_only` member has none, R3); any
+/// other heir's share is paid out.
+fn can_receive(heir: &MemberState, date: NaiveDate, region: &str) -> bool {
+    let employee_here = heir.profile.as_ref().is_some_and(|p| {
+        p.scheme == Scheme::Employee && p.region == region && p.enrolled_on <= date
+    });
+    let has_account = heir.rules.tier == Tier::WithAccount;
+    employee_here
+        && has_account
+        && heir.closed_on.is_none()
+        && heir.died_on.is_none_or(|d| d >= date)
 }
 
-/// Splits `balance` by shares to the fen, losing and creating nothing: each share is rounded down,
-/// then the fen left over go one each to the largest remainders (earlier heirs first on ties).
+/// Splits `balance` by shares to the fen, losing and creating nothing (R11): each share is
+/// rounded down, then the fen left over go one each to the largest remainders (list order on
+/// ties). Shares are exact fractions, so 400.00 in thirds is 133.34, 133.33, 133.33.
 fn split(balance: Money, heirs: &[Heir]) -> Result<Vec<Money>, Rejection> {
     if heirs.len() > HEIRS_MAX {
         return Err(Rejection::invalid(format!(
             "at most {HEIRS_MAX} heirs per settlement"
         )));
     }
-    if heirs.iter().any(|h| h.share.as_decimal() <= Decimal::ZERO) {
+    if heirs.iter().any(|h| !h.share.is_positive()) {
         return Err(Rejection::invalid("every heir's share must be positive"));
     }
-    // A share above 1 can never sum to 1 with positive others; refusing it here also keeps the
-    // sum below from overflowing (HEIRS_MAX shares of at most 1 each).
-    if heirs.iter().any(|h| h.share.as_decimal() > Decimal::ONE) {
+    if heirs.iter().any(|h| h.share.exceeds_one()) {
         return Err(Rejection::invalid(
             "every heir's share is a fraction of at most 1",
         ));
@@ -185,31 +187,56 @@ fn split(balance: Money, heirs: &[Heir]) -> Result<Vec<Money>, Rejection> {
     if heirs.iter().any(|h| h.name.trim().is_empty()) {
         return Err(Rejection::invalid("every heir needs a name"));
     }
-    let total: Decimal = heirs.iter().map(|h| h.share.as_decimal()).sum();
-    if !heirs.is_empty() && total != Decimal::ONE {
+    let too_fine = || {
+        Rejection::invalid(
+            "the shares are too fine to add up exactly; write them with smaller denominators",
+        )
+    };
+    let total = Share::sum(heirs.iter().map(|h| &h.share)).ok_or_else(too_fine)?;
+    if !heirs.is_empty() && total != (1, 1) {
+        let (n, d) = total;
         return Err(Rejection::invalid(format!(
-            "heirs' shares sum to {total}, not 1"
+            "heirs' shares sum to {n}/{d}, not 1"
         )));
     }
-    let exact: Vec<Decimal> = heirs
-        .iter()
-        .map(|h| balance.as_decimal() * h.share.as_decimal())
-        .collect();
-    let mut amounts: Vec<Money> = exact.iter().map(|e| Money::round_down(*e)).collect();
-    let handed: Money = amounts.iter().copied().sum();
-    let mut left_fen = (balance - handed).fen();
+    let fen = i128::from(balance.fen());
+    // Each heir's exact part in fen is fen × n / d: its floor and the remainder over d.
+    let mut parts = Vec::with_capacity(heirs.len());
+    for h in heirs {
+        let product = fen.checked_mul(h.share.numerator()).ok_or_else(too_fine)?;
+        let d = h.share.denominator();
+        parts.push((product / d, product % d, d));
+    }
+    let handed: i128 = parts.iter().map(|(floor, _, _)| *floor).sum();
+    let mut left = fen - handed;
     let mut order: Vec<usize> = (0..heirs.len()).collect();
+    // Larger remainder first: r_a / d_a > r_b / d_b ⇔ r_a × d_b > r_b × d_a.
+    let cross = |a: usize, b: usize| {
+        let (_, ra, da) = parts[a];
+        let (_, rb, db) = parts[b];
+        ra.checked_mul(db).zip(rb.checked_mul(da))
+    };
+    if (0..heirs.len()).any(|a| (0..heirs.len()).any(|b| cross(a, b).is_none())) {
+        return Err(too_fine());
+    }
     order.sort_by(|a, b| {
-        (exact[*b] - amounts[*b].as_decimal())
-            .cmp(&(exact[*a] - amounts[*a].as_decimal()))
-            .then(a.cmp(b))
+        let (x, y) = cross(*a, *b).unwrap_or_default();
+        y.cmp(&x).then(a.cmp(b))
     });
+    let mut amounts: Vec<i128> = parts.iter().map(|(floor, _, _)| *floor).collect();
     for i in order {
-        if left_fen <= 0 {
+        if left <= 0 {
             break;
         }
-        amounts[i] += Money::from_fen(1);
-        left_fen -= 1;
+        amounts[i] += 1;
+        left -= 1;
     }
-    Ok(amounts)
+    amounts
+        .into_iter()
+        .map(|a| {
+            i64::try_from(a)
+                .map(Money::from_fen)
+                .map_err(|_| too_fine())
+        })
+        .collect()
 }

@@ -1,0 +1,134 @@
+//! Reading a member: the account view (at the head, as of a date, as known after a position),
+//! the statement, the difference between two points, the dispute dossier.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use super::core::Core;
+use super::submit::wait;
+use super::QueryError;
+use crate::audit::diff::{Diff, Point};
+use crate::audit::dossier::{verify_dossier_with, Dossier, DossierError, DossierReport};
+use crate::domain::MemberId;
+use crate::projection::{self, AccountView, Statement, ViewAt};
+use crate::store::{settled_head, StoreError, StoredEvent};
+
+impl Core {
+    /// The account view of a member: at the head (from its checkpoint, no replay), as of a date,
+    /// or as the ledger knew it after a position (both by folding that member's events). A view
+    /// at the head shows only durable events: while an append is on its way to disk, the view
+    /// waits for it.
+    pub fn account(&self, member: MemberId, at: ViewAt) -> Result<AccountView, QueryError> {
+        let policies = &self.policies;
+        let view = match at {
+            ViewAt::Head => {
+                if self.store.committed_position()? > self.store.head()?.position {
+                    wait(self.store.sync())?;
+                }
+                let head = self.store.head()?;
+                let state = self.checkpoint(member)?;
+                let on = state.last_event_on.unwrap_or(NaiveDate::MIN);
+                let view = AccountView::of(&state, &state, policies, on, head.position);
+                self.remember(BTreeMap::from([(member, state)]));
+                view
+            }
+            ViewAt::AsOf(date) => {
+                // Money as in force on the date; coverage as now known (DOMAIN §12 R2).
+                let head = self.store.head()?;
+                let events = self.store.read_member(member, None)?;
+                let known = projection::fold_member(member, &events)?;
+                let effective: Vec<StoredEvent> = events
+                    .into_iter()
+                    .filter(|e| e.effective_date <= date)
+                    .collect();
+                let state = projection::fold_member(member, &effective)?;
+                AccountView::of(&state, &known, policies, date, head.position)
+            }
+            ViewAt::Position(position) => {
+                let head = self.store.head()?;
+                let events = self.store.read_member(member, Some(position))?;
+                let state = projection::fold_member(member, &events)?;
+                let on = state.last_event_on.unwrap_or(NaiveDate::MIN);
+                let position = position.min(head.position);
+                AccountView::of(&state, &state, policies, on, position)
+            }
+        };
+        view.ok_or(QueryError::UnknownMember(member))
+    }
+
+    /// The member's statement, limited to effective dates in `[from, to]` when given.
+    pub fn statement(
+        &self,
+        member: MemberId,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Statement, QueryError> {
+        let events = self.store.read_member(member, None)?;
+        if events.is_empty() {
+            return Err(QueryError::UnknownMember(member));
+        }
+        Ok(Statement::build_with_policies(
+            member,
+            &events,
+            from,
+            to,
+            Some(&self.policies),
+        )?)
+    }
+
+    /// What changed between two points of a member's history.
+    pub fn diff(&self, member: MemberId, from: Point, to: Point) -> Result<Diff, QueryError> {
+        let events = self.store.read_member(member, None)?;
+        if events.is_empty() {
+            return Err(QueryError::UnknownMember(member));
+        }
+        let head = self.store.head()?;
+        Ok(Diff::between(
+            member,
+            &events,
+            from,
+            to,
+            head.position,
+            &self.policies,
+        )?)
+    }
+
+    /// The member's dispute dossier.
+    pub fn dossier(&self, member: MemberId) -> Result<Dossier, QueryError> {
+        let head = settled_head(self.store.as_ref())?;
+        let events = self.store.read_member(member, Some(head.position))?;
+        if events.is_empty() {
+            return Err(QueryError::UnknownMember(member));
+        }
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        Ok(Dossier::build(member, events, head, now, &self.policies)?)
+    }
+
+    /// Checks a dossier offline and then against this ledger: every event in it is the event
+    /// this ledger holds at that position, byte for byte.
+    pub fn check_dossier(&self, dossier: &Dossier) -> Result<DossierReport, DossierError> {
+        let report = verify_dossier_with(dossier, &self.policies)?;
+        for event in dossier.events()? {
+            let ours = self
+                .store
+                .event_at(event.position)
+                .map_err(|e| DossierError(format!("cannot read the ledger: {e}")))?;
+            match &ours {
+                Some(o) if o.record() == event.record() => {}
+                _ => {
+                    return Err(DossierError(format!(
+                        "event at position {} is not the one this ledger holds",
+                        event.position
+                    )))
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// The end of the log as readers see it.
+    pub fn head(&self) -> Result<crate::store::Head, StoreError> {
+        self.store.head()
+    }
+}
