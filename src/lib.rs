@@ -13,4 +13,4 @@ pub mod store;
 pub mod synthetic;
 
 pub use audit::verify;
-pub use ledger::{Ledger, QueryError, Receipt, SubmitError};
+pub use ledger::{Ledger, QueryError, Receipt, SubmitError, Subscription, SubscriptionCheckpoint};

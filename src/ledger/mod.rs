@@ -10,6 +10,7 @@ mod batch;
 mod core;
 mod queries;
 mod submit;
+mod subscribe;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +21,7 @@ use chrono::NaiveDate;
 pub use self::batch::PIPELINE_GROUP_COMMANDS;
 pub use self::core::STATE_CACHE_MEMBERS;
 pub use self::submit::DECIDE_ATTEMPTS_MAX;
+pub use self::subscribe::{Subscription, SubscriptionCheckpoint, SUBSCRIPTION_READ_EVENTS};
 
 use self::core::Core;
 use crate::audit::diff::{Diff, Point};
@@ -243,6 +245,12 @@ impl Ledger {
             reason: reason.to_string(),
         };
         self.submit(command, key).await
+    }
+
+    /// The log from `from_position` on (1: from the start), in order, then new events as they
+    /// become durable; see [`Subscription`].
+    pub fn subscribe(&self, from_position: u64) -> Subscription {
+        Subscription::new(Arc::clone(&self.core.store), from_position)
     }
 
     /// The stored event with this id, if the log has it.
