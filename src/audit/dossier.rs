@@ -252,7 +252,7 @@ pub fn verify_dossier_with(
             Some(p) if e.position <= p.position => {
                 return fail(format!("positions out of order at {at}"));
             }
-            Some(p) if e.prev_hash != p.hash => {
+            Some(p) if e.prev_hash != p.hash() => {
                 return fail(format!(
                     "event at position {} does not match the hash the next event records for it: it was altered",
                     p.position
@@ -269,7 +269,7 @@ pub fn verify_dossier_with(
         return fail("an event lies beyond the ledger head it claims".into());
     }
     if last.position == dossier.ledger_head.position
-        && hex::encode(last.hash) != dossier.ledger_head.hash
+        && hex::encode(last.hash()) != dossier.ledger_head.hash
     {
         return fail("the last event is the head but its hash is not the head's".into());
     }

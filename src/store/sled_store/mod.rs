@@ -340,7 +340,7 @@ fn check_anchor(tree: &sled::Tree, head: &Head, anchor: Head) -> Result<(), Stor
         return Ok(());
     }
     let event = Chunks::default().event_at(tree, anchor.position)?;
-    if event.map(|e| e.hash) != Some(anchor.hash) {
+    if event.map(|e| e.hash()) != Some(anchor.hash) {
         return Err(StoreError::Corrupt {
             position: anchor.position,
             reason: format!(

@@ -422,14 +422,14 @@ impl Writer {
                 entry.run.push(event.position);
                 entry.record = MemberRecord {
                     version: event.member_version,
-                    hash: event.hash,
+                    hash: event.hash(),
                     last_position: event.position,
                 };
                 touched.push(event.member);
                 self.tail.records.push(event.record().to_vec());
                 last = Some(Head {
                     position: event.position,
-                    hash: event.hash,
+                    hash: event.hash(),
                 });
             }
         }
