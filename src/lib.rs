@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod codec;
 pub mod domain;
+pub mod files;
 pub mod ledger;
 pub mod migrate;
 pub mod money;
@@ -13,4 +14,4 @@ pub mod store;
 pub mod synthetic;
 
 pub use audit::verify;
-pub use ledger::{Ledger, QueryError, Receipt, SubmitError};
+pub use ledger::{Ledger, QueryError, Receipt, SubmitError, Subscription, SubscriptionCheckpoint};

@@ -7,6 +7,7 @@ mod load;
 mod migrate;
 mod policy;
 mod query;
+mod seal;
 mod submit;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,9 @@ use member_ledger::Ledger;
 /// shipped ones) and validated before any ledger opens.
 static POLICIES: OnceLock<PolicySet> = OnceLock::new();
 
+/// The key checkpoints are signed with (`--signing-key` or the environment), read at start.
+static SIGNER: OnceLock<Option<member_ledger::store::seal::Signer>> = OnceLock::new();
+
 /// The policies chosen at start.
 pub(crate) fn policies() -> PolicySet {
     POLICIES.get_or_init(PolicySet::shipped).clone()
@@ -31,7 +35,8 @@ pub(crate) fn policies() -> PolicySet {
 /// start.
 pub(crate) async fn open_ledger(data: &Path) -> Result<Ledger, StoreError> {
     let policies = POLICIES.get_or_init(PolicySet::shipped).clone();
-    Ledger::open_url(&data.to_string_lossy(), policies).await
+    let signer = SIGNER.get().cloned().flatten();
+    Ledger::open_sealed(&data.to_string_lossy(), policies, signer).await
 }
 
 /// `data` for messages: a PostgreSQL URL without its password.
@@ -64,6 +69,10 @@ struct Args {
     /// shipped ones; every file is validated when the ledger opens.
     #[arg(long = "policy-dir", global = true, value_name = "DIR")]
     policy_dir: Option<PathBuf>,
+    /// The Ed25519 key the ledger signs checkpoints of its log with (`keygen` makes one; keep it
+    /// outside the data directory). Default: the file named by MEMBER_LEDGER_SIGNING_KEY.
+    #[arg(long = "signing-key", global = true, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Sub,
 }
@@ -112,7 +121,23 @@ enum Sub {
     },
     /// Check the whole log: positions, hash chain, decoding, member versions, every amount
     /// recomputed, and checkpoints against a replay. Exit 1 names the first broken position.
-    Verify,
+    /// With --witness FILE, check instead that the log continues a checkpoint exported earlier.
+    Verify {
+        /// A signed checkpoint exported earlier (`checkpoint export`): exit 1 when the log was
+        /// rolled back or rewritten since.
+        #[arg(long, value_name = "FILE")]
+        witness: Option<PathBuf>,
+    },
+    /// Write a new Ed25519 signing key to FILE (mode 0600) and print its public key.
+    Keygen {
+        /// The key file to create (it must not exist).
+        file: PathBuf,
+    },
+    /// Signed checkpoints of the log.
+    Checkpoint {
+        #[command(subcommand)]
+        action: CheckpointAction,
+    },
     /// Rebuild every projection from the log (or, with --as-of, fold what was in force on a date
     /// and print totals, writing nothing).
     Replay {
@@ -212,6 +237,18 @@ enum PolicyAction {
     },
 }
 
+/// What `checkpoint` does.
+#[derive(Subcommand, Debug)]
+enum CheckpointAction {
+    /// Write the latest signed checkpoint of the whole log (signed now when events arrived
+    /// since), for a witness to keep.
+    Export {
+        /// The file to write (standard output by default).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
 /// Parses the arguments, runs the subcommand, and returns its exit status.
 pub fn main() -> ExitCode {
     let args = Args::parse();
@@ -227,6 +264,12 @@ pub fn main() -> ExitCode {
                 )))
             }
         }
+    }
+    match seal::load_signer(args.signing_key.as_deref()) {
+        Ok(signer) => {
+            let _ = SIGNER.set(signer);
+        }
+        Err(e) => return ExitCode::from(fail(e)),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -263,7 +306,14 @@ pub fn main() -> ExitCode {
                 };
                 query::statement(&args.data, &member, from.as_deref(), to.as_deref(), format).await
             }
-            Sub::Verify => query::verify(&args.data).await,
+            Sub::Verify { witness: None } => query::verify(&args.data).await,
+            Sub::Verify {
+                witness: Some(file),
+            } => seal::verify_witness(&args.data, &file).await,
+            Sub::Keygen { file } => seal::keygen(&file),
+            Sub::Checkpoint {
+                action: CheckpointAction::Export { out },
+            } => seal::export(&args.data, out.as_deref()).await,
             Sub::Replay { as_of } => audit::replay(&args.data, as_of.as_deref()).await,
             Sub::Diff {
                 member,

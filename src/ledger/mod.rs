@@ -10,6 +10,7 @@ mod batch;
 mod core;
 mod queries;
 mod submit;
+mod subscribe;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,14 +21,17 @@ use chrono::NaiveDate;
 pub use self::batch::PIPELINE_GROUP_COMMANDS;
 pub use self::core::STATE_CACHE_MEMBERS;
 pub use self::submit::DECIDE_ATTEMPTS_MAX;
+pub use self::subscribe::{Subscription, SubscriptionCheckpoint, SUBSCRIPTION_READ_EVENTS};
 
 use self::core::Core;
 use crate::audit::diff::{Diff, Point};
 use crate::audit::dossier::{Dossier, DossierError, DossierReport};
+use crate::audit::witness::{self, WitnessError, WitnessReport};
 use crate::codec::EventJson;
 use crate::domain::{parse_command, Command, MemberId, MemberState, Rejection};
 use crate::policy::PolicySet;
 use crate::projection::{rebuild, AccountView, Statement, ViewAt};
+use crate::store::seal::Signer;
 use crate::store::{
     DataLocation, EventStore, Head, SledStore, StoreError, StoreOptions, StoredEvent,
 };
@@ -154,6 +158,18 @@ impl Ledger {
         Ok(Ledger::with_store(store, policies))
     }
 
+    /// Opens (or creates) the ledger at `location`, signing checkpoints of its log with
+    /// `signer` (see [`crate::audit::witness`]).
+    pub async fn open_sealed(
+        location: &str,
+        policies: PolicySet,
+        signer: Option<Signer>,
+    ) -> Result<Ledger, StoreError> {
+        let location = DataLocation::parse(location);
+        let store = blocking(move || location.open_with(signer)).await?;
+        Ok(Ledger::with_store(store, policies))
+    }
+
     /// A ledger over any store.
     pub fn with_store(store: Arc<dyn EventStore>, policies: PolicySet) -> Ledger {
         Ledger {
@@ -243,6 +259,12 @@ impl Ledger {
             reason: reason.to_string(),
         };
         self.submit(command, key).await
+    }
+
+    /// The log from `from_position` on (1: from the start), in order, then new events as they
+    /// become durable; see [`Subscription`].
+    pub fn subscribe(&self, from_position: u64) -> Subscription {
+        Subscription::new(Arc::clone(&self.core.store), from_position)
     }
 
     /// The stored event with this id, if the log has it.
@@ -370,6 +392,34 @@ impl Ledger {
             )
         })
         .await
+    }
+
+    /// The latest signed checkpoint of the durable log, signed now when events arrived since
+    /// the last one (see [`crate::audit::witness::export_checkpoint`]).
+    pub async fn export_checkpoint(&self) -> Result<String, WitnessError> {
+        let core = Arc::clone(&self.core);
+        match tokio::task::spawn_blocking(move || witness::export_checkpoint(core.store.as_ref()))
+            .await
+        {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Closed.into()),
+        }
+    }
+
+    /// Whether the log continues a checkpoint a witness kept (see
+    /// [`crate::audit::witness::verify_witness`]).
+    pub async fn verify_witness(&self, checkpoint: String) -> Result<WitnessReport, WitnessError> {
+        let core = Arc::clone(&self.core);
+        match tokio::task::spawn_blocking(move || {
+            witness::verify_witness(core.store.as_ref(), &checkpoint)
+        })
+        .await
+        {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Closed.into()),
+        }
     }
 
     /// Every member with events, and its state as the stored projections give it (snapshot plus
