@@ -223,6 +223,7 @@ impl Writer {
             return;
         }
         let mut attempt = 0;
+        let flush = crate::observe::Flush::start("postgres");
         let result = loop {
             attempt += 1;
             match self.block_on(append_all(client, &self.statements, &requests, &self.ids)) {
@@ -232,6 +233,7 @@ impl Writer {
                 other => break other,
             }
         };
+        flush.finish(result.as_ref().map(|outcomes| committed_events(outcomes)));
         let mut outcomes = match result {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect::<Vec<_>>().into_iter(),
             Err(e) => {
@@ -261,6 +263,18 @@ impl Writer {
             }
         }
     }
+}
+
+/// Events the transaction's appends committed.
+fn committed_events(outcomes: &[AppendOutcome]) -> u64 {
+    let events: usize = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            AppendOutcome::Committed(events) => events.len(),
+            _ => 0,
+        })
+        .sum();
+    u64::try_from(events).unwrap_or(u64::MAX)
 }
 
 /// The start of the error a transaction ends with when another writer committed one of its
