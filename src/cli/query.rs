@@ -225,7 +225,10 @@ impl Source<'_> {
         to: Option<NaiveDate>,
     ) -> Result<Statement, u8> {
         match self {
-            Source::Local(ledger) => ledger.statement(member, from, to).await.map_err(query_failed),
+            Source::Local(ledger) => ledger
+                .statement(member, from, to)
+                .await
+                .map_err(query_failed),
             Source::Remote(remote) => {
                 let range: Vec<String> = [("from", from), ("to", to)]
                     .iter()

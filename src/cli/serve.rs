@@ -77,7 +77,9 @@ async fn reload_on_hangup(tokens: Arc<Tokens>) {
     while hangups.recv().await.is_some() {
         match tokens.reload() {
             Ok(clients) => tracing::info!(clients, "tokens file reloaded"),
-            Err(e) => tracing::error!(error = %e, "tokens file refused; the tokens in force are kept"),
+            Err(e) => {
+                tracing::error!(error = %e, "tokens file refused; the tokens in force are kept")
+            }
         }
     }
 }

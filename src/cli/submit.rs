@@ -230,7 +230,12 @@ async fn submit_remote(remote: Arc<Remote>, batch: Vec<Line>) -> Vec<Answer> {
     match tokio::task::spawn_blocking(job).await {
         Ok(answers) => answers,
         Err(e) => (0..count)
-            .map(|_| Err(("server_unreachable".into(), format!("the client failed: {e}"))))
+            .map(|_| {
+                Err((
+                    "server_unreachable".into(),
+                    format!("the client failed: {e}"),
+                ))
+            })
             .collect(),
     }
 }
@@ -258,17 +263,20 @@ fn send(
         RemoteError::Refused { code, message, .. } => (code, message),
         RemoteError::Transport(why) => (
             "server_unreachable".to_string(),
-            format!("{why}; the outcome is unknown: submit again (keyed commands are safe to repeat)"),
+            format!(
+                "{why}; the outcome is unknown: submit again (keyed commands are safe to repeat)"
+            ),
         ),
     })?;
     for ((i, _), text) in pending.drain(..).zip(results) {
         let object: Result<ResultObject, _> = serde_json::from_str(&text);
         answers[i] = Some(match object {
             Ok(ResultObject { ok: true, .. }) => Ok(Accepted::Remote(text)),
-            Ok(ResultObject {
-                error: Some(e), ..
-            }) => Err((e.code, e.message)),
-            _ => Err(("http_error".into(), format!("the server sent no result: {text}"))),
+            Ok(ResultObject { error: Some(e), .. }) => Err((e.code, e.message)),
+            _ => Err((
+                "http_error".into(),
+                format!("the server sent no result: {text}"),
+            )),
         });
     }
     Ok(())

@@ -282,7 +282,10 @@ mod tests {
             hash.to_uppercase()
         );
         let table = table(&text).expect("valid");
-        let client = table.by_hash.get(&hash).expect("found by the lower-case hash");
+        let client = table
+            .by_hash
+            .get(&hash)
+            .expect("found by the lower-case hash");
         assert_eq!(client.name, "claims-service");
         assert!(client.roles.contains(&Role::Submit) && !client.roles.contains(&Role::Audit));
     }
@@ -315,7 +318,10 @@ mod tests {
                 "unknown field",
             ),
         ] {
-            let err = table(&text).err().map(|e| e.to_string()).unwrap_or_default();
+            let err = table(&text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(err.contains(expected), "{text}: {err}");
         }
     }

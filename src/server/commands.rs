@@ -1,5 +1,5 @@
 //! `POST /v1/commands`: one command (a JSON object) or a batch (a JSON array of at most
-//! [`BATCH_COMMANDS_MAX`]), answered with the result objects `submit` prints, in order.
+//! [`super::BATCH_COMMANDS_MAX`]), answered with the result objects `submit` prints, in order.
 //!
 //! A single command's answer carries its status (200 accepted, 400 invalid input, 409 refused,
 //! 503 storage); a batch is answered 200 with one result per command, each as if submitted
@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use super::auth::{Caller, Role};
 use super::error::ApiError;
 use super::strict::check_no_duplicate_keys;
-use super::{AppState, BATCH_COMMANDS_MAX, REQUEST_BODY_BYTES_MAX, REQUEST_TIMEOUT_MS};
+use super::{AppState, Limits};
 use crate::codec::StoredJson;
 use crate::domain::parse_command;
 use crate::store::record::IDEMPOTENCY_KEY_BYTES_MAX;
@@ -41,7 +41,7 @@ pub async fn post(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Submit)?;
     let header_key = idempotency_key(&headers)?;
-    let bytes = read_body(body).await?;
+    let bytes = read_body(body, &state.limits).await?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::invalid("the body is not valid UTF-8"))?;
     match text.trim_start().as_bytes().first() {
@@ -54,7 +54,12 @@ pub async fn post(
 }
 
 /// One command: its result object with its status.
-async fn one(state: &AppState, caller: &Caller, text: &str, header_key: Option<String>) -> Response {
+async fn one(
+    state: &AppState,
+    caller: &Caller,
+    text: &str,
+    header_key: Option<String>,
+) -> Response {
     let answer = match decode_one(text, header_key) {
         Ok((command, key)) => state
             .ledger
@@ -104,9 +109,10 @@ async fn batch(
     }
     let items: Vec<&RawValue> = serde_json::from_str(text)
         .map_err(|e| ApiError::invalid(format!("not a JSON array of commands: {e}")))?;
-    if items.len() > BATCH_COMMANDS_MAX {
+    let most = state.limits.batch_commands_max;
+    if items.len() > most {
         return Err(ApiError::too_large(format!(
-            "a batch holds at most {BATCH_COMMANDS_MAX} commands, this one {}",
+            "a batch holds at most {most} commands, this one {}",
             items.len()
         )));
     }
@@ -119,7 +125,10 @@ async fn batch(
                 .map_err(ApiError::invalid)
         })
         .collect();
-    let lines: Vec<String> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+    let lines: Vec<String> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok().cloned())
+        .collect();
     let mut submitted = state
         .ledger
         .submit_batch_as(lines, Some(caller.name().to_string()))
@@ -218,7 +227,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(ApiError::invalid("the Idempotency-Key header is given twice"));
+        return Err(ApiError::invalid(
+            "the Idempotency-Key header is given twice",
+        ));
     }
     let key = std::str::from_utf8(value.as_bytes())
         .map_err(|_| ApiError::invalid("the Idempotency-Key header is not UTF-8"))?;
@@ -230,21 +241,24 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
-/// The body, at most [`REQUEST_BODY_BYTES_MAX`] bytes, read within [`REQUEST_TIMEOUT_MS`]: 413
-/// when longer, 408 when the client is slower.
-pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    let read = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX);
-    match tokio::time::timeout(Duration::from_millis(REQUEST_TIMEOUT_MS), read).await {
+/// The body, at most [`Limits::body_bytes_max`] bytes, read within
+/// [`Limits::request_timeout_ms`]: 413 when longer, 408 when the client is slower.
+pub async fn read_body(body: Body, limits: &Limits) -> Result<Bytes, ApiError> {
+    let (bytes_max, timeout_ms) = (limits.body_bytes_max, limits.request_timeout_ms);
+    let read = axum::body::to_bytes(body, bytes_max);
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), read).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
-            format!("the body did not arrive within {REQUEST_TIMEOUT_MS} ms; nothing was written"),
+            format!("the body did not arrive within {timeout_ms} ms; nothing was written"),
         )),
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::too_large(format!(
-            "the body is longer than {REQUEST_BODY_BYTES_MAX} bytes; send smaller batches"
+            "the body is longer than {bytes_max} bytes; send smaller batches"
         ))),
-        Ok(Err(e)) => Err(ApiError::invalid(format!("the body could not be read: {e}"))),
+        Ok(Err(e)) => Err(ApiError::invalid(format!(
+            "the body could not be read: {e}"
+        ))),
     }
 }
 

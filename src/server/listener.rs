@@ -1,7 +1,8 @@
-//! Accepting connections: at most [`CONNECTIONS_MAX`] at once (one more is answered 503 and
-//! closed), headers within [`HEADER_READ_TIMEOUT_MS`], and a graceful shutdown that stops
-//! accepting, lets every request in flight finish (a command acknowledged is durable), ends the
-//! event streams and waits up to [`SHUTDOWN_GRACE_MS`] for the connections to close.
+//! Accepting connections: at most [`super::CONNECTIONS_MAX`] at once (one more is answered 503
+//! and closed), headers within [`super::HEADER_READ_TIMEOUT_MS`], and a graceful shutdown that
+//! stops accepting, lets every request in flight finish (a command acknowledged is durable),
+//! ends the event streams and waits up to [`super::SHUTDOWN_GRACE_MS`] for the connections to
+//! close.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,14 +15,12 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-use super::{
-    router, AppState, Tokens, CONNECTIONS_MAX, HEADER_READ_TIMEOUT_MS, SHUTDOWN_GRACE_MS,
-};
+use super::{router, AppState, Limits, Tokens};
 use crate::Ledger;
 
 /// Gauge: connections open.
 pub const CONNECTIONS_OPEN: &str = "member_ledger_http_connections_open";
-/// Counter: connections refused because [`CONNECTIONS_MAX`] were open.
+/// Counter: connections refused because [`super::CONNECTIONS_MAX`] were open.
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "member_ledger_http_connections_refused_total";
 
 /// How long an accept error (out of file descriptors, say) pauses accepting, ms.
@@ -39,21 +38,33 @@ pub async fn serve(
     tokens: Arc<Tokens>,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with(ledger, listener, tokens, Limits::default(), shutdown).await;
+}
+
+/// [`serve`] with other limits.
+pub async fn serve_with(
+    ledger: Ledger,
+    listener: TcpListener,
+    tokens: Arc<Tokens>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
     let (closing_tx, closing_rx) = watch::channel(false);
     let metrics = super::telemetry::metrics_handle();
     let upkeep = tokio::spawn(upkeep(metrics.clone()));
     let state = AppState {
         ledger,
         tokens,
+        limits,
         metrics,
         closing: closing_rx,
     };
     let app = router(state);
-    let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    let permits = Arc::new(Semaphore::new(limits.connections_max));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(HEADER_READ_TIMEOUT_MS));
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -69,7 +80,7 @@ pub async fn serve(
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             metrics::counter!(CONNECTIONS_REFUSED_TOTAL).increment(1);
-            tokio::spawn(refuse_busy(stream));
+            tokio::spawn(refuse_busy(stream, limits.connections_max));
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -87,11 +98,11 @@ pub async fn serve(
     drop(listener);
     tracing::info!("shutting down: accepting no more connections, finishing requests in flight");
     let _ = closing_tx.send(true);
-    let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
+    let grace = Duration::from_millis(limits.shutdown_grace_ms);
     match tokio::time::timeout(grace, graceful.shutdown()).await {
         Ok(()) => tracing::info!("every connection closed"),
         Err(_) => tracing::warn!(
-            grace_ms = SHUTDOWN_GRACE_MS,
+            grace_ms = limits.shutdown_grace_ms,
             "connections still open after the grace period are dropped"
         ),
     }
@@ -108,11 +119,11 @@ async fn upkeep(handle: metrics_exporter_prometheus::PrometheusHandle) {
 }
 
 /// Answers a connection over the limit with 503 and closes it.
-async fn refuse_busy(mut stream: TcpStream) {
+async fn refuse_busy(mut stream: TcpStream, connections_max: usize) {
     let body = super::error::ApiError::new(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         "too_many_connections",
-        format!("the server holds {CONNECTIONS_MAX} connections already; retry shortly"),
+        format!("the server holds {connections_max} connections already; retry shortly"),
     )
     .body_text();
     let answer = format!(

@@ -37,7 +37,7 @@ use tokio::sync::watch;
 
 pub use self::auth::{Caller, Client, Role, Tokens, TokensError};
 pub use self::error::ApiError;
-pub use self::listener::serve;
+pub use self::listener::{serve, serve_with};
 pub use self::telemetry::{init_logging, LogFormat};
 use crate::Ledger;
 
@@ -63,11 +63,43 @@ const _: () = assert!(BATCH_COMMANDS_MAX <= crate::ledger::PIPELINE_GROUP_COMMAN
 const _: () = assert!(REQUEST_BODY_BYTES_MAX >= BATCH_COMMANDS_MAX * 1024);
 const _: () = assert!(HEADER_READ_TIMEOUT_MS <= REQUEST_TIMEOUT_MS);
 
+/// The limits a server runs with: the constants above by default. Tests shrink them so that
+/// the rare paths (a slow client, a full server) run in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// [`REQUEST_BODY_BYTES_MAX`].
+    pub body_bytes_max: usize,
+    /// [`BATCH_COMMANDS_MAX`].
+    pub batch_commands_max: usize,
+    /// [`CONNECTIONS_MAX`].
+    pub connections_max: usize,
+    /// [`REQUEST_TIMEOUT_MS`].
+    pub request_timeout_ms: u64,
+    /// [`HEADER_READ_TIMEOUT_MS`].
+    pub header_read_timeout_ms: u64,
+    /// [`SHUTDOWN_GRACE_MS`].
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            body_bytes_max: REQUEST_BODY_BYTES_MAX,
+            batch_commands_max: BATCH_COMMANDS_MAX,
+            connections_max: CONNECTIONS_MAX,
+            request_timeout_ms: REQUEST_TIMEOUT_MS,
+            header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
+            shutdown_grace_ms: SHUTDOWN_GRACE_MS,
+        }
+    }
+}
+
 /// What every handler shares: one cloneable handle.
 #[derive(Clone)]
 pub struct AppState {
     ledger: Ledger,
     tokens: Arc<Tokens>,
+    limits: Limits,
     metrics: PrometheusHandle,
     closing: watch::Receiver<bool>,
 }
@@ -92,8 +124,9 @@ async fn health(State(state): State<AppState>) -> Response {
     let ledger = state.ledger.clone();
     let head = tokio::task::spawn_blocking(move || ledger.head()).await;
     match head {
-        Ok(Ok(head)) => Json(json!({"ok": true, "status": "ready", "head": head.position}))
-            .into_response(),
+        Ok(Ok(head)) => {
+            Json(json!({"ok": true, "status": "ready", "head": head.position})).into_response()
+        }
         Ok(Err(e)) => ApiError::storage(&e).into_response(),
         Err(_) => ApiError::storage(&crate::store::StoreError::Closed).into_response(),
     }

@@ -66,7 +66,9 @@ impl<'de> Visitor<'de> for CheckedVisitor {
         let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
             if !seen.insert(key.clone()) {
-                return Err(de::Error::custom(format!("the key \"{key}\" is given twice")));
+                return Err(de::Error::custom(format!(
+                    "the key \"{key}\" is given twice"
+                )));
             }
             map.next_value::<Checked>()?;
         }
@@ -94,6 +96,9 @@ mod tests {
         assert!(check_no_duplicate_keys("{").is_err());
         assert!(check_no_duplicate_keys("{} {}").is_err());
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(check_no_duplicate_keys(&deep).is_err(), "depth is bounded, no overflow");
+        assert!(
+            check_no_duplicate_keys(&deep).is_err(),
+            "depth is bounded, no overflow"
+        );
     }
 }

@@ -37,8 +37,8 @@ pub enum LogFormat {
 /// Installs the log subscriber for this process (once; later calls do nothing): to standard
 /// error, at `default_filter` unless [`LOG_FILTER_ENV`] says otherwise.
 pub fn init_logging(format: LogFormat, default_filter: &str) {
-    let filter = EnvFilter::try_from_env(LOG_FILTER_ENV)
-        .unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_env(LOG_FILTER_ENV).unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -3,6 +3,9 @@
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use std::time::Duration;
+
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -12,6 +15,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::domain::MemberId;
 use crate::projection::{AccountView, Statement, ViewAt};
+use crate::QueryError;
 
 /// `?as_of=DATE&at=POSITION` (at most one).
 #[derive(Debug, Deserialize)]
@@ -39,19 +43,16 @@ pub async fn account(
     caller.require(Role::Read)?;
     let member = member_of(member)?;
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let at = match (params.as_of, params.at) {
-        (Some(_), Some(_)) => return Err(ApiError::invalid("give as_of or at, not both")),
-        (Some(date), None) => ViewAt::AsOf(date_of(&date, "as_of")?),
-        (None, Some(position)) => ViewAt::Position(position.parse().map_err(|_| {
-            ApiError::invalid(format!("at '{position}' is not a log position"))
-        })?),
-        (None, None) => ViewAt::Head,
-    };
-    let view = state
-        .ledger
-        .account(member, at)
-        .await
-        .map_err(|e| ApiError::of_query(&e))?;
+    let at =
+        match (params.as_of, params.at) {
+            (Some(_), Some(_)) => return Err(ApiError::invalid("give as_of or at, not both")),
+            (Some(date), None) => ViewAt::AsOf(date_of(&date, "as_of")?),
+            (None, Some(position)) => ViewAt::Position(position.parse().map_err(|_| {
+                ApiError::invalid(format!("at '{position}' is not a log position"))
+            })?),
+            (None, None) => ViewAt::Head,
+        };
+    let view = within(&state, state.ledger.account(member, at)).await?;
     Ok(Json(view))
 }
 
@@ -67,12 +68,24 @@ pub async fn statement(
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
     let from = params.from.map(|d| date_of(&d, "from")).transpose()?;
     let to = params.to.map(|d| date_of(&d, "to")).transpose()?;
-    let statement = state
-        .ledger
-        .statement(member, from, to)
-        .await
-        .map_err(|e| ApiError::of_query(&e))?;
+    let statement = within(&state, state.ledger.statement(member, from, to)).await?;
     Ok(Json(statement))
+}
+
+/// A query answered within [`super::Limits::request_timeout_ms`], else 503.
+async fn within<T>(
+    state: &AppState,
+    query: impl std::future::Future<Output = Result<T, QueryError>>,
+) -> Result<T, ApiError> {
+    let timeout_ms = state.limits.request_timeout_ms;
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), query).await {
+        Ok(answer) => answer.map_err(|e| ApiError::of_query(&e)),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("no answer within {timeout_ms} ms; try again"),
+        )),
+    }
 }
 
 fn member_of(path: Result<Path<String>, PathRejection>) -> Result<MemberId, ApiError> {
@@ -85,10 +98,13 @@ fn member_of(path: Result<Path<String>, PathRejection>) -> Result<MemberId, ApiE
 fn date_of(text: &str, name: &str) -> Result<NaiveDate, ApiError> {
     let refuse = || ApiError::invalid(format!("{name} '{text}' is not a date YYYY-MM-DD"));
     let shape_ok = text.len() == 10
-        && text
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && text.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if !shape_ok {
         return Err(refuse());
     }
@@ -102,7 +118,14 @@ mod tests {
     #[test]
     fn dates_must_be_exactly_yyyy_mm_dd_and_real() {
         assert!(date_of("2024-02-29", "from").is_ok());
-        for bad in ["2023-02-29", "2024-1-01", "+2024-01-01", "20240101", "2024-13-01", ""] {
+        for bad in [
+            "2023-02-29",
+            "2024-1-01",
+            "+2024-01-01",
+            "20240101",
+            "2024-13-01",
+            "",
+        ] {
             assert!(date_of(bad, "from").is_err(), "{bad}");
         }
     }
