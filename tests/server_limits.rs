@@ -130,14 +130,19 @@ fn a_client_too_slow_with_its_body_gets_408_and_writes_nothing() {
 fn a_client_too_slow_with_its_headers_loses_the_connection() {
     let server = start(small());
     let mut stream = connect(&server.addr);
-    stream.write_all(b"GET /v1/health HTTP/1.1\r\nhost:").expect("part");
+    stream
+        .write_all(b"GET /v1/health HTTP/1.1\r\nhost:")
+        .expect("part");
     let started = Instant::now();
     let answer = read_all(&mut stream);
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
         "{answer}"
     );
-    assert!(started.elapsed() < Duration::from_secs(10), "closed by the server");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "closed by the server"
+    );
 }
 
 #[test]
@@ -147,7 +152,8 @@ fn a_connection_over_the_limit_gets_503_and_the_others_are_served() {
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut s = connect(&server.addr);
-        s.write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n").expect("write");
+        s.write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n")
+            .expect("write");
         let mut buf = [0u8; 512];
         let n = s.read(&mut buf).expect("answer");
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
@@ -156,7 +162,10 @@ fn a_connection_over_the_limit_gets_503_and_the_others_are_served() {
     let mut third = connect(&server.addr);
     let answer = read_all(&mut third);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    assert!(answer.contains(r#""code":"too_many_connections""#), "{answer}");
+    assert!(
+        answer.contains(r#""code":"too_many_connections""#),
+        "{answer}"
+    );
     drop(held);
     // Places free again once the idle connections go.
     let until = Instant::now() + Duration::from_secs(10);
