@@ -665,3 +665,50 @@ fn a_held_directory_is_refused_by_every_subcommand_with_a_message_naming_the_ser
     }
     assert_eq!(head(&server), 1, "the server still serves");
 }
+
+#[test]
+fn the_client_is_shown_by_statements_explain_and_dossiers_and_covered_by_the_hash() {
+    use member_ledger::audit::dossier::verify_dossier;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("dir");
+        let ledger = member_ledger::Ledger::open(dir.path()).await.expect("open");
+        let m = member(9);
+        let id: member_ledger::domain::MemberId = m.parse().expect("id");
+        for (line, actor) in [
+            (enroll(&m), Some("claims-service")),
+            (contribute(&m, 1), None),
+        ] {
+            let (command, key) = member_ledger::domain::parse_command(&line).expect("command");
+            ledger
+                .submit_as(command, key, actor.map(str::to_string))
+                .await
+                .expect("accepted");
+        }
+        let statement = ledger.statement(id, None, None).await.expect("statement");
+        assert_eq!(statement.lines[0].actor.as_deref(), Some("claims-service"));
+        assert_eq!(statement.lines[1].actor, None);
+        let json = serde_json::to_value(&statement).expect("json");
+        assert_eq!(json["lines"][0]["actor"], "claims-service");
+        assert!(
+            json["lines"][1].get("actor").is_none(),
+            "absent when none was recorded"
+        );
+        let text = statement.to_explained_text();
+        assert_eq!(
+            text.matches("submitted by claims-service").count(),
+            2,
+            "{text}"
+        );
+        let dossier = ledger.dossier(id).await.expect("dossier");
+        assert_eq!(
+            dossier.events[0].event.actor.as_deref(),
+            Some("claims-service")
+        );
+        assert!(verify_dossier(&dossier).is_ok());
+        // The name is in the hashed record: another name shown is caught.
+        let mut edited = dossier.clone();
+        edited.events[0].event.actor = Some("someone-else".into());
+        assert!(verify_dossier(&edited).is_err());
+    });
+}
