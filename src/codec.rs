@@ -163,7 +163,7 @@ impl EventJson {
             policy_version: stored.policy_version.clone(),
             data: fields_json(stored)?,
             prev_hash: hex::encode(stored.prev_hash),
-            hash: hex::encode(stored.hash),
+            hash: hex::encode(stored.hash()),
         })
     }
 }
@@ -195,7 +195,7 @@ impl Serialize for StoredJson<'_> {
         let mut de = rmp_serde::Deserializer::from_read_ref(e.data()).with_human_readable();
         map.serialize_entry("data", &serde_transcode::Transcoder::new(&mut de))?;
         map.serialize_entry("prev_hash", &hex::encode(e.prev_hash))?;
-        map.serialize_entry("hash", &hex::encode(e.hash))?;
+        map.serialize_entry("hash", &hex::encode(e.hash()))?;
         map.end()
     }
 }

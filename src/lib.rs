@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod codec;
 pub mod domain;
+pub mod files;
 pub mod ledger;
 pub mod migrate;
 pub mod money;

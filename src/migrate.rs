@@ -143,7 +143,7 @@ impl PreviousFormat {
                 prev_hash,
             },
         );
-        self.chains.insert(old.member, stored.hash);
+        self.chains.insert(old.member, stored.hash());
         self.last = Some((old.position, old.hash));
         Ok(stored)
     }

@@ -24,6 +24,40 @@ pub const WAGE_YUAN_MAX: i64 = 1_000_000_000;
 
 const _: () = assert!(24 * WAGE_YUAN_MAX <= MONEY_YUAN_MAX);
 
+/// [`MONEY_YUAN_MAX`] in fen.
+const MONEY_FEN_MAX: u64 = MONEY_YUAN_MAX.unsigned_abs() * 100;
+
+/// The amount in fen of a plain decimal text (`-?digits(.d{1,2})?`, at most 15 integer digits),
+/// or `None` for anything else (which the general parse then judges).
+fn plain_fen(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    let (whole, fraction) = match digits.iter().position(|b| *b == b'.') {
+        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
+        None => (digits, &[][..]),
+    };
+    if whole.is_empty() || whole.len() > 15 || fraction.len() > 2 {
+        return None;
+    }
+    if digits.contains(&b'.') && fraction.is_empty() {
+        return None;
+    }
+    let mut fen: i64 = 0;
+    for b in whole.iter().chain(fraction) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        fen = fen * 10 + i64::from(b - b'0');
+    }
+    for _ in fraction.len()..2 {
+        fen *= 10;
+    }
+    Some(if negative { -fen } else { fen })
+}
+
 /// An amount of yuan with exactly two decimals. May be negative only inside computations
 /// (a delta); commands and events carry non-negative amounts and say which way they move.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -79,6 +113,18 @@ impl Money {
 
     /// Parses a decimal string such as `"1234.56"`; refuses three decimals and absurd sizes.
     pub fn parse(text: &str) -> Result<Money, MoneyError> {
+        if let Some(fen) = plain_fen(text) {
+            // The common spelling (digits, at most two decimals), read without a general
+            // decimal parse: the same value the general path gives.
+            if fen.unsigned_abs() <= MONEY_FEN_MAX {
+                return Ok(Money(Decimal::new(fen, MONEY_SCALE_DIGITS)));
+            }
+            return Err(MoneyError::TooLarge(text.to_string()));
+        }
+        Money::parse_general(text)
+    }
+
+    fn parse_general(text: &str) -> Result<Money, MoneyError> {
         let trimmed = text.trim();
         let digits = trimmed.strip_prefix('-').unwrap_or(trimmed);
         if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
@@ -438,6 +484,20 @@ mod tests {
         let read: Money = serde_json::from_str("12.5").expect("a number");
         assert_eq!(read.to_string(), "12.50");
         assert!(serde_json::from_str::<Money>("1.005").is_err());
+    }
+
+    proptest::proptest! {
+        // The quick reading of plain decimal texts gives exactly what the general parse gives,
+        // value and scale, or the same refusal.
+        #[test]
+        fn the_quick_reading_agrees_with_the_general_parse(text in "-?[0-9]{0,16}(\\.[0-9]{0,3})?") {
+            let quick = Money::parse(&text);
+            let general = Money::parse_general(&text);
+            proptest::prop_assert_eq!(quick.clone().map(|m| (m, m.0.scale())), general.clone().map(|m| (m, m.0.scale())));
+            if let (Err(a), Err(b)) = (quick, general) {
+                proptest::prop_assert_eq!(std::mem::discriminant(&a), std::mem::discriminant(&b));
+            }
+        }
     }
 
     #[test]

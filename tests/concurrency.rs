@@ -171,9 +171,10 @@ async fn sixteen_tasks_lose_nothing_and_equal_a_sequential_replay() {
             assert_eq!(first, &positions, "{line}: one key, two writes");
         }
         for e in &receipt.events {
-            if let Some(h) = acknowledged.insert(e.position, e.hash) {
+            if let Some(h) = acknowledged.insert(e.position, e.hash()) {
                 assert_eq!(
-                    h, e.hash,
+                    h,
+                    e.hash(),
                     "position {} acknowledged twice differently",
                     e.position
                 );
@@ -189,7 +190,7 @@ async fn sixteen_tasks_lose_nothing_and_equal_a_sequential_replay() {
     for e in &events[usize::try_from(MEMBERS).expect("small")..] {
         assert_eq!(
             acknowledged.get(&e.position),
-            Some(&e.hash),
+            Some(&e.hash()),
             "position {} unacknowledged or lost",
             e.position
         );

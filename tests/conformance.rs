@@ -172,7 +172,7 @@ fn positions_count_from_one_in_append_order_and_the_head_is_the_last_event() {
         );
         let head = store.head().expect("head");
         assert_eq!(head.position, 3);
-        assert_eq!(head.hash, events[2].hash, "{}", f.backend);
+        assert_eq!(head.hash, events[2].hash(), "{}", f.backend);
         let window = store.read_from(2, 1).expect("read");
         assert_eq!(window.len(), 1);
         assert_eq!(window[0].position, 2);
@@ -213,15 +213,15 @@ fn each_members_events_form_one_hash_chain_from_genesis() {
         for e in all_events(store) {
             let prev = last.get(&e.member).copied().unwrap_or(GENESIS_HASH);
             assert_eq!(e.prev_hash, prev, "{} at {}", f.backend, e.position);
-            assert_eq!(e.hash, e.computed_hash(), "{}", f.backend);
-            last.insert(e.member, e.hash);
+            assert_eq!(e.hash(), e.computed_hash(), "{}", f.backend);
+            last.insert(e.member, e.hash());
         }
         assert_eq!(last.len(), 2);
         let end = all_events(store).last().cloned().expect("events");
         let head = store.head().expect("head");
         assert_eq!(
             (head.position, head.hash),
-            (end.position, end.hash),
+            (end.position, end.hash()),
             "{}: the head is the last event",
             f.backend
         );

@@ -153,7 +153,7 @@ fn acknowledged_commands_survive_sigkill_and_nothing_is_half_visible() {
             for (position, hash) in &acknowledged {
                 let events = ledger.store().read_from(*position, 1).expect("read");
                 assert_eq!(
-                    events.first().map(|e| hex::encode(e.hash)),
+                    events.first().map(|e| hex::encode(e.hash())),
                     Some(hash.clone()),
                     "acknowledged position {position} lost or changed (cycle {cycle})"
                 );

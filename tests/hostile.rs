@@ -18,7 +18,7 @@ const DECEASED: &str = "00000000-0000-4000-8000-00000000ee02";
 /// Not enrolled.
 const NEWCOMER: &str = "00000000-0000-4000-8000-00000000ee03";
 /// The binary's line limit (`SUBMIT_LINE_BYTES_MAX`), in bytes.
-const LINE_BYTES_MAX: usize = 1024 * 1024;
+const LINE_BYTES_MAX: usize = 64 * 1024;
 /// Nesting well past serde_json's recursion limit (128): must be refused, not overflow the stack.
 const NESTING_DEPTH: usize = 100_000;
 

@@ -125,7 +125,11 @@ fn tail(store: Arc<PgStore>, stop: Arc<AtomicBool>) -> Vec<(u64, String)> {
                 last = e.position;
             }
             let read = chunk.len();
-            seen.extend(chunk.into_iter().map(|e| (e.position, hex::encode(e.hash))));
+            seen.extend(
+                chunk
+                    .into_iter()
+                    .map(|e| (e.position, hex::encode(e.hash()))),
+            );
             if read < TAIL_CHUNK_EVENTS {
                 break;
             }
@@ -234,7 +238,7 @@ fn four_processes_on_shared_members_lose_nothing_and_a_reader_sees_each_event_on
     );
     let by_position: BTreeMap<u64, String> = log
         .iter()
-        .map(|e| (e.position, hex::encode(e.hash)))
+        .map(|e| (e.position, hex::encode(e.hash())))
         .collect();
     for (position, hash) in &acknowledged {
         assert_eq!(
@@ -245,7 +249,7 @@ fn four_processes_on_shared_members_lose_nothing_and_a_reader_sees_each_event_on
     }
     let stored: Vec<(u64, String)> = log
         .iter()
-        .map(|e| (e.position, hex::encode(e.hash)))
+        .map(|e| (e.position, hex::encode(e.hash())))
         .collect();
     assert_eq!(
         seen, stored,

@@ -404,7 +404,7 @@ fn sigterm_during_load_keeps_every_acknowledged_command_and_closes_streams() {
                 .event_at(*position)
                 .expect("read")
                 .expect("present");
-            assert_eq!(&hex::encode(stored.hash), hash, "position {position}");
+            assert_eq!(&hex::encode(stored.hash()), hash, "position {position}");
             assert_eq!(stored.idempotency_key.as_deref(), Some(key.as_str()));
             assert_eq!(stored.actor.as_deref(), Some("claims-service"));
         }
@@ -477,6 +477,15 @@ fn hostile_requests_get_4xx_and_write_nothing() {
             "invalid_input",
         ),
         (huge, None, 413, "too_large"),
+        (
+            contribute(&m, 1).replace(
+                "\"employer\"",
+                &format!("\"employer\",\"x\":\"{}\"", "x".repeat(70_000)),
+            ),
+            None,
+            413,
+            "too_large",
+        ),
     ];
     for (body, key, status, code) in &bodies {
         let (got, answer) = post(&server, body, SUBMITTER, *key);

@@ -42,7 +42,11 @@ async fn a_subscription_catches_up_then_follows_live_events_and_resumes_from_its
         .expect("event");
     let receipt = live.await.expect("task");
     assert_eq!(event.position, 6);
-    assert_eq!(event.hash, receipt.events[0].hash, "the acknowledged event");
+    assert_eq!(
+        event.hash(),
+        receipt.events[0].hash(),
+        "the acknowledged event"
+    );
 
     // The checkpoint persists; a new subscription from it sees only what came after.
     let saved = SubscriptionCheckpoint::at(dir.path().join("consumer.checkpoint"));

@@ -22,6 +22,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::audit::witness::{check_seal, EventSeal};
 use crate::codec::EventJson;
 use crate::domain::MemberId;
 use crate::policy::PolicySet;
@@ -98,6 +99,10 @@ pub struct Dossier {
     pub year_ends: Vec<AccountView>,
     /// The full statement.
     pub statement: Statement,
+    /// An inclusion proof of the member's last event under a checkpoint the ledger signed
+    /// (absent when the ledger signs none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<EventSeal>,
     /// Hex SHA-256 of this file's canonical JSON with `digest` empty.
     pub digest: String,
 }
@@ -113,6 +118,9 @@ pub struct DossierReport {
     pub year_ends: usize,
     /// The ledger head it claims, to compare with the bureau's ledger.
     pub ledger_head: DossierHead,
+    /// When the dossier is sealed: the size of the signed checkpoint its member's last event is
+    /// proven under, and the public key (hex) that signed it (compare it with the bureau's).
+    pub sealed: Option<(u64, String)>,
 }
 
 /// Why a dossier does not verify.
@@ -128,6 +136,7 @@ impl Dossier {
         head: Head,
         exported_at: String,
         policies: &PolicySet,
+        seal: Option<EventSeal>,
     ) -> Result<Dossier, StoreError> {
         let (year_ends, statement) = derived(member, &events, head.position, policies)?;
         let mut policy_versions: Vec<String> =
@@ -149,6 +158,7 @@ impl Dossier {
                 .collect::<Result<_, _>>()?,
             year_ends,
             statement,
+            seal,
             digest: String::new(),
         };
         dossier.digest = dossier.compute_digest();
@@ -252,7 +262,7 @@ pub fn verify_dossier_with(
             Some(p) if e.position <= p.position => {
                 return fail(format!("positions out of order at {at}"));
             }
-            Some(p) if e.prev_hash != p.hash => {
+            Some(p) if e.prev_hash != p.hash() => {
                 return fail(format!(
                     "event at position {} does not match the hash the next event records for it: it was altered",
                     p.position
@@ -269,7 +279,7 @@ pub fn verify_dossier_with(
         return fail("an event lies beyond the ledger head it claims".into());
     }
     if last.position == dossier.ledger_head.position
-        && hex::encode(last.hash) != dossier.ledger_head.hash
+        && hex::encode(last.hash()) != dossier.ledger_head.hash
     {
         return fail("the last event is the head but its hash is not the head's".into());
     }
@@ -296,10 +306,19 @@ pub fn verify_dossier_with(
     if dossier.compute_digest() != dossier.digest {
         return fail("the digest does not match the contents: the file was edited".into());
     }
+    let sealed = match &dossier.seal {
+        Some(seal) => {
+            let signed =
+                check_seal(seal, last).map_err(|e| DossierError(format!("the seal: {e}")))?;
+            Some((signed.checkpoint.size, hex::encode(signed.key)))
+        }
+        None => None,
+    };
     Ok(DossierReport {
         member: dossier.member,
         events: dossier.events.len(),
         year_ends: year_ends.len(),
         ledger_head: dossier.ledger_head.clone(),
+        sealed,
     })
 }

@@ -9,6 +9,8 @@
 //!   statement, in one JSON file; [`dossier::verify_dossier`] checks it without the database.
 //! - [`explain`]: each event's amounts spelled out as the rule that produced them.
 //! - [`html`]: one static page for the member.
+//! - [`witness`]: signed checkpoints handed out, checks of the log against them (rollback,
+//!   rewrite), and the inclusion proof a dossier carries.
 
 pub mod diff;
 pub mod dossier;
@@ -16,3 +18,4 @@ pub mod explain;
 pub mod html;
 pub mod recheck;
 pub mod verify;
+pub mod witness;

@@ -22,6 +22,8 @@ use crate::domain::{Event, HeirDestination, MemberId, MemberState};
 use crate::money::Money;
 use crate::policy::PolicySet;
 use crate::projection::rebuild::{stored_states, READ_CHUNK_EVENTS, REBUILD_MEMBERS_PER_WRITE};
+use crate::store::merkle::{leaf_hash, Frontier, NodeSource};
+use crate::store::seal::SignedCheckpoint;
 use crate::store::{settled_head, ChainWalk, EventStore, Head, StoreError};
 
 /// The first thing found wrong.
@@ -46,6 +48,8 @@ pub struct VerifyReport {
     pub recomputed_arithmetic_only: u64,
     /// In-ledger transfers and inheritances whose two sides were matched.
     pub pairs_matched: u64,
+    /// Signed checkpoints whose signature and root the log was checked against.
+    pub checkpoints_checked: u64,
     /// The first broken position, if the log is damaged.
     pub broken: Option<Broken>,
     /// Members whose checkpoint differs from the replay.
@@ -80,11 +84,13 @@ impl fmt::Display for VerifyReport {
             f,
             "verify: ok: {} events, positions in order, every member's hash chain intact, amounts recompute \
              ({} under their policy version, {} arithmetic only), {} in-ledger transfers and \
-             inheritances match on both sides, {} members' checkpoints equal a replay",
+             inheritances match on both sides, {} signed checkpoints hold, {} members' \
+             checkpoints equal a replay",
             self.events,
             self.recomputed_with_policy,
             self.recomputed_arithmetic_only,
             self.pairs_matched,
+            self.checkpoints_checked,
             self.members
         )
     }
@@ -123,6 +129,10 @@ fn chain_pass(
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<Option<ChainWalk>, StoreError> {
     let mut walk = ChainWalk::new(store.positions_gapless()?);
+    let mut tree = match TreeCheck::new(store) {
+        Ok(tree) => tree,
+        Err(e) => return broken(report, e, 0).map(|()| None),
+    };
     while walk.last().position < head.position {
         let next = walk.expected_position();
         let chunk = match store.read_from(next, READ_CHUNK_EVENTS) {
@@ -138,6 +148,9 @@ fn chain_pass(
         }
         for stored in within {
             if let Err(e) = walk.check(stored) {
+                return broken(report, e, stored.position).map(|()| None);
+            }
+            if let Err(e) = tree.push(stored) {
                 return broken(report, e, stored.position).map(|()| None);
             }
             if store.event_position(stored.event_id)? != Some(stored.position) {
@@ -158,7 +171,87 @@ fn chain_pass(
         report.broken = Some(b);
         return Ok(None);
     }
+    report.checkpoints_checked = tree.checked;
     Ok(Some(walk))
+}
+
+/// The log's Merkle tree rebuilt from the events as the walk reads them: every stored subtree
+/// root must be the one its leaves give, and every signed checkpoint must carry a valid
+/// signature and the root of the log at its size. A rewritten history that kept the old
+/// checkpoints, or forged new tree nodes, shows here; one that also removed the checkpoints
+/// shows only against a witness.
+struct TreeCheck<'a> {
+    source: Option<Box<dyn NodeSource + 'a>>,
+    frontier: Frontier,
+    pending: std::collections::VecDeque<SignedCheckpoint>,
+    checked: u64,
+}
+
+impl<'a> TreeCheck<'a> {
+    fn new(store: &'a dyn EventStore) -> Result<TreeCheck<'a>, StoreError> {
+        let source = store.tree()?.map(|(_, source)| source);
+        let mut pending = std::collections::VecDeque::new();
+        for text in store.checkpoints()? {
+            let signed = SignedCheckpoint::parse(&text).map_err(|why| StoreError::Corrupt {
+                position: 0,
+                reason: format!("a stored checkpoint: {why}"),
+            })?;
+            signed
+                .verify_signature()
+                .map_err(|why| StoreError::Corrupt {
+                    position: 0,
+                    reason: format!("the checkpoint of size {}: {why}", signed.checkpoint.size),
+                })?;
+            pending.push_back(signed);
+        }
+        Ok(TreeCheck {
+            source,
+            frontier: Frontier::default(),
+            pending,
+            checked: 0,
+        })
+    }
+
+    fn push(&mut self, event: &crate::store::StoredEvent) -> Result<(), StoreError> {
+        let Some(source) = &self.source else {
+            return Ok(());
+        };
+        for (level, index, root) in self.frontier.push(leaf_hash(&event.hash())) {
+            if level > 0
+                && source
+                    .stored_subtree(level, index)?
+                    .is_some_and(|stored| stored != root)
+            {
+                return Err(StoreError::Corrupt {
+                    position: event.position,
+                    reason: format!(
+                        "the stored Merkle node at level {level}, index {index} is not the one its \
+                         events give: the tree was forged"
+                    ),
+                });
+            }
+        }
+        while self
+            .pending
+            .front()
+            .is_some_and(|c| c.checkpoint.size == self.frontier.size())
+        {
+            if let Some(c) = self.pending.pop_front() {
+                if c.checkpoint.root != self.frontier.root() {
+                    return Err(StoreError::Corrupt {
+                        position: event.position,
+                        reason: format!(
+                            "the log's first {} events are not the ones the checkpoint signed at {} \
+                             holds: history was rewritten",
+                            c.checkpoint.size, c.checkpoint.time
+                        ),
+                    });
+                }
+                self.checked += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn broken(report: &mut VerifyReport, e: StoreError, at: u64) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ mod load;
 mod migrate;
 mod query;
 mod remote;
+mod seal;
 mod serve;
 mod submit;
 
@@ -24,6 +25,9 @@ use member_ledger::Ledger;
 /// shipped ones) and validated before any ledger opens.
 static POLICIES: OnceLock<PolicySet> = OnceLock::new();
 
+/// The key checkpoints are signed with (`--signing-key` or the environment), read at start.
+static SIGNER: OnceLock<Option<member_ledger::store::seal::Signer>> = OnceLock::new();
+
 /// The policies chosen at start.
 pub(crate) fn policies() -> PolicySet {
     POLICIES.get_or_init(PolicySet::shipped).clone()
@@ -33,7 +37,8 @@ pub(crate) fn policies() -> PolicySet {
 /// start.
 pub(crate) async fn open_ledger(data: &Path) -> Result<Ledger, StoreError> {
     let policies = POLICIES.get_or_init(PolicySet::shipped).clone();
-    Ledger::open_url(&data.to_string_lossy(), policies).await
+    let signer = SIGNER.get().cloned().flatten();
+    Ledger::open_sealed(&data.to_string_lossy(), policies, signer).await
 }
 
 /// `data` for messages: a PostgreSQL URL without its password.
@@ -74,6 +79,10 @@ struct Args {
     /// MEMBER_LEDGER_LOG, e.g. `info`, `member_ledger=debug`).
     #[arg(long = "log-format", global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// The Ed25519 key the ledger signs checkpoints of its log with (`keygen` makes one; keep it
+    /// outside the data directory). Default: the file named by MEMBER_LEDGER_SIGNING_KEY.
+    #[arg(long = "signing-key", global = true, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Sub,
 }
@@ -122,7 +131,23 @@ enum Sub {
     },
     /// Check the whole log: positions, hash chain, decoding, member versions, every amount
     /// recomputed, and checkpoints against a replay. Exit 1 names the first broken position.
-    Verify,
+    /// With --witness FILE, check instead that the log continues a checkpoint exported earlier.
+    Verify {
+        /// A signed checkpoint exported earlier (`checkpoint export`): exit 1 when the log was
+        /// rolled back or rewritten since.
+        #[arg(long, value_name = "FILE")]
+        witness: Option<PathBuf>,
+    },
+    /// Write a new Ed25519 signing key to FILE (mode 0600) and print its public key.
+    Keygen {
+        /// The key file to create (it must not exist).
+        file: PathBuf,
+    },
+    /// Signed checkpoints of the log.
+    Checkpoint {
+        #[command(subcommand)]
+        action: CheckpointAction,
+    },
     /// Rebuild every projection from the log (or, with --as-of, fold what was in force on a date
     /// and print totals, writing nothing).
     Replay {
@@ -204,6 +229,18 @@ enum Sub {
     },
 }
 
+/// What `checkpoint` does.
+#[derive(Subcommand, Debug)]
+enum CheckpointAction {
+    /// Write the latest signed checkpoint of the whole log (signed now when events arrived
+    /// since), for a witness to keep.
+    Export {
+        /// The file to write (standard output by default).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
 /// Parses the arguments, runs the subcommand, and returns its exit status.
 pub fn main() -> ExitCode {
     let args = Args::parse();
@@ -230,6 +267,12 @@ pub fn main() -> ExitCode {
                 )))
             }
         }
+    }
+    match seal::load_signer(args.signing_key.as_deref()) {
+        Ok(signer) => {
+            let _ = SIGNER.set(signer);
+        }
+        Err(e) => return ExitCode::from(fail(e)),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -302,7 +345,14 @@ async fn dispatch(args: Args) -> u8 {
 /// The subcommands that work on the ledger's own files only.
 async fn run_local(data: &Path, command: Sub) -> u8 {
     match command {
-        Sub::Verify => query::verify(data).await,
+        Sub::Verify { witness: None } => query::verify(data).await,
+        Sub::Verify {
+            witness: Some(file),
+        } => seal::verify_witness(data, &file).await,
+        Sub::Keygen { file } => seal::keygen(&file),
+        Sub::Checkpoint {
+            action: CheckpointAction::Export { out },
+        } => seal::export(data, out.as_deref()).await,
         Sub::Replay { as_of } => audit::replay(data, as_of.as_deref()).await,
         Sub::Diff {
             member,

@@ -22,11 +22,13 @@ use member_ledger::server::{BATCH_COMMANDS_MAX, REQUEST_BODY_BYTES_MAX};
 use member_ledger::{Ledger, Receipt, SubmitError};
 
 /// Longest command line accepted, in bytes.
-pub const SUBMIT_LINE_BYTES_MAX: usize = 1024 * 1024;
+pub const SUBMIT_LINE_BYTES_MAX: usize = 64 * 1024;
 /// Most commands submitted together under one flush.
-pub const SUBMIT_BATCH_MAX: usize = 512;
+pub const SUBMIT_BATCH_MAX: usize = 8192;
+/// Most bytes of command lines submitted together (a batch's memory bound).
+pub const SUBMIT_BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// Lines read ahead of the ledger.
-const READ_AHEAD_LINES: usize = 4 * SUBMIT_BATCH_MAX;
+const READ_AHEAD_LINES: usize = SUBMIT_BATCH_MAX / 2;
 
 /// One input line, or why it cannot be a command.
 type Line = Result<String, String>;
@@ -68,10 +70,14 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>, server: Option<Remot
     let printer = std::thread::spawn(move || print_results(print_rx));
     let mut status = EXIT_OK;
     while let Some(first) = rx.recv().await {
+        let mut bytes = line_bytes(&first);
         let mut batch = vec![first];
-        while batch.len() < SUBMIT_BATCH_MAX {
+        while batch.len() < SUBMIT_BATCH_MAX && bytes < SUBMIT_BATCH_BYTES_MAX {
             match rx.try_recv() {
-                Ok(line) => batch.push(line),
+                Ok(line) => {
+                    bytes += line_bytes(&line);
+                    batch.push(line);
+                }
                 Err(_) => break,
             }
         }
@@ -96,6 +102,13 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>, server: Option<Remot
     match printer.join() {
         Ok(true) => status,
         _ => EXIT_FAILURE,
+    }
+}
+
+/// The bytes a line holds in memory.
+fn line_bytes(line: &Line) -> usize {
+    match line {
+        Ok(text) | Err(text) => text.len(),
     }
 }
 

@@ -26,10 +26,12 @@ pub use self::subscribe::{Subscription, SubscriptionCheckpoint, SUBSCRIPTION_REA
 use self::core::Core;
 use crate::audit::diff::{Diff, Point};
 use crate::audit::dossier::{Dossier, DossierError, DossierReport};
+use crate::audit::witness::{self, WitnessError, WitnessReport};
 use crate::codec::EventJson;
 use crate::domain::{parse_command, Command, MemberId, MemberState, Rejection};
 use crate::policy::PolicySet;
 use crate::projection::{rebuild, AccountView, Statement, ViewAt};
+use crate::store::seal::Signer;
 use crate::store::{
     DataLocation, EventStore, Head, SledStore, StoreError, StoreOptions, StoredEvent,
 };
@@ -153,6 +155,18 @@ impl Ledger {
     pub async fn open_url(location: &str, policies: PolicySet) -> Result<Ledger, StoreError> {
         let location = DataLocation::parse(location);
         let store = blocking(move || location.open()).await?;
+        Ok(Ledger::with_store(store, policies))
+    }
+
+    /// Opens (or creates) the ledger at `location`, signing checkpoints of its log with
+    /// `signer` (see [`crate::audit::witness`]).
+    pub async fn open_sealed(
+        location: &str,
+        policies: PolicySet,
+        signer: Option<Signer>,
+    ) -> Result<Ledger, StoreError> {
+        let location = DataLocation::parse(location);
+        let store = blocking(move || location.open_with(signer)).await?;
         Ok(Ledger::with_store(store, policies))
     }
 
@@ -378,6 +392,34 @@ impl Ledger {
             )
         })
         .await
+    }
+
+    /// The latest signed checkpoint of the durable log, signed now when events arrived since
+    /// the last one (see [`crate::audit::witness::export_checkpoint`]).
+    pub async fn export_checkpoint(&self) -> Result<String, WitnessError> {
+        let core = Arc::clone(&self.core);
+        match tokio::task::spawn_blocking(move || witness::export_checkpoint(core.store.as_ref()))
+            .await
+        {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Closed.into()),
+        }
+    }
+
+    /// Whether the log continues a checkpoint a witness kept (see
+    /// [`crate::audit::witness::verify_witness`]).
+    pub async fn verify_witness(&self, checkpoint: String) -> Result<WitnessReport, WitnessError> {
+        let core = Arc::clone(&self.core);
+        match tokio::task::spawn_blocking(move || {
+            witness::verify_witness(core.store.as_ref(), &checkpoint)
+        })
+        .await
+        {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Closed.into()),
+        }
     }
 
     /// Every member with events, and its state as the stored projections give it (snapshot plus

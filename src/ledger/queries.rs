@@ -102,7 +102,18 @@ impl Core {
             return Err(QueryError::UnknownMember(member));
         }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        Ok(Dossier::build(member, events, head, now, &self.policies)?)
+        let seal = match events.last() {
+            Some(last) => crate::audit::witness::seal_member(self.store.as_ref(), last)?,
+            None => None,
+        };
+        Ok(Dossier::build(
+            member,
+            events,
+            head,
+            now,
+            &self.policies,
+            seal,
+        )?)
     }
 
     /// Checks a dossier offline and then against this ledger: every event in it is the event

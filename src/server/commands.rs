@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use super::auth::{Caller, Role};
 use super::error::ApiError;
 use super::strict::check_no_duplicate_keys;
-use super::{AppState, Limits};
+use super::{AppState, Limits, COMMAND_BYTES_MAX};
 use crate::codec::StoredJson;
 use crate::domain::parse_command;
 use crate::store::record::IDEMPOTENCY_KEY_BYTES_MAX;
@@ -46,6 +46,9 @@ pub async fn post(
         .map_err(|_| ApiError::invalid("the body is not valid UTF-8"))?;
     match text.trim_start().as_bytes().first() {
         Some(b'[') => batch(&state, &caller, text, header_key).await,
+        Some(b'{') if text.len() > COMMAND_BYTES_MAX => Err(ApiError::too_large(format!(
+            "a command is at most {COMMAND_BYTES_MAX} bytes"
+        ))),
         Some(b'{') => Ok(one(&state, &caller, text, header_key).await),
         _ => Err(ApiError::invalid(
             "the body must be one command (a JSON object) or a batch (a JSON array)",
@@ -120,6 +123,11 @@ async fn batch(
     let checked: Vec<Result<String, ApiError>> = items
         .iter()
         .map(|item| {
+            if item.get().len() > COMMAND_BYTES_MAX {
+                return Err(ApiError::invalid(format!(
+                    "command longer than {COMMAND_BYTES_MAX} bytes"
+                )));
+            }
             check_no_duplicate_keys(item.get())
                 .map(|()| item.get().to_string())
                 .map_err(ApiError::invalid)

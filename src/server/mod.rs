@@ -43,6 +43,9 @@ use crate::Ledger;
 
 /// Longest request body, bytes: a full batch of commands with room to spare.
 pub const REQUEST_BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Longest command, bytes (the command line's longest line): a longer one alone is 413, in a
+/// batch its result is `invalid_input`.
+pub const COMMAND_BYTES_MAX: usize = 64 * 1024;
 /// Most commands in one batch (`POST /v1/commands` with an array).
 pub const BATCH_COMMANDS_MAX: usize = 512;
 /// Most connections open at once; one more is answered 503 and closed.
@@ -62,6 +65,7 @@ pub const EVENTS_KEEPALIVE_MS: u64 = 15_000;
 const _: () = assert!(BATCH_COMMANDS_MAX <= crate::ledger::PIPELINE_GROUP_COMMANDS);
 const _: () = assert!(REQUEST_BODY_BYTES_MAX >= BATCH_COMMANDS_MAX * 1024);
 const _: () = assert!(HEADER_READ_TIMEOUT_MS <= REQUEST_TIMEOUT_MS);
+const _: () = assert!(COMMAND_BYTES_MAX <= REQUEST_BODY_BYTES_MAX);
 
 /// The limits a server runs with: the constants above by default. Tests shrink them so that
 /// the rare paths (a slow client, a full server) run in milliseconds.

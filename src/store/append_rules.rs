@@ -174,7 +174,7 @@ impl GroupRules {
                 prev_hash,
             };
             let stored = record::build(new, &envelope);
-            self.heads.insert(new.member, (version + 1, stored.hash));
+            self.heads.insert(new.member, (version + 1, stored.hash()));
             events.push(stored);
         }
         let key_record = request.idempotency.as_ref().map(|claim| {

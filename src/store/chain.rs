@@ -122,11 +122,11 @@ impl ChainWalk {
         }
         self.members.insert(
             event.member,
-            (event.member_version, event.hash, event.position),
+            (event.member_version, event.hash(), event.position),
         );
         self.last = Head {
             position: event.position,
-            hash: event.hash,
+            hash: event.hash(),
         };
         Ok(())
     }

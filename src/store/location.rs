@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::seal::Signer;
 use super::{EventStore, ImportSource, SledStore, StoreError, StoreOptions};
 
 /// Keywords that make a string a libpq connection string (`host=/run/postgresql dbname=ledger`).
@@ -53,11 +54,20 @@ impl DataLocation {
 
     /// Opens (or creates) the store at this location.
     pub fn open(&self) -> Result<Arc<dyn EventStore>, StoreError> {
+        self.open_with(None)
+    }
+
+    /// Opens (or creates) the store, signing checkpoints of its log with `signer` (embedded
+    /// ledgers; PostgreSQL keeps no tree of its log and signs none).
+    pub fn open_with(&self, signer: Option<Signer>) -> Result<Arc<dyn EventStore>, StoreError> {
         match self {
-            DataLocation::Directory(path) => Ok(Arc::new(SledStore::open_with(
-                path,
-                StoreOptions::default(),
-            )?)),
+            DataLocation::Directory(path) => {
+                let options = StoreOptions {
+                    signer,
+                    ..StoreOptions::default()
+                };
+                Ok(Arc::new(SledStore::open_with(path, options)?))
+            }
             DataLocation::Postgres(url) => open_postgres(url),
         }
     }

@@ -25,9 +25,11 @@ pub mod chunk;
 mod event_id;
 mod idempotency;
 mod location;
+pub mod merkle;
 #[cfg(feature = "postgres")]
 mod pg_store;
 pub mod record;
+pub mod seal;
 mod sled_store;
 
 use tokio::sync::{oneshot, watch};
@@ -319,4 +321,21 @@ pub trait EventStore: Send + Sync + 'static {
     fn sync(&self) -> oneshot::Receiver<Result<(), StoreError>>;
     /// Bytes on disk.
     fn size_on_disk(&self) -> Result<u64, StoreError>;
+    /// The log as a Merkle tree ([`merkle`]) up to the durable head: its size and where to read
+    /// its nodes; `None` where the backend keeps none (PostgreSQL, a log whose positions skip).
+    fn tree(&self) -> Result<Option<(u64, Box<dyn merkle::NodeSource + '_>)>, StoreError> {
+        Ok(None)
+    }
+    /// The latest signed checkpoint ([`seal`]) at or below the durable head, as text.
+    fn latest_checkpoint(&self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+    /// Every signed checkpoint kept in the log, smallest first, as text.
+    fn checkpoints(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Signs a checkpoint of the durable head now and keeps it; `None` without a signing key.
+    fn seal_now(&self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 }

@@ -25,6 +25,8 @@
 //! no dependency's features or versions can change what a hash covers. Every field is bounded
 //! before it is written ([`RecordLimits`]); a record that breaks a bound never reaches the log.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -85,8 +87,9 @@ pub struct NewEvent {
     pub data: Vec<u8>,
 }
 
-/// An event as stored: its envelope, decoded from the record, and the record itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An event as stored: its envelope, decoded from the record, and the record itself. Two
+/// stored events are equal when their records are (the record determines every field).
+#[derive(Clone, Debug)]
 pub struct StoredEvent {
     /// Global position: rises with every event, from 1 (gapless on sled).
     pub position: u64,
@@ -112,8 +115,9 @@ pub struct StoredEvent {
     pub policy_version: String,
     /// The hash of the same member's previous event ([`GENESIS_HASH`] for its first).
     pub prev_hash: [u8; 32],
-    /// SHA-256 of `record`.
-    pub hash: [u8; 32],
+    /// SHA-256 of `record`, computed the first time it is asked for ([`StoredEvent::hash`]):
+    /// a fold that never checks the chain never pays for it.
+    hash: OnceLock<[u8; 32]>,
     /// Where the data starts and ends inside `record`.
     data_range: (usize, usize),
     /// The stored bytes, exactly as hashed.
@@ -204,11 +208,19 @@ pub fn build(new: &NewEvent, envelope: &Envelope<'_>) -> StoredEvent {
         actor: envelope.actor.map(str::to_string),
         policy_version: new.policy_version.clone(),
         prev_hash: envelope.prev_hash,
-        hash: record_hash(&record),
+        hash: OnceLock::from(record_hash(&record)),
         data_range: (data_end - new.data.len(), data_end),
         record,
     }
 }
+
+impl PartialEq for StoredEvent {
+    fn eq(&self, other: &StoredEvent) -> bool {
+        self.position == other.position && self.record == other.record
+    }
+}
+
+impl Eq for StoredEvent {}
 
 fn days_from_ce(date: NaiveDate) -> i32 {
     chrono::Datelike::num_days_from_ce(&date)
@@ -220,17 +232,9 @@ pub fn record_hash(record: &[u8]) -> [u8; 32] {
 }
 
 impl StoredEvent {
-    /// Decodes a record (its hash computed over it). `Corrupt` at `position` when the bytes are
-    /// not a record of this format, or say another position.
+    /// Decodes a record. `Corrupt` at `position` when the bytes are not a record of this
+    /// format, or say another position. The hash is computed when first asked for.
     pub fn decode(position: u64, record: Vec<u8>) -> Result<StoredEvent, StoreError> {
-        let mut event = StoredEvent::decode_unhashed(position, record)?;
-        event.hash = record_hash(&event.record);
-        Ok(event)
-    }
-
-    /// Decodes a record without computing its hash (`hash` is left zero): for walks that only
-    /// fold, never check the chain.
-    pub fn decode_unhashed(position: u64, record: Vec<u8>) -> Result<StoredEvent, StoreError> {
         let corrupt = |reason: String| StoreError::Corrupt { position, reason };
         let fields = parse(&record).map_err(|e| corrupt(format!("record does not decode: {e}")))?;
         if fields.position != position {
@@ -253,7 +257,7 @@ impl StoredEvent {
             actor: fields.actor,
             policy_version: fields.policy_version,
             prev_hash: fields.prev_hash,
-            hash: [0; 32],
+            hash: OnceLock::new(),
             data_range: fields.data_range,
             record,
         })
@@ -286,7 +290,13 @@ impl StoredEvent {
         self.record
     }
 
-    /// Recomputes the hash from the stored bytes (for events decoded unhashed).
+    /// SHA-256 of the stored record: the event's hash, the next event of the member's
+    /// `prev_hash`.
+    pub fn hash(&self) -> [u8; 32] {
+        *self.hash.get_or_init(|| record_hash(&self.record))
+    }
+
+    /// Recomputes the hash from the stored bytes, whatever was computed before.
     pub fn computed_hash(&self) -> [u8; 32] {
         record_hash(&self.record)
     }
@@ -415,7 +425,7 @@ mod tests {
             let mut flipped = record.clone();
             flipped[i] ^= 0x01;
             let hash = record_hash(&flipped);
-            assert_ne!(hash, event.hash, "byte {i} is covered by the hash");
+            assert_ne!(hash, event.hash(), "byte {i} is covered by the hash");
         }
     }
 

@@ -479,7 +479,7 @@ async fn insert_events(
         members.push(event.member);
         versions.push(to_db(event.member_version)?);
         records.push(event.record());
-        hashes.push(event.hash.as_slice());
+        hashes.push(event.hash().to_vec());
     }
     txn.execute(
         &statements.insert_events,

@@ -20,6 +20,7 @@ use super::keys::{
 };
 use super::open::{anchor_record, open_db, ANCHOR_FILE, CACHE_CAPACITY_BYTES};
 use super::writer::{CHUNK_SEAL_RAW_BYTES, CHUNK_SEAL_RECORDS};
+use crate::store::merkle::Frontier;
 use crate::store::{
     chunk, ChainWalk, EventIds, EventStore, Head, IdempotencyRecord, StoreError, StoredEvent,
     SLED_VALUE_BYTES_MAX,
@@ -103,6 +104,7 @@ impl super::SledStore {
             members: HashMap::new(),
             keys: HashSet::new(),
             skipped: false,
+            frontier: Frontier::default(),
         };
         tree.insert(b"F", encode_format(ids.tag()))?;
         loop {
@@ -131,6 +133,7 @@ struct Copy<'a> {
     members: HashMap<Uuid, (u64, Vec<u64>)>,
     keys: HashSet<String>,
     skipped: bool,
+    frontier: Frontier,
 }
 
 impl Copy<'_> {
@@ -154,6 +157,9 @@ impl Copy<'_> {
                 run.clear();
             }
             run.push(event);
+            if !self.skipped {
+                super::writer::grow(&mut self.frontier, &mut batch, &event.hash());
+            }
             if self.ids.position_of(event.event_id) != Some(event.position) {
                 batch.insert(
                     prefixed(b'I', event.event_id.as_bytes()),
@@ -215,7 +221,12 @@ impl Copy<'_> {
         let mut batch = sled::Batch::default();
         let head: Head = self.walk.last();
         if head.position > 0 {
-            batch.insert(b"H", encode_head(head.position, &head.hash).as_slice());
+            let frontier = if self.skipped {
+                &[][..]
+            } else {
+                self.frontier.nodes()
+            };
+            batch.insert(b"H", encode_head(head.position, &head.hash, frontier));
         }
         if self.skipped {
             batch.insert(b"G", b"");

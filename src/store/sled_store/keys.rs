@@ -4,7 +4,7 @@
 //! | key | value |
 //! |---|---|
 //! | `F` | the log's format: [`LOG_FORMAT`] ‖ the ledger's event-id tag (`u64` LE) |
-//! | `H` | the applied head: position (`u64` BE) ‖ hash (32) |
+//! | `H` | the applied head: position (`u64` BE) ‖ hash (32) ‖ the Merkle frontier (32 per set bit of the event count) |
 //! | `C` position (`u64` BE) | a chunk ([`crate::store::chunk`]) whose first record is at that position |
 //! | `M` member (16) first version (`u64` BE) | a run of the member's positions from that version: varint count ‖ varint steps |
 //! | `V` member (16) | the member's record: version (`u64` BE) ‖ last hash (32) ‖ last position (`u64` BE) |
@@ -13,6 +13,8 @@
 //! | `P` projection key | piece count (`u8`) ‖ the first piece of a projection record |
 //! | `Q` projection key ‖ piece (`u8`) | the further pieces of a long projection record |
 //! | `G` | present when positions may skip (a log copied from PostgreSQL that skipped some) |
+//! | `T` level (`u8`) index (`u64` BE) | the root of a perfect subtree of the log's Merkle tree, at every eighth level |
+//! | `W` size (`u64` BE) | a signed checkpoint of the log at that size ([`crate::store::seal`]) |
 //!
 //! Every value stays below [`SLED_VALUE_BYTES_MAX`]: sled 0.34 writes a node larger than a
 //! quarter of its 512 KiB segment as a separate blob file, which it does not fsync.
@@ -171,12 +173,39 @@ pub fn decode_run(bytes: &[u8]) -> Result<Vec<u64>, StoreError> {
     Ok(positions)
 }
 
-/// The applied head record.
-pub fn encode_head(position: u64, hash: &[u8; 32]) -> [u8; 40] {
-    let mut record = [0u8; 40];
-    record[..8].copy_from_slice(&position.to_be_bytes());
-    record[8..].copy_from_slice(hash);
+/// The Merkle tree's subtrees are stored at every this many levels (a subtree of 256 leaves,
+/// of 65,536, …): a proof reads a few stored roots and at most 255 leaves per side.
+pub const TILE_LEVEL_STEP: u32 = 8;
+
+/// The applied head record: position, hash, and the Merkle frontier.
+pub fn encode_head(position: u64, hash: &[u8; 32], frontier: &[[u8; 32]]) -> Vec<u8> {
+    let mut record = Vec::with_capacity(40 + 32 * frontier.len());
+    record.extend_from_slice(&position.to_be_bytes());
+    record.extend_from_slice(hash);
+    for node in frontier {
+        record.extend_from_slice(node);
+    }
     record
+}
+
+/// Key of a stored subtree root.
+pub fn tile_key(level: u32, index: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = b'T';
+    // Levels are below 64.
+    #[allow(clippy::cast_possible_truncation)]
+    let level = level as u8;
+    k[1] = level;
+    k[2..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Key of a checkpoint.
+pub fn checkpoint_key(size: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'W';
+    k[1..].copy_from_slice(&size.to_be_bytes());
+    k
 }
 
 /// The format record of a new log with this event-id tag.

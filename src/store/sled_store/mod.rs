@@ -43,13 +43,17 @@ pub use legacy::{LegacyEvent, LegacyLog};
 pub use open::ANCHOR_FILE;
 
 use self::keys::{
-    be_u64, chunk_key, decode_format, encode_format, member_key, prefixed, MemberRecord, TREE,
+    be_u64, chunk_key, decode_format, encode_format, member_key, prefixed, tile_key, MemberRecord,
+    TILE_LEVEL_STEP, TREE,
 };
 use self::open::CACHE_CAPACITY_BYTES;
 use self::read::Chunks;
 use self::writer::{
-    Message, Shared, Tail, Writer, CHUNK_SEAL_RAW_BYTES, CHUNK_SEAL_RECORDS, WRITER_QUEUE_DEPTH,
+    Message, Seal, Shared, Tail, Writer, CHUNK_SEAL_RAW_BYTES, CHUNK_SEAL_RECORDS,
+    WRITER_QUEUE_DEPTH,
 };
+use super::merkle::{leaf_hash, Frontier, Hash, NodeSource};
+use super::seal::Signer;
 use super::{
     chunk, AppendRequest, AppendTicket, EventIds, EventStore, GroupTicket, Head, IdempotencyRecord,
     StoreError, StoredEvent, GENESIS_HASH,
@@ -63,6 +67,8 @@ pub struct StoreOptions {
     /// Whether to fsync the data file after each flush (true in production; tests of other things
     /// may turn it off for speed, never a durability test).
     pub fsync: bool,
+    /// The key checkpoints of the log are signed with (none: no checkpoint is written).
+    pub signer: Option<Signer>,
     /// Faults to inject at the storage boundary (tests only; `None` in production).
     #[doc(hidden)]
     pub faults: Option<Arc<FaultPlan>>,
@@ -73,8 +79,17 @@ impl Default for StoreOptions {
         StoreOptions {
             cache_capacity_bytes: CACHE_CAPACITY_BYTES,
             fsync: true,
+            signer: None,
             faults: None,
         }
+    }
+}
+
+/// The size of the latest checkpoint stored (0: none).
+fn read_latest_size(tree: &sled::Tree) -> Result<u64, StoreError> {
+    match tree.scan_prefix(b"W").next_back() {
+        Some(item) => be_u64(&item?.0[1..], "checkpoint key"),
+        None => Ok(0),
     }
 }
 
@@ -119,7 +134,14 @@ impl SledStore {
         let path = path.as_ref().to_path_buf();
         let removed = open::remove_incomplete_snapshots(&path)?;
         let db = open::open_db(&path, options.cache_capacity_bytes)?;
-        let (tree, ids, head, tail, gapless) = open::guarded(&path, || check_log(&db, &path))?;
+        let Opened {
+            tree,
+            ids,
+            head,
+            frontier,
+            tail,
+            gapless,
+        } = open::guarded(&path, || check_log(&db, &path))?;
         let data_file = File::open(path.join("db"))?;
         if options.fsync {
             // The directory entries of a new database must survive a crash too.
@@ -127,6 +149,13 @@ impl SledStore {
         }
         let shared = Arc::new(Shared::new(head));
         let (tx, rx) = mpsc::sync_channel(WRITER_QUEUE_DEPTH);
+        let seal = Seal {
+            frontier,
+            signer: options.signer,
+            origin: format!("{:016x}", ids.tag()),
+            sealed_size: read_latest_size(&tree)?,
+            keeps_tree: gapless,
+        };
         let writer = Writer::new(
             db.clone(),
             tree.clone(),
@@ -138,6 +167,7 @@ impl SledStore {
             options.fsync,
             open::open_anchor(&path)?,
             options.faults,
+            seal,
         );
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -205,6 +235,62 @@ impl SledStore {
         Ok(())
     }
 
+    /// Rewrites the record at `position` with `edit`, then re-chains every later event of its
+    /// member and rewrites the member's record and the head, as a forger who can write the files
+    /// and knows the format (but holds no signing key) would: tamper-evidence tests only.
+    #[doc(hidden)]
+    pub fn forge_rewrite(
+        &self,
+        position: u64,
+        edit: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), StoreError> {
+        let head = read_head(&self.tree)?.0;
+        let first = self
+            .chunks
+            .event_at(&self.tree, position)?
+            .ok_or(StoreError::Closed)?;
+        let member = first.member;
+        let mut edit = Some(edit);
+        let mut last_hash: Option<[u8; 32]> = None;
+        for p in position..=head.position {
+            let Some(event) = self.chunks.event_at(&self.tree, p)? else {
+                continue;
+            };
+            if event.member != member {
+                continue;
+            }
+            let mut record = event.record().to_vec();
+            if let Some(edit) = edit.take() {
+                edit(&mut record);
+            }
+            if let Some(prev) = last_hash {
+                let at = record.len() - 32;
+                record[at..].copy_from_slice(&prev);
+            }
+            let hash = super::record::record_hash(&record);
+            self.edit_chunk_of(p, |records, first| {
+                if let Ok(i) = usize::try_from(p - first) {
+                    records[i] = record;
+                }
+            })?;
+            last_hash = Some(hash);
+            if p == head.position {
+                let mut bytes = self.tree.get(b"H")?.map(|b| b.to_vec()).unwrap_or_default();
+                bytes[8..40].copy_from_slice(&hash);
+                self.tree.insert(b"H", bytes)?;
+            }
+        }
+        if let (Some(hash), Some(bytes)) = (last_hash, self.tree.get(member_key(member))?) {
+            let mut record = MemberRecord::decode(&bytes)?;
+            record.hash = hash;
+            self.tree
+                .insert(member_key(member), record.encode().as_slice())?;
+        }
+        self.tree.flush()?;
+        self.chunks.clear();
+        Ok(())
+    }
+
     fn send(&self, message: Message) -> bool {
         self.tx.send(message).is_ok()
     }
@@ -217,12 +303,8 @@ impl SledStore {
     }
 }
 
-/// The checks and state of an opened database: its tree, event ids, head, open chunk and
-/// whether positions may skip.
-fn check_log(
-    db: &sled::Db,
-    path: &Path,
-) -> Result<(sled::Tree, EventIds, Head, Tail, bool), StoreError> {
+/// The checks and state of an opened database.
+fn check_log(db: &sled::Db, path: &Path) -> Result<Opened, StoreError> {
     legacy::refuse_legacy(db, path)?;
     let tree = db.open_tree(TREE)?;
     let ids = match tree.get(b"F")? {
@@ -245,34 +327,64 @@ fn check_log(
             })
         }
     };
-    let head = read_head(&tree)?;
+    let (head, frontier) = read_head(&tree)?;
     let tail = last_chunk(&tree, &head)?;
     if let Some(anchor) = open::read_anchor(path) {
         check_anchor(&tree, &head, anchor)?;
     }
     let gapless = !tree.contains_key(b"G")?;
-    Ok((tree, ids, head, tail, gapless))
+    Ok(Opened {
+        tree,
+        ids,
+        head,
+        frontier,
+        tail,
+        gapless,
+    })
 }
 
-fn read_head(tree: &sled::Tree) -> Result<Head, StoreError> {
+/// What opening found: the tree, how ids are made, the head, the Merkle frontier, the open
+/// chunk, whether positions may skip.
+struct Opened {
+    tree: sled::Tree,
+    ids: EventIds,
+    head: Head,
+    frontier: Frontier,
+    tail: Tail,
+    gapless: bool,
+}
+
+/// The applied head and the Merkle frontier of the log's events.
+fn read_head(tree: &sled::Tree) -> Result<(Head, Frontier), StoreError> {
     let Some(bytes) = tree.get(b"H")? else {
-        return Ok(Head {
+        let head = Head {
             position: 0,
             hash: GENESIS_HASH,
-        });
+        };
+        return Ok((head, Frontier::default()));
     };
-    if bytes.len() != 40 {
-        return Err(StoreError::Corrupt {
-            position: 0,
-            reason: "head record is not 40 bytes".into(),
-        });
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        position: 0,
+        reason: format!("the head record: {reason}"),
+    };
+    if bytes.len() < 40 || (bytes.len() - 40) % 32 != 0 {
+        return Err(corrupt("not 40 bytes and whole frontier nodes"));
     }
     let mut hash = [0u8; 32];
-    hash.copy_from_slice(&bytes[8..]);
-    Ok(Head {
-        position: be_u64(&bytes[..8], "head position")?,
-        hash,
-    })
+    hash.copy_from_slice(&bytes[8..40]);
+    let position = be_u64(&bytes[..8], "head position")?;
+    let nodes = bytes[40..]
+        .chunks(32)
+        .map(|c| c.try_into().map_err(|_| corrupt("a frontier node")))
+        .collect::<Result<Vec<[u8; 32]>, _>>()?;
+    let frontier = if tree.contains_key(b"G")? {
+        // A log whose positions skip keeps no tree (its leaves would not be its positions).
+        Frontier::default()
+    } else {
+        Frontier::from_parts(position, nodes)
+            .ok_or_else(|| corrupt("its frontier does not fit its position"))?
+    };
+    Ok((Head { position, hash }, frontier))
 }
 
 /// Checks that the last chunk ends at the head with the head's hash; returns the open chunk
@@ -340,7 +452,7 @@ fn check_anchor(tree: &sled::Tree, head: &Head, anchor: Head) -> Result<(), Stor
         return Ok(());
     }
     let event = Chunks::default().event_at(tree, anchor.position)?;
-    if event.map(|e| e.hash) != Some(anchor.hash) {
+    if event.map(|e| e.hash()) != Some(anchor.hash) {
         return Err(StoreError::Corrupt {
             position: anchor.position,
             reason: format!(
@@ -501,5 +613,82 @@ impl EventStore for SledStore {
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
+    }
+
+    fn tree(&self) -> Result<Option<(u64, Box<dyn NodeSource + '_>)>, StoreError> {
+        if !self.gapless {
+            return Ok(None);
+        }
+        let size = self.shared.durable_position();
+        let source = SledTree {
+            tree: &self.tree,
+            chunks: &self.chunks,
+        };
+        Ok(Some((size, Box::new(source))))
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<String>, StoreError> {
+        let durable = self.shared.durable_position();
+        for item in self.tree.scan_prefix(b"W").rev() {
+            let (key, value) = item?;
+            if be_u64(&key[1..], "checkpoint key")? <= durable {
+                return Ok(Some(String::from_utf8_lossy(&value).into_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    fn checkpoints(&self) -> Result<Vec<String>, StoreError> {
+        let durable = self.shared.durable_position();
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(b"W") {
+            let (key, value) = item?;
+            if be_u64(&key[1..], "checkpoint key")? <= durable {
+                out.push(String::from_utf8_lossy(&value).into_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    fn seal_now(&self) -> Result<Option<String>, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.send(Message::Seal(tx));
+        rx.recv().unwrap_or(Err(StoreError::Closed))
+    }
+}
+
+/// The log's Merkle tree as sled holds it: leaves are the events' hashes; every eighth level's
+/// subtree roots are stored.
+struct SledTree<'a> {
+    tree: &'a sled::Tree,
+    chunks: &'a Chunks,
+}
+
+impl NodeSource for SledTree<'_> {
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        let count = usize::try_from(end.saturating_sub(start)).unwrap_or(usize::MAX);
+        let events = self.chunks.read_from(self.tree, start + 1, count, end)?;
+        if events.len() != count {
+            return Err(StoreError::Corrupt {
+                position: start + 1 + events.len() as u64,
+                reason: "the Merkle tree names an event the log does not hold".into(),
+            });
+        }
+        Ok(events.iter().map(|e| leaf_hash(&e.hash())).collect())
+    }
+
+    fn stored_subtree(&self, level: u32, index: u64) -> Result<Option<Hash>, StoreError> {
+        if level == 0 || level % TILE_LEVEL_STEP != 0 {
+            return Ok(None);
+        }
+        match self.tree.get(tile_key(level, index))? {
+            Some(bytes) => Ok(Some(bytes.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupt {
+                    position: 0,
+                    reason: "a stored subtree root is not 32 bytes".into(),
+                }
+            })?)),
+            None => Ok(None),
+        }
     }
 }

@@ -19,12 +19,14 @@ use uuid::Uuid;
 
 use super::faults::FaultPlan;
 use super::keys::{
-    chunk_key, encode_head, encode_run, member_key, piece_key, prefixed, MemberRecord,
-    RUN_POSITIONS_MAX, SLED_VALUE_BYTES_MAX,
+    checkpoint_key, chunk_key, encode_head, encode_run, member_key, piece_key, prefixed, tile_key,
+    MemberRecord, RUN_POSITIONS_MAX, SLED_VALUE_BYTES_MAX, TILE_LEVEL_STEP,
 };
 use super::open::write_anchor;
 use super::read;
 use crate::store::append_rules::{GroupRules, LogView, MemberHead, NEW_MEMBER};
+use crate::store::merkle::{leaf_hash, Frontier};
+use crate::store::seal::{Checkpoint, Signer};
 use crate::store::{
     chunk, AppendOutcome, AppendRequest, EventIds, Head, IdempotencyRecord, StoreError,
 };
@@ -113,6 +115,8 @@ pub enum Message {
     AppendGroup(Vec<AppendRequest>, GroupAck, DurableAck),
     /// Answer once everything applied so far is durable.
     Sync(DurableAck),
+    /// Sign a checkpoint of everything applied, once durable; answer with its text.
+    Seal(std::sync::mpsc::SyncSender<Result<Option<String>, StoreError>>),
     /// Flush and stop.
     Shutdown,
 }
@@ -139,6 +143,35 @@ pub struct Tail {
     pub records: Vec<Vec<u8>>,
 }
 
+/// A signed checkpoint is due after this many events…
+pub const SEAL_EVERY_EVENTS: u64 = 65_536;
+/// …or this long after the last one, at the next flush that makes events durable.
+pub const SEAL_EVERY_MS: u64 = 10_000;
+
+/// The writer's part in sealing: the Merkle frontier of the log, and the signing key.
+pub struct Seal {
+    /// The compact range of the tree over every applied event.
+    pub frontier: Frontier,
+    /// The key checkpoints are signed with, if any.
+    pub signer: Option<Signer>,
+    /// The ledger's tag, hex (a checkpoint's origin).
+    pub origin: String,
+    /// The size of the last checkpoint written.
+    pub sealed_size: u64,
+    /// Whether the log keeps a tree (its positions have no gap, so leaf i is position i + 1).
+    pub keeps_tree: bool,
+}
+
+/// Adds an event's leaf to a frontier; puts the subtrees it completes at every eighth level into
+/// the batch.
+pub fn grow(frontier: &mut Frontier, batch: &mut sled::Batch, event_hash: &[u8; 32]) {
+    for (level, index, root) in frontier.push(leaf_hash(event_hash)) {
+        if level > 0 && level % TILE_LEVEL_STEP == 0 {
+            batch.insert(&tile_key(level, index), &root);
+        }
+    }
+}
+
 /// The writer thread's state.
 pub struct Writer {
     pub(super) db: sled::Db,
@@ -151,6 +184,8 @@ pub struct Writer {
     pub(super) fsync: bool,
     pub(super) anchor: File,
     pub(super) faults: Option<Arc<FaultPlan>>,
+    seal: Seal,
+    sealed_at: std::time::Instant,
     members: HashMap<Uuid, MemberEntry>,
     /// Whether something may be applied that no flush and fsync has covered yet. True at open:
     /// what an earlier process applied may still sit in the page cache only.
@@ -173,8 +208,11 @@ impl Writer {
         fsync: bool,
         anchor: File,
         faults: Option<Arc<FaultPlan>>,
+        seal: Seal,
     ) -> Writer {
         Writer {
+            seal,
+            sealed_at: std::time::Instant::now(),
             db,
             tree,
             data_file,
@@ -231,7 +269,17 @@ impl Writer {
                     waiting.push(ack);
                     flush_now = true;
                 }
+                Ok(Message::Seal(ack)) => {
+                    let _ = ack.send(self.seal_now(&mut waiting));
+                    flush_now = false;
+                }
                 Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    // A last checkpoint of everything written, so that a restored copy of the
+                    // directory is found out by any witness that took it.
+                    if self.poisoned.is_none() && self.seal.frontier.size() > self.seal.sealed_size
+                    {
+                        let _ = self.seal_now(&mut waiting);
+                    }
                     self.flush(&mut waiting);
                     return;
                 }
@@ -295,6 +343,55 @@ impl Writer {
         }
     }
 
+    /// Signs a checkpoint of everything applied and flushes it with every waiting append.
+    fn seal_now(&mut self, waiting: &mut Vec<DurableAck>) -> Result<Option<String>, StoreError> {
+        if let Some(why) = &self.poisoned {
+            return Err(StoreError::Poisoned(why.clone()));
+        }
+        let Some(text) = self.write_checkpoint()? else {
+            return Ok(None);
+        };
+        self.dirty = true;
+        let (tx, rx) = oneshot::channel();
+        waiting.push(tx);
+        self.flush(waiting);
+        match rx.blocking_recv() {
+            Ok(Ok(())) => Ok(Some(text)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    /// Signs the head's checkpoint, when a key is set, and puts it in the log (durable with the
+    /// next flush); returns its text.
+    fn write_checkpoint(&mut self) -> Result<Option<String>, StoreError> {
+        let Some(signer) = self.seal.signer.as_ref().filter(|_| self.seal.keeps_tree) else {
+            return Ok(None);
+        };
+        let size = self.seal.frontier.size();
+        let checkpoint = Checkpoint {
+            origin: self.seal.origin.clone(),
+            size,
+            root: self.seal.frontier.root(),
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        let text = signer.sign(checkpoint).to_text();
+        self.tree.insert(checkpoint_key(size), text.as_bytes())?;
+        self.seal.sealed_size = size;
+        self.sealed_at = std::time::Instant::now();
+        Ok(Some(text))
+    }
+
+    /// Whether a checkpoint is due with this flush.
+    fn seal_due(&self) -> bool {
+        let grown =
+            self.seal.frontier.size() - self.seal.sealed_size.min(self.seal.frontier.size());
+        self.seal.signer.is_some()
+            && grown > 0
+            && (grown >= SEAL_EVERY_EVENTS
+                || self.sealed_at.elapsed() >= Duration::from_millis(SEAL_EVERY_MS))
+    }
+
     fn flush_and_sync(&mut self) -> Result<(), StoreError> {
         let events = self
             .head
@@ -307,6 +404,9 @@ impl Writer {
     }
 
     fn write_out(&mut self) -> Result<(), StoreError> {
+        if self.seal_due() {
+            self.write_checkpoint()?;
+        }
         if let Some(faults) = &self.faults {
             faults.before_flush()?;
         }
@@ -383,9 +483,17 @@ impl Writer {
             self.write_projections(&mut batch, &request.projections)?;
             outcomes.push(AppendOutcome::Committed(accepted.events));
         }
-        let written = self.place_events(&mut batch, &outcomes)?;
+        let frontier_before = self.seal.frontier.clone();
+        let written = match self.place_events(&mut batch, &outcomes) {
+            Ok(written) => written,
+            Err(e) => {
+                self.seal.frontier = frontier_before;
+                return Err(e);
+            }
+        };
         if let Some(last) = written {
-            batch.insert(b"H", encode_head(last.position, &last.hash).as_slice());
+            let head = encode_head(last.position, &last.hash, self.seal.frontier.nodes());
+            batch.insert(b"H", head);
         }
         if let Some(faults) = &self.faults {
             faults.before_batch()?;
@@ -433,14 +541,15 @@ impl Writer {
                 entry.run.push(event.position);
                 entry.record = MemberRecord {
                     version: event.member_version,
-                    hash: event.hash,
+                    hash: event.hash(),
                     last_position: event.position,
                 };
                 touched.push(event.member);
+                self.grow_tree(batch, &event.hash());
                 self.tail.records.push(event.record().to_vec());
                 last = Some(Head {
                     position: event.position,
-                    hash: event.hash,
+                    hash: event.hash(),
                 });
             }
         }
@@ -459,6 +568,14 @@ impl Writer {
             self.pack_tail(batch);
         }
         Ok(last)
+    }
+
+    /// Adds an event to the Merkle tree; stores the subtrees it completes at every eighth level.
+    fn grow_tree(&mut self, batch: &mut sled::Batch, event_hash: &[u8; 32]) {
+        if !self.seal.keeps_tree {
+            return;
+        }
+        grow(&mut self.seal.frontier, batch, event_hash);
     }
 
     /// Seals full chunks of the tail and rewrites the open one, each within the value bound.
