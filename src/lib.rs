@@ -8,8 +8,11 @@ pub mod ledger;
 pub mod migrate;
 pub mod money;
 pub mod month;
+pub mod observe;
 pub mod policy;
 pub mod projection;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 pub mod synthetic;
 

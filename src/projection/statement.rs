@@ -49,6 +49,10 @@ pub struct StatementLine {
     pub debited: Money,
     /// Position of the reversal that cancelled this event, if any.
     pub reversed_by: Option<u64>,
+    /// The client that submitted the event (its name in the server's tokens file), when one
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// A member's statement over a date range.
@@ -133,6 +137,7 @@ impl Statement {
                 credited: state.credited,
                 debited: state.debited,
                 reversed_by: reversed_by.get(&stored.event_id).copied(),
+                actor: stored.actor.clone(),
             });
         }
         let closing = lines
@@ -170,8 +175,12 @@ impl Statement {
             let reversed = l
                 .reversed_by
                 .map_or_else(String::new, |p| format!(" [REVERSED by position {p}]"));
+            let by = l
+                .actor
+                .as_ref()
+                .map_or_else(String::new, |a| format!(" [submitted by {a}]"));
             out.push_str(&format!(
-                "{:>6}  {:<10}  {:<28} {:>10} {:>11} {:>7}  {}{reversed}\n",
+                "{:>6}  {:<10}  {:<28} {:>10} {:>11} {:>7}  {}{reversed}{by}\n",
                 l.position,
                 l.date,
                 l.event_type,
@@ -185,7 +194,7 @@ impl Statement {
                     out.push_str(&format!("{:>8}why: {step}\n", ""));
                 }
                 out.push_str(&format!(
-                    "{:>8}effect: balance {}, actual months {:+}, deemed months {:+}; totals: credited {}, debited {}, balance {}, months {} actual + {} deemed = {}; decided under {}; event {}\n",
+                    "{:>8}effect: balance {}, actual months {:+}, deemed months {:+}; totals: credited {}, debited {}, balance {}, months {} actual + {} deemed = {}; decided under {}; event {}{}\n",
                     "",
                     signed(l.balance_change),
                     l.months_actual_change,
@@ -197,7 +206,10 @@ impl Statement {
                     l.months_deemed,
                     l.months_actual + l.months_deemed,
                     l.policy_version,
-                    l.event_id
+                    l.event_id,
+                    l.actor
+                        .as_ref()
+                        .map_or_else(String::new, |a| format!("; submitted by {a}"))
                 ));
             }
         }

@@ -38,11 +38,16 @@
 //! `tokio-postgres` on runtimes of its own: a read spawns its query on a small shared runtime and
 //! waits on a channel; each writer ([`PgOptions::writers`]) is a thread with its own connection
 //! and single-threaded runtime that blocks on its queue and runs each transaction there (no
-//! round trip waits for another thread); a member's appends always go to the same writer. A lost connection is not re-established: the store answers errors until
-//! reopened.
+//! round trip waits for another thread); a member's appends always go to the same writer.
+//!
+//! **Connections.** TLS over rustls when the location asks (`sslmode`, `sslrootcert`: see
+//! `tls.rs`). A lost connection, a reader's or a writer's, is made again at its next use, with a
+//! doubling delay between attempts ([`schema::RECONNECT_ATTEMPTS_MAX`]); what was in flight on it
+//! failed and was never acknowledged (a keyed retry is safe).
 
 mod reader;
 mod schema;
+mod tls;
 mod writer;
 
 use std::collections::{BTreeSet, HashMap};
@@ -58,7 +63,10 @@ use uuid::Uuid;
 pub use self::writer::TXN_APPENDS_MAX;
 
 use self::reader::{decode_key, Reader};
-use self::schema::{connect, from_db, hash_from_db, prefix_end, prepare_schema, to_db};
+use self::schema::{
+    connect, connect_with_backoff, from_db, hash_from_db, prefix_end, prepare_schema, to_db,
+    PgConfig,
+};
 use self::writer::{Import, Job, Writer};
 use super::{
     AppendRequest, AppendTicket, ChainWalk, EventIds, EventStore, GroupTicket, Head,
@@ -94,14 +102,60 @@ pub struct PgOptions {
 pub struct PgStore {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
-    readers: Vec<Arc<Reader>>,
-    next_reader: AtomicUsize,
+    readers: Arc<Readers>,
     /// One queue per writer connection.
     writers: Vec<SyncSender<Job>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     ids: EventIds,
     watch: Arc<watch::Sender<u64>>,
     watching: AtomicBool,
+}
+
+/// The read connections, each made again when found closed.
+struct Readers {
+    slots: Vec<Mutex<Arc<Reader>>>,
+    next: AtomicUsize,
+    config: PgConfig,
+    schema: Option<String>,
+}
+
+impl Readers {
+    /// The next reader in turn, and its slot.
+    fn pick(&self) -> (usize, Arc<Reader>) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let reader = match self.slots[i].lock() {
+            Ok(r) => Arc::clone(&r),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        };
+        (i, reader)
+    }
+
+    /// A reader whose connection is open: the one in turn, or, when its connection was lost, a
+    /// new one in its slot (the lost one when reconnecting fails: its queries then fail).
+    async fn get(&self) -> Arc<Reader> {
+        let (i, reader) = self.pick();
+        if !reader.client.is_closed() {
+            return reader;
+        }
+        tracing::warn!(slot = i, "PostgreSQL read connection lost; reconnecting");
+        let fresh = async {
+            let client = connect_with_backoff(&self.config, self.schema.as_deref()).await?;
+            Reader::new(client).await
+        };
+        match fresh.await {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                if let Ok(mut slot) = self.slots[i].lock() {
+                    *slot = Arc::clone(&fresh);
+                }
+                fresh
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "PostgreSQL read connection not restored");
+                reader
+            }
+        }
+    }
 }
 
 /// A store's connections, once they all answered.
@@ -128,14 +182,19 @@ impl PgStore {
             .enable_all()
             .build()?;
         let handle = runtime.handle().clone();
-        match PgStore::start(config, options, handle) {
+        match PgStore::start(config.clone(), options.clone(), handle) {
             Ok(started) => {
                 let (watch, _) = watch::channel(0);
+                let readers = Readers {
+                    slots: started.readers.into_iter().map(Mutex::new).collect(),
+                    next: AtomicUsize::new(0),
+                    config,
+                    schema: options.schema.clone(),
+                };
                 Ok(PgStore {
                     handle: runtime.handle().clone(),
                     runtime: Some(runtime),
-                    readers: started.readers,
-                    next_reader: AtomicUsize::new(0),
+                    readers: Arc::new(readers),
                     writers: started.writers,
                     threads: Mutex::new(started.threads),
                     ids: started.ids,
@@ -154,7 +213,7 @@ impl PgStore {
 
     /// Connects the readers (creating the schema on the first) and starts the writers.
     fn start(
-        config: tokio_postgres::Config,
+        config: PgConfig,
         options: PgOptions,
         handle: tokio::runtime::Handle,
     ) -> Result<Started, StoreError> {
@@ -186,7 +245,7 @@ impl PgStore {
                     .spawn(move || {
                         let started = Writer::start(&config, schema.as_deref(), ids);
                         match started {
-                            Ok((writer, mut client)) => {
+                            Ok((mut writer, mut client)) => {
                                 let _ = ready_tx.send(Ok(()));
                                 writer.run(&mut client, rx);
                             }
@@ -289,10 +348,11 @@ impl PgStore {
         if self.watching.swap(true, Ordering::SeqCst) {
             return;
         }
-        let reader = self.reader();
+        let readers = Arc::clone(&self.readers);
         let watch = Arc::clone(&self.watch);
         self.handle.spawn(async move {
             while !watch.is_closed() {
+                let reader = readers.get().await;
                 if let Ok(Some(row)) = reader.client.query_opt(&reader.head, &[]).await {
                     if let Ok(position) = from_db(row.get(0), "head position") {
                         watch.send_if_modified(|p| std::mem::replace(p, position) != position);
@@ -303,9 +363,14 @@ impl PgStore {
         });
     }
 
+    /// A reader with an open connection (made again, off the caller's thread, when lost).
     fn reader(&self) -> Arc<Reader> {
-        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        Arc::clone(&self.readers[i])
+        let (_, reader) = self.readers.pick();
+        if !reader.client.is_closed() {
+            return reader;
+        }
+        let readers = Arc::clone(&self.readers);
+        run_on(&self.handle, async move { Ok(readers.get().await) }).unwrap_or(reader)
     }
 
     /// Runs a future on the store's runtime and waits for it (callable from async code too).

@@ -2,6 +2,7 @@
 //! an existing database, and conversions between the store's numbers and PostgreSQL's.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use tokio_postgres::{Client, NoTls};
 
@@ -164,22 +165,79 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The connection settings a location names.
-pub fn config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
-    tokio_postgres::Config::from_str(url)
-        .map_err(|e| StoreError::Unsupported(format!("not a PostgreSQL location: {e}")))
+/// Attempts to reach the server when a connection is (re)made; the delay between attempts
+/// doubles from [`RECONNECT_FIRST_DELAY_MS`] (about 6 s in all).
+pub const RECONNECT_ATTEMPTS_MAX: u32 = 7;
+/// The first delay between connection attempts, ms.
+pub const RECONNECT_FIRST_DELAY_MS: u64 = 100;
+
+/// What a location names: the connection settings and TLS.
+#[derive(Clone)]
+pub struct PgConfig {
+    /// Host, database, user, … as tokio-postgres reads them.
+    pub pg: tokio_postgres::Config,
+    /// TLS (`sslmode`, `sslrootcert`); `None` for none.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
-/// Connects, sets the schema and the session's settings, and spawns the connection's driver.
-pub async fn connect(
-    config: &tokio_postgres::Config,
+/// The connection settings a location names.
+pub fn config(url: &str) -> Result<PgConfig, StoreError> {
+    let (rest, tls) = super::tls::split_location(url)?;
+    let mut pg = tokio_postgres::Config::from_str(&rest)
+        .map_err(|e| StoreError::Unsupported(format!("not a PostgreSQL location: {e}")))?;
+    pg.ssl_mode(match tls.mode {
+        super::tls::SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        super::tls::SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        _ => tokio_postgres::config::SslMode::Require,
+    });
+    let tls = super::tls::client_config(&tls)?;
+    Ok(PgConfig { pg, tls })
+}
+
+/// Connects as [`connect`] does, trying again with a doubling delay when the server cannot be
+/// reached (at most [`RECONNECT_ATTEMPTS_MAX`] attempts).
+pub async fn connect_with_backoff(
+    config: &PgConfig,
     schema: Option<&str>,
 ) -> Result<Client, StoreError> {
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        // The error, if any, reaches the next query as a closed connection.
-        let _ = connection.await;
-    });
+    let mut delay_ms = RECONNECT_FIRST_DELAY_MS;
+    let mut attempt = 1;
+    loop {
+        match connect(config, schema).await {
+            Ok(client) => return Ok(client),
+            Err(e) if attempt >= RECONNECT_ATTEMPTS_MAX => return Err(e),
+            Err(e) => {
+                tracing::warn!(attempt, delay_ms, error = %e, "PostgreSQL unreachable; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                delay_ms = delay_ms.saturating_mul(2);
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Connects (with TLS when the location asks), sets the schema and the session's settings,
+/// and spawns the connection's driver.
+pub async fn connect(config: &PgConfig, schema: Option<&str>) -> Result<Client, StoreError> {
+    let client = match &config.tls {
+        None => {
+            let (client, connection) = config.pg.connect(NoTls).await?;
+            // The error, if any, reaches the next query as a closed connection.
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            client
+        }
+        Some(tls) => {
+            let make =
+                tokio_postgres_rustls::MakeRustlsConnect::new(rustls::ClientConfig::clone(tls));
+            let (client, connection) = config.pg.connect(make).await?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            client
+        }
+    };
     // Durability of every acknowledged append rests on this, not on the server's default.
     client.batch_execute("SET synchronous_commit = on").await?;
     if let Some(schema) = schema {

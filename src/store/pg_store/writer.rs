@@ -11,7 +11,7 @@ use tokio_postgres::{Client, IsolationLevel, Statement, Transaction};
 use uuid::Uuid;
 
 use super::reader::decode_key;
-use super::schema::{connect, from_db, hash_from_db, to_db};
+use super::schema::{connect, connect_with_backoff, from_db, hash_from_db, to_db, PgConfig};
 use crate::store::append_rules::{GroupRules, LogView, MemberHead, NEW_MEMBER};
 use crate::store::{
     AppendOutcome, AppendRequest, EventIds, IdempotencyRecord, StoreError, StoredEvent,
@@ -19,6 +19,9 @@ use crate::store::{
 
 /// Appends one transaction (one claim of positions, one commit) may carry.
 pub const TXN_APPENDS_MAX: usize = 1024;
+/// After this long without a transaction, a writer checks its connection before the next one
+/// (ms).
+pub const IDLE_PROBE_MS: u64 = 1_000;
 
 /// A job for a writer.
 pub enum Job {
@@ -114,12 +117,14 @@ pub struct Writer {
     runtime: tokio::runtime::Runtime,
     statements: WriteStatements,
     ids: EventIds,
+    config: PgConfig,
+    schema: Option<String>,
 }
 
 impl Writer {
     /// A writer with its own single-threaded runtime and connection.
     pub fn start(
-        config: &tokio_postgres::Config,
+        config: &PgConfig,
         schema: Option<&str>,
         ids: EventIds,
     ) -> Result<(Writer, Client), StoreError> {
@@ -136,13 +141,44 @@ impl Writer {
                 runtime,
                 statements,
                 ids,
+                config: config.clone(),
+                schema: schema.map(str::to_string),
             },
             client,
         ))
     }
 
+    /// Makes the connection again when it was lost (the jobs then run on the new one; when it
+    /// cannot be made they fail on the old one, and the next jobs try again).
+    ///
+    /// The connection is driven only while this thread runs a transaction, so after an idle
+    /// spell a lost one may not show as closed yet: it is probed first (one empty round trip).
+    fn reconnect_if_lost(&mut self, client: &mut Client, idle: std::time::Duration) {
+        let probe = || async { client.batch_execute("").await };
+        let lost = client.is_closed()
+            || (idle.as_millis() >= u128::from(IDLE_PROBE_MS)
+                && self.runtime.block_on(probe()).is_err());
+        if !lost {
+            return;
+        }
+        tracing::warn!("PostgreSQL write connection lost; reconnecting");
+        let fresh = self.runtime.block_on(async {
+            let fresh = connect_with_backoff(&self.config, self.schema.as_deref()).await?;
+            let statements = WriteStatements::new(&fresh).await?;
+            Ok::<_, StoreError>((fresh, statements))
+        });
+        match fresh {
+            Ok((fresh, statements)) => {
+                *client = fresh;
+                self.statements = statements;
+            }
+            Err(e) => tracing::error!(error = %e, "PostgreSQL write connection not restored"),
+        }
+    }
+
     /// Serves jobs until shutdown or until every sender is gone.
-    pub fn run(&self, client: &mut Client, rx: mpsc::Receiver<Job>) {
+    pub fn run(&mut self, client: &mut Client, rx: mpsc::Receiver<Job>) {
+        let mut last_used = std::time::Instant::now();
         while let Ok(first) = rx.recv() {
             let mut jobs = vec![first];
             let mut appends = 0;
@@ -158,9 +194,11 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            self.reconnect_if_lost(client, last_used.elapsed());
             if self.handle_jobs(client, jobs) {
                 return;
             }
+            last_used = std::time::Instant::now();
         }
     }
 
@@ -223,6 +261,7 @@ impl Writer {
             return;
         }
         let mut attempt = 0;
+        let flush = crate::observe::Flush::start("postgres");
         let result = loop {
             attempt += 1;
             match self.block_on(append_all(client, &self.statements, &requests, &self.ids)) {
@@ -232,6 +271,7 @@ impl Writer {
                 other => break other,
             }
         };
+        flush.finish(result.as_ref().map(|outcomes| committed_events(outcomes)));
         let mut outcomes = match result {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect::<Vec<_>>().into_iter(),
             Err(e) => {
@@ -261,6 +301,18 @@ impl Writer {
             }
         }
     }
+}
+
+/// Events the transaction's appends committed.
+fn committed_events(outcomes: &[AppendOutcome]) -> u64 {
+    let events: usize = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            AppendOutcome::Committed(events) => events.len(),
+            _ => 0,
+        })
+        .sum();
+    u64::try_from(events).unwrap_or(u64::MAX)
 }
 
 /// The start of the error a transaction ends with when another writer committed one of its

@@ -393,6 +393,17 @@ impl Writer {
     }
 
     fn flush_and_sync(&mut self) -> Result<(), StoreError> {
+        let events = self
+            .head
+            .position
+            .saturating_sub(self.shared.durable_position());
+        let flush = crate::observe::Flush::start("sled");
+        let result = self.write_out();
+        flush.finish(result.as_ref().map(|()| events));
+        result
+    }
+
+    fn write_out(&mut self) -> Result<(), StoreError> {
         if self.seal_due() {
             self.write_checkpoint()?;
         }
