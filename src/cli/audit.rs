@@ -126,8 +126,11 @@ pub(super) async fn dossier(data: &Path, member: &str, out: &Path) -> u8 {
     EXIT_OK
 }
 
+/// Largest dossier read, bytes (a member's whole history is a few MiB at most).
+const DOSSIER_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 pub(super) async fn verify_dossier_file(data: &Path, file: &Path, against_ledger: bool) -> u8 {
-    let text = match std::fs::read_to_string(file) {
+    let text = match member_ledger::files::read_bounded(file, DOSSIER_BYTES_MAX) {
         Ok(t) => t,
         Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
     };

@@ -349,7 +349,8 @@ set_pension, register_relative, credit_interest";
 ///
 /// Every fault is an [`super::ErrorCode::InvalidInput`] rejection naming the field.
 pub fn parse_command(text: &str) -> Result<(Command, Option<String>), Rejection> {
-    let value: serde_json::Value = serde_json::from_str(text)
+    // Strict: a key named twice is refused, never resolved to its last value.
+    let value = super::strict_json::parse_strict(text)
         .map_err(|e| Rejection::invalid(format!("not a JSON command: {e}")))?;
     parse_command_value(value)
 }

@@ -17,6 +17,7 @@ mod event;
 mod rejection;
 mod share;
 mod state;
+pub mod strict_json;
 
 use serde::{Deserialize, Serialize};
 

@@ -296,10 +296,34 @@ impl Core {
         }
     }
 
-    /// Records the answers of a group in flight. Returns the members its refused appends read
+    /// Records the answers of a group in flight (on a storage failure, clears every answer the
+    /// group decided, for the failure to take their place). Returns the members its refused appends read
     /// (tainted: what was decided on them since is decided again), and adds those commands, and
     /// the group's own commands refused ahead on them, to `redo`.
     fn collect(
+        &self,
+        run: &mut Run<'_>,
+        flight: InFlight,
+        redo: &mut Vec<usize>,
+    ) -> Result<BTreeSet<MemberId>, String> {
+        let decided: Vec<usize> = flight
+            .metas
+            .iter()
+            .map(|(index, ..)| *index)
+            .chain(flight.rejected.iter().map(|(index, _)| *index))
+            .collect();
+        let answered = self.collect_answers(run, flight, redo);
+        if answered.is_err() {
+            // Nothing the group decided was written: refusals decided against its states are
+            // no answer either; the failure answers them all.
+            for index in decided {
+                run.results[index] = None;
+            }
+        }
+        answered
+    }
+
+    fn collect_answers(
         &self,
         run: &mut Run<'_>,
         flight: InFlight,

@@ -176,16 +176,11 @@ impl PolicySet {
         paths.sort();
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            let size = std::fs::metadata(&path)
-                .map_err(|e| unreadable(&path, e))?
-                .len();
-            if size > POLICY_FILE_BYTES_MAX {
-                return Err(PolicyError::Unreadable {
-                    file: path.display().to_string(),
-                    reason: format!("is larger than {POLICY_FILE_BYTES_MAX} bytes"),
-                });
-            }
-            let text = std::fs::read_to_string(&path).map_err(|e| unreadable(&path, e))?;
+            // Bounded however the file reports its size: a symlink to a device or a FIFO is
+            // refused rather than read without end.
+            let bound = usize::try_from(POLICY_FILE_BYTES_MAX).unwrap_or(usize::MAX);
+            let text =
+                crate::files::read_bounded(&path, bound).map_err(|e| unreadable(&path, e))?;
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             files.push((name.unwrap_or_default(), text));
         }

@@ -149,15 +149,9 @@ fn read_table(path: &Path) -> Result<Table, TokensError> {
         path: path.display().to_string(),
         reason,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| refuse(format!("cannot read it: {e}")))?
-        .len();
-    if size > TOKENS_FILE_BYTES_MAX {
-        return Err(refuse(format!(
-            "{size} bytes, more than {TOKENS_FILE_BYTES_MAX}"
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| refuse(format!("cannot read it: {e}")))?;
+    let bound = usize::try_from(TOKENS_FILE_BYTES_MAX).unwrap_or(usize::MAX);
+    let text = crate::files::read_bounded(path, bound)
+        .map_err(|e| refuse(format!("cannot read it: {e}")))?;
     let de = &mut serde_json::Deserializer::from_str(&text);
     let entries: Vec<Entry> = serde_path_to_error::deserialize(de).map_err(|e| {
         refuse(format!(

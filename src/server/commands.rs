@@ -17,10 +17,10 @@ use serde_json::value::RawValue;
 
 use super::auth::{Caller, Role};
 use super::error::ApiError;
-use super::strict::check_no_duplicate_keys;
 use super::{AppState, Limits, COMMAND_BYTES_MAX};
 use crate::codec::StoredJson;
 use crate::domain::parse_command;
+use crate::domain::strict_json::check_no_duplicate_keys;
 use crate::store::record::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::{Receipt, SubmitError};
 

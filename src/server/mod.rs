@@ -20,7 +20,6 @@ pub mod commands;
 pub mod error;
 pub mod events;
 mod listener;
-mod strict;
 pub mod telemetry;
 pub mod views;
 
