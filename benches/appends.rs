@@ -85,12 +85,11 @@ fn one_append() -> AppendRequest {
             schema_version: 1,
             effective_date: NaiveDate::from_ymd_opt(2010, 1, 1).expect("date"),
             policy_version: "luzhou/2024-01".into(),
-            data: serde_json::json!({"region": "luzhou", "scheme": "employee"}),
+            data: br#"{"region":"luzhou","scheme":"employee"}"#.to_vec(),
         }],
         expected: vec![(member, 0)],
-        idempotency: None,
-        projections: Vec::new(),
         sync: true,
+        ..AppendRequest::default()
     }
 }
 

@@ -133,7 +133,7 @@ fn reads(c: &mut Criterion) {
     group.throughput(Throughput::Elements(events));
     group.bench_function(format!("every projection from {events} events"), |b| {
         b.iter(|| {
-            rt.block_on(ledger.replay_with_progress(None, &mut |_, _| {}))
+            rt.block_on(ledger.replay_with_progress(None, |_, _| {}))
                 .expect("replay")
         })
     });

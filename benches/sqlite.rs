@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use member_ledger::codec;
+use member_ledger::codec::EventJson;
 use member_ledger::domain::{MemberId, MemberState};
 use member_ledger::store::StoredEvent;
 use member_ledger::synthetic::Population;
@@ -40,7 +41,8 @@ fn stored_batches(rt: &tokio::runtime::Runtime) -> Vec<Vec<(StoredEvent, String)
                 .into_iter()
                 .flat_map(|r| r.expect("accepted").events)
                 .map(|e| {
-                    let json = serde_json::to_string(&e).expect("json");
+                    let json =
+                        serde_json::to_string(&EventJson::of(&e).expect("fields")).expect("json");
                     (e, json)
                 })
                 .collect()
@@ -141,8 +143,10 @@ fn sqlite(c: &mut Criterion) {
                 let mut cursor = select.query([]).expect("query");
                 while let Some(row) = cursor.next().expect("row") {
                     let text: String = row.get(0).expect("text");
-                    let stored: StoredEvent = serde_json::from_str(&text).expect("envelope");
-                    let event = codec::decode(&stored).expect("event");
+                    let stored: EventJson = serde_json::from_str(&text).expect("envelope");
+                    let event =
+                        codec::from_json(stored.schema_version, &stored.event_type, stored.data)
+                            .expect("event");
                     states
                         .entry(stored.member)
                         .or_insert_with(|| MemberState::new(stored.member))
@@ -177,14 +181,18 @@ fn sqlite(c: &mut Criterion) {
     group.throughput(Throughput::Elements(events));
     group.bench_function(format!("global walk of {events} events"), |b| {
         b.iter(|| {
-            rt.block_on(ledger.replay_with_progress(None, &mut |_, _| {}))
+            rt.block_on(ledger.replay_with_progress(None, |_, _| {}))
                 .expect("replay")
                 .len()
         })
     });
     let members = ledger.store().members().expect("members");
     group.bench_function(format!("by member on two threads, {events} events"), |b| {
-        b.iter(|| ledger.fold_members(&members, None).expect("fold").len())
+        b.iter(|| {
+            rt.block_on(ledger.fold_members(members.clone(), None))
+                .expect("fold")
+                .len()
+        })
     });
     group.finish();
 }

@@ -68,6 +68,9 @@ for y, m in months(2020, 9, 2021, 3):
 for y, m in months(2021, 3, 2024, 12):
     contribute("li", y, m, "6100.00", date=last(y, m) if (y, m) != (2021, 3) else "2021-04-10")
 add("2021-05-06", dict(type="refund", member=M["li"], date="2021-05-06", reason="duplicate", months=["2021-03"]))
+# Family mutual aid (R14): the relative is registered before the account pays for her. Its own key
+# keeps the numbering of the other keys.
+add("2022-07-19", dict(type="register_relative", member=M["li"], date="2022-07-19", relation="parent", relative=None, name="Li Hua (mother)", key="demo-li-relative-00001"))
 add("2022-07-19", dict(type="spend", member=M["li"], date="2022-07-19", amount="420.00", purpose="relative_care", beneficiary="Li Hua (mother)"))
 add("2024-11-03", dict(type="spend", member=M["li"], date="2024-11-03", amount="88.50", purpose="pharmacy"))
 # The pharmacy's system posted the same sale a second time: `demo` reverses it (see README,
@@ -93,11 +96,12 @@ for y, m in months(2018, 7, 2023, 12):
 add("2023-12-31", dict(type="suspend", member=M["chen"], date="2023-12-31", reason="transfer_out"))
 add("2024-01-20", dict(type="transfer_out", member=M["chen"], date="2024-01-20", to_region="chengdu"))
 
-# Sun Yue: a resident newborn; premiums; next year's premium refunded after the family moved.
+# Sun Yue: a resident newborn; child premiums (320 personal + 640 subsidy, R10); next year's premium
+# refunded after the family moved.
 add("2023-11-20", dict(type="enroll", member=M["sun"], region="luzhou", scheme="resident", sex="female", birth_date="2023-10-02", date="2023-11-20"))
-add("2023-11-20", dict(type="pay_premium", member=M["sun"], coverage_year=2024, personal="320.00", subsidy="0.00", date="2023-11-20"))
-add("2024-10-15", dict(type="pay_premium", member=M["sun"], coverage_year=2025, personal="320.00", subsidy="0.00", date="2024-10-15"))
-add("2025-09-30", dict(type="pay_premium", member=M["sun"], coverage_year=2026, personal="320.00", subsidy="0.00", date="2025-09-30"))
+add("2023-11-20", dict(type="pay_premium", member=M["sun"], coverage_year=2024, personal="320.00", subsidy="640.00", date="2023-11-20"))
+add("2024-10-15", dict(type="pay_premium", member=M["sun"], coverage_year=2025, personal="320.00", subsidy="640.00", date="2024-10-15"))
+add("2025-09-30", dict(type="pay_premium", member=M["sun"], coverage_year=2026, personal="320.00", subsidy="640.00", date="2025-09-30"))
 add("2025-11-12", dict(type="refund", member=M["sun"], date="2025-11-12", reason="hukou_moved", coverage_year=2026))
 
 # ---- Other regions: every command has its own key. ----

@@ -1,25 +1,44 @@
-//! Between domain events and stored envelopes: encoding, decoding and upcasting old schema versions.
+//! Between domain events and stored records: encoding, decoding, upcasting old schema versions,
+//! and the JSON form of a stored event at the edges (command line, wire, dossiers).
 //!
 //! The only place that knows both [`crate::domain::Event`] and [`crate::store::StoredEvent`].
-//! An event of an older schema version is upcast to the current one here, on read, so the domain
-//! only ever sees current events; the stored bytes are never rewritten.
+//! An event's fields are stored as MessagePack with named fields, in serde's human-readable
+//! form (the same shapes as the event's JSON: strings for money, dates and ids), so that a field
+//! added later with a default decodes from old records, and a record's fields turn into the
+//! event's JSON without knowing its type. The bytes are written once and hashed as stored: a
+//! build with other serde features reads and checks them unchanged.
+//!
+//! An event of an older schema version is upcast to the current one here, on read, through its
+//! JSON form, so the domain only ever sees current events; the stored bytes are never rewritten.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{Event, MemberId, EVENT_SCHEMA_VERSION};
 use crate::store::{NewEvent, StoreError, StoredEvent};
 
-/// Wraps a decided event for the store.
-pub fn encode(member: MemberId, event: &Event, policy_version: &str) -> NewEvent {
-    let data = serde_json::to_value(event).expect("events always serialise");
-    NewEvent {
+/// Wraps a decided event for the store; refused (with the reason) when a value could not be
+/// read back, such as an amount beyond what the ledger holds.
+pub fn encode(member: MemberId, event: &Event, policy_version: &str) -> Result<NewEvent, String> {
+    Ok(NewEvent {
         member,
         event_type: event.type_name().to_string(),
         schema_version: EVENT_SCHEMA_VERSION,
         effective_date: event.effective_date(),
         policy_version: policy_version.to_string(),
-        data,
-    }
+        data: encode_fields(event)?,
+    })
+}
+
+/// An event's fields as stored.
+pub fn encode_fields(event: &Event) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::with_capacity(512);
+    let mut serializer = rmp_serde::Serializer::new(&mut bytes)
+        .with_struct_map()
+        .with_human_readable();
+    event
+        .serialize(&mut serializer)
+        .map_err(|e| format!("{} cannot be stored: {e}", event.type_name()))?;
+    Ok(bytes)
 }
 
 /// Decodes a stored event, upcasting older schema versions; a mismatch is corruption.
@@ -28,35 +47,54 @@ pub fn decode(stored: &StoredEvent) -> Result<Event, StoreError> {
         position: stored.position,
         reason,
     };
-    let decoded = if stored.schema_version == EVENT_SCHEMA_VERSION {
-        // Current version: read the stored value in place, no copy.
-        Event::deserialize(&stored.data)
+    let event = if stored.schema_version == EVENT_SCHEMA_VERSION {
+        let mut de = rmp_serde::Deserializer::from_read_ref(stored.data()).with_human_readable();
+        Event::deserialize(&mut de)
+            .map_err(|e| corrupt(format!("{} does not decode: {e}", stored.event_type)))?
     } else {
-        let data = upcast(
-            stored.schema_version,
-            &stored.event_type,
-            stored.data.clone(),
-        )
-        .map_err(corrupt)?;
-        Event::deserialize(data)
+        let fields = fields_json(stored)?;
+        from_json(stored.schema_version, &stored.event_type, fields).map_err(corrupt)?
     };
-    let event =
-        decoded.map_err(|e| corrupt(format!("{} does not decode: {e}", stored.event_type)))?;
+    check_envelope(stored, &event).map_err(corrupt)?;
+    Ok(event)
+}
+
+/// The envelope's type and date must be the event's own.
+fn check_envelope(stored: &StoredEvent, event: &Event) -> Result<(), String> {
     if event.type_name() != stored.event_type {
-        return Err(corrupt(format!(
+        return Err(format!(
             "envelope says {} but the data is {}",
             stored.event_type,
             event.type_name()
-        )));
+        ));
     }
     if event.effective_date() != stored.effective_date {
-        return Err(corrupt(format!(
+        return Err(format!(
             "envelope date {} differs from the event's {}",
             stored.effective_date,
             event.effective_date()
-        )));
+        ));
     }
-    Ok(event)
+    Ok(())
+}
+
+/// A stored event's fields as JSON, as stored (not upcast): `{"type": …, …}`.
+pub fn fields_json(stored: &StoredEvent) -> Result<serde_json::Value, StoreError> {
+    let mut de = rmp_serde::Deserializer::from_read_ref(stored.data()).with_human_readable();
+    serde_json::Value::deserialize(&mut de).map_err(|e| StoreError::Corrupt {
+        position: stored.position,
+        reason: format!("{} does not decode: {e}", stored.event_type),
+    })
+}
+
+/// An event from its JSON fields of `schema_version`, upcast to the current version.
+pub fn from_json(
+    schema_version: u32,
+    event_type: &str,
+    data: serde_json::Value,
+) -> Result<Event, String> {
+    let data = upcast(schema_version, event_type, data)?;
+    Event::deserialize(data).map_err(|e| format!("{event_type} does not decode: {e}"))
 }
 
 /// Brings `data` of `schema_version` to [`EVENT_SCHEMA_VERSION`]. Version 1 is current, so this
@@ -69,5 +107,118 @@ pub fn upcast(
     match schema_version {
         EVENT_SCHEMA_VERSION => Ok(data),
         other => Err(format!("{event_type} has schema version {other}; this build reads version {EVENT_SCHEMA_VERSION}")),
+    }
+}
+
+/// A stored event as JSON at the edges: the envelope, the fields and the hashes (hex).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventJson {
+    /// Global position.
+    pub position: u64,
+    /// The event's id.
+    pub event_id: uuid::Uuid,
+    /// Schema version of `data`.
+    pub schema_version: u32,
+    /// The member.
+    pub member: MemberId,
+    /// The member's version after it.
+    pub member_version: u64,
+    /// The event's type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The date it takes effect.
+    pub effective_date: chrono::NaiveDate,
+    /// When the ledger recorded it (RFC 3339, UTC, milliseconds).
+    pub recorded_at: String,
+    /// The command's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The client that submitted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The policy version that decided it.
+    pub policy_version: String,
+    /// The event's fields.
+    pub data: serde_json::Value,
+    /// Hex hash of the member's previous event.
+    pub prev_hash: String,
+    /// Hex SHA-256 of the stored record.
+    pub hash: String,
+}
+
+impl EventJson {
+    /// The JSON form of a stored event.
+    pub fn of(stored: &StoredEvent) -> Result<EventJson, StoreError> {
+        Ok(EventJson {
+            position: stored.position,
+            event_id: stored.event_id,
+            schema_version: stored.schema_version,
+            member: stored.member,
+            member_version: stored.member_version,
+            event_type: stored.event_type.clone(),
+            effective_date: stored.effective_date,
+            recorded_at: stored.recorded_at(),
+            idempotency_key: stored.idempotency_key.clone(),
+            actor: stored.actor.clone(),
+            policy_version: stored.policy_version.clone(),
+            data: fields_json(stored)?,
+            prev_hash: hex::encode(stored.prev_hash),
+            hash: hex::encode(stored.hash()),
+        })
+    }
+}
+
+/// A stored event serialised as [`EventJson`] is, straight from its stored bytes: the fields
+/// are transcoded from their stored form into the output, with no value built in between (what
+/// `submit` prints for every event).
+#[derive(Clone, Copy, Debug)]
+pub struct StoredJson<'a>(pub &'a StoredEvent);
+
+impl Serialize for StoredJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("position", &e.position)?;
+        map.serialize_entry("event_id", &e.event_id)?;
+        map.serialize_entry("schema_version", &e.schema_version)?;
+        map.serialize_entry("member", &e.member)?;
+        map.serialize_entry("member_version", &e.member_version)?;
+        map.serialize_entry("type", &e.event_type)?;
+        map.serialize_entry("effective_date", &e.effective_date)?;
+        map.serialize_entry("recorded_at", &e.recorded_at())?;
+        map.serialize_entry("idempotency_key", &e.idempotency_key)?;
+        if let Some(actor) = &e.actor {
+            map.serialize_entry("actor", actor)?;
+        }
+        map.serialize_entry("policy_version", &e.policy_version)?;
+        let mut de = rmp_serde::Deserializer::from_read_ref(e.data()).with_human_readable();
+        map.serialize_entry("data", &serde_transcode::Transcoder::new(&mut de))?;
+        map.serialize_entry("prev_hash", &hex::encode(e.prev_hash))?;
+        map.serialize_entry("hash", &hex::encode(e.hash()))?;
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Money;
+
+    #[test]
+    fn an_event_round_trips_through_its_stored_fields_and_reads_as_its_json() {
+        let event = Event::Spent {
+            date: chrono::NaiveDate::from_ymd_opt(2024, 5, 6).expect("date"),
+            amount: Money::parse("12.30").expect("money"),
+            purpose: crate::domain::Purpose::Pharmacy,
+            beneficiary: None,
+            coverage_year: None,
+        };
+        let bytes = encode_fields(&event).expect("encodes");
+        let mut de = rmp_serde::Deserializer::from_read_ref(&bytes).with_human_readable();
+        assert_eq!(Event::deserialize(&mut de).ok(), Some(event.clone()));
+        let mut de = rmp_serde::Deserializer::from_read_ref(&bytes).with_human_readable();
+        let json = serde_json::Value::deserialize(&mut de).expect("json");
+        assert_eq!(json, serde_json::to_value(&event).expect("json"));
     }
 }

@@ -3,13 +3,18 @@
 pub mod audit;
 pub mod codec;
 pub mod domain;
+pub mod files;
 pub mod ledger;
+pub mod migrate;
 pub mod money;
 pub mod month;
+pub mod observe;
 pub mod policy;
 pub mod projection;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 pub mod synthetic;
 
-pub use ledger::{Ledger, QueryError, Receipt, SubmitError};
-pub mod verify;
+pub use audit::verify;
+pub use ledger::{Ledger, QueryError, Receipt, SubmitError, Subscription, SubscriptionCheckpoint};

@@ -18,6 +18,46 @@ pub const MONEY_SCALE_DIGITS: u32 = 2;
 /// anything larger is a typing error, not a contribution.
 pub const MONEY_YUAN_MAX: i64 = 100_000_000_000;
 
+/// The largest monthly wage a contribution may declare, in yuan (one billion). Two payments a
+/// month at most, so a year's sums of bases and shares stay within [`MONEY_YUAN_MAX`].
+pub const WAGE_YUAN_MAX: i64 = 1_000_000_000;
+
+const _: () = assert!(24 * WAGE_YUAN_MAX <= MONEY_YUAN_MAX);
+
+/// [`MONEY_YUAN_MAX`] in fen.
+const MONEY_FEN_MAX: u64 = MONEY_YUAN_MAX.unsigned_abs() * 100;
+
+/// The amount in fen of a plain decimal text (`-?digits(.d{1,2})?`, at most 15 integer digits),
+/// or `None` for anything else (which the general parse then judges).
+fn plain_fen(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    let (whole, fraction) = match digits.iter().position(|b| *b == b'.') {
+        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
+        None => (digits, &[][..]),
+    };
+    if whole.is_empty() || whole.len() > 15 || fraction.len() > 2 {
+        return None;
+    }
+    if digits.contains(&b'.') && fraction.is_empty() {
+        return None;
+    }
+    let mut fen: i64 = 0;
+    for b in whole.iter().chain(fraction) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        fen = fen * 10 + i64::from(b - b'0');
+    }
+    for _ in fraction.len()..2 {
+        fen *= 10;
+    }
+    Some(if negative { -fen } else { fen })
+}
+
 /// An amount of yuan with exactly two decimals. May be negative only inside computations
 /// (a delta); commands and events carry non-negative amounts and say which way they move.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,6 +113,18 @@ impl Money {
 
     /// Parses a decimal string such as `"1234.56"`; refuses three decimals and absurd sizes.
     pub fn parse(text: &str) -> Result<Money, MoneyError> {
+        if let Some(fen) = plain_fen(text) {
+            // The common spelling (digits, at most two decimals), read without a general
+            // decimal parse: the same value the general path gives.
+            if fen.unsigned_abs() <= MONEY_FEN_MAX {
+                return Ok(Money(Decimal::new(fen, MONEY_SCALE_DIGITS)));
+            }
+            return Err(MoneyError::TooLarge(text.to_string()));
+        }
+        Money::parse_general(text)
+    }
+
+    fn parse_general(text: &str) -> Result<Money, MoneyError> {
         let trimmed = text.trim();
         let digits = trimmed.strip_prefix('-').unwrap_or(trimmed);
         if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
@@ -192,16 +244,112 @@ impl std::iter::Sum for Money {
     }
 }
 
+/// Writes a decimal (`mantissa` × 10^-`scale`) as text into `buf` without allocating, with
+/// exactly `scale` decimals, as `Decimal`'s own `Display` does; returns the text.
+fn write_decimal(mantissa: i128, scale: u32, buf: &mut [u8; 48]) -> &str {
+    let mut end = buf.len();
+    let mut written = 0u32;
+    let mut digits = mantissa.unsigned_abs();
+    // Every amount and rate the ledger holds fits 64 bits: divide in 64 bits (a 128-bit
+    // division by ten costs several times as much).
+    let mut small = u64::try_from(digits).ok();
+    while written <= scale || small.map_or(digits > 0, |d| d > 0) {
+        if written == scale && scale > 0 {
+            end -= 1;
+            buf[end] = b'.';
+        }
+        end -= 1;
+        // Truncation intended: a single decimal digit.
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = match small.as_mut() {
+            Some(d) => {
+                let digit = (*d % 10) as u8;
+                *d /= 10;
+                digit
+            }
+            None => {
+                let digit = (digits % 10) as u8;
+                digits /= 10;
+                small = u64::try_from(digits).ok();
+                digit
+            }
+        };
+        buf[end] = b'0' + digit;
+        written += 1;
+    }
+    if mantissa < 0 {
+        end -= 1;
+        buf[end] = b'-';
+    }
+    std::str::from_utf8(&buf[end..]).unwrap_or("?")
+}
+
+impl Money {
+    /// Writes the amount as text (`-1234.56`) into `buf` without allocating; returns the text.
+    fn write_text(self, buf: &mut [u8; 48]) -> &str {
+        // Money holds two decimals, but for zero (`Money::ZERO`, `Default`), which may hold
+        // none; a decimal of 28 digits at most fits the buffer.
+        let scale = self.0.scale();
+        if scale == MONEY_SCALE_DIGITS || self.0.is_zero() {
+            let mantissa = if scale == MONEY_SCALE_DIGITS {
+                self.0.mantissa()
+            } else {
+                0
+            };
+            return write_decimal(mantissa, MONEY_SCALE_DIGITS, buf);
+        }
+        let mut two = self.0;
+        two.rescale(MONEY_SCALE_DIGITS);
+        write_decimal(two.mantissa(), MONEY_SCALE_DIGITS, buf)
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 48];
         // `pad` honours width and alignment, so tables line up.
-        f.pad(&format!("{:.2}", self.0))
+        f.pad(self.write_text(&mut buf))
     }
 }
 
 impl Serialize for Money {
+    /// Refuses an amount beyond [`MONEY_YUAN_MAX`]: what is written must read back.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_string())
+        if self.0.abs() > Decimal::from(MONEY_YUAN_MAX) {
+            return Err(serde::ser::Error::custom(format!(
+                "the amount {self} is beyond the largest the ledger holds ({MONEY_YUAN_MAX} yuan)"
+            )));
+        }
+        let mut buf = [0u8; 48];
+        serializer.serialize_str(self.write_text(&mut buf))
+    }
+}
+
+/// Reads a decimal given as a string, or (for leniency) as a JSON number, as its shortest text.
+struct DecimalText(&'static str);
+
+impl serde::de::Visitor<'_> for DecimalText {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+        // The shortest text that reads back as this number: `12.5`, never a float's tail.
+        Ok(v.to_string())
     }
 }
 
@@ -209,16 +357,7 @@ impl<'de> Deserialize<'de> for Money {
     /// Accepts the contract's decimal string, and for leniency a JSON number whose shortest text
     /// has at most two decimals (`12.5`), never a number that only a float could hold.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let text = match &value {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "expected a decimal amount as a string, got {other}"
-                )))
-            }
-        };
+        let text = deserializer.deserialize_any(DecimalText("a decimal amount as a string"))?;
         Money::parse(&text).map_err(serde::de::Error::custom)
     }
 }
@@ -260,22 +399,14 @@ impl fmt::Display for Rate {
 
 impl Serialize for Rate {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0.to_string())
+        let mut buf = [0u8; 48];
+        serializer.serialize_str(write_decimal(self.0.mantissa(), self.0.scale(), &mut buf))
     }
 }
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let text = match &value {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "expected a decimal fraction, got {other}"
-                )))
-            }
-        };
+        let text = deserializer.deserialize_any(DecimalText("a decimal fraction"))?;
         let d = Decimal::from_str(text.trim())
             .map_err(|_| serde::de::Error::custom(format!("'{text}' is not a decimal fraction")))?;
         Ok(Rate::new(d))
@@ -312,6 +443,61 @@ mod tests {
             Money::parse("1e3"),
             Err(MoneyError::NotANumber(_))
         ));
+    }
+
+    #[test]
+    fn money_prints_with_two_decimals_and_its_sign() {
+        for (text, shown) in [
+            ("0", "0.00"),
+            ("0.00", "0.00"),
+            ("0.05", "0.05"),
+            ("-0.05", "-0.05"),
+            ("1.5", "1.50"),
+            ("-1234.56", "-1234.56"),
+            ("100000000000", "100000000000.00"),
+        ] {
+            assert_eq!(
+                Money::parse(text).map(|m| m.to_string()),
+                Ok(shown.to_string())
+            );
+        }
+        assert_eq!(format!("{:>8}", Money::from_fen(150)), "    1.50");
+        assert_eq!(Money::ZERO.to_string(), "0.00");
+        assert_eq!(Money::default().to_string(), "0.00");
+        assert_eq!(Money(Decimal::new(5, 0)).to_string(), "5.00");
+        let wide = Decimal::from_str("-12345678901234567890123.45").expect("decimal");
+        assert_eq!(
+            Money::from_decimal(wide).to_string(),
+            "-12345678901234567890123.45"
+        );
+        for rate in ["0.0775", "0.02", "1", "0", "12.5"] {
+            let r = Rate::new(Decimal::from_str(rate).expect("decimal"));
+            assert_eq!(serde_json::to_string(&r).ok(), Some(format!("\"{rate}\"")));
+        }
+    }
+
+    #[test]
+    fn an_amount_beyond_the_bound_does_not_serialise() {
+        let big = Money::yuan(MONEY_YUAN_MAX) + Money::from_fen(1);
+        assert!(serde_json::to_string(&big).is_err());
+        assert!(serde_json::to_string(&Money::yuan(MONEY_YUAN_MAX)).is_ok());
+        let read: Money = serde_json::from_str("12.5").expect("a number");
+        assert_eq!(read.to_string(), "12.50");
+        assert!(serde_json::from_str::<Money>("1.005").is_err());
+    }
+
+    proptest::proptest! {
+        // The quick reading of plain decimal texts gives exactly what the general parse gives,
+        // value and scale, or the same refusal.
+        #[test]
+        fn the_quick_reading_agrees_with_the_general_parse(text in "-?[0-9]{0,16}(\\.[0-9]{0,3})?") {
+            let quick = Money::parse(&text);
+            let general = Money::parse_general(&text);
+            proptest::prop_assert_eq!(quick.clone().map(|m| (m, m.0.scale())), general.clone().map(|m| (m, m.0.scale())));
+            if let (Err(a), Err(b)) = (quick, general) {
+                proptest::prop_assert_eq!(std::mem::discriminant(&a), std::mem::discriminant(&b));
+            }
+        }
     }
 
     #[test]

@@ -142,7 +142,8 @@ impl Population {
             wage_fen += wage_fen / 20;
         }
         let fate = rng.below(100);
-        if fate < 25 {
+        let retire_on = format!("{end_year}-01-10");
+        if fate < 25 && reached_statutory_age(&birth, &retire_on, female) {
             // The thresholds are the shipped Luzhou policy's, asked for the retirement date.
             let (total, actual) = retirement_thresholds(end_year, female);
             let short = total.saturating_sub(paid_months + deemed);
@@ -151,7 +152,7 @@ impl Population {
                 push(json!({"type":"lump_sum_makeup","member":member,
                     "date":format!("{end_year}-01-05"),"months":short}));
             }
-            push(json!({"type":"retire","member":member,"date":format!("{end_year}-01-10")}));
+            push(json!({"type":"retire","member":member,"date":retire_on}));
             for month in 1..=12 {
                 push(json!({"type":"credit_retiree_allocation","member":member,
                     "month":format!("{end_year}-{month:02}")}));
@@ -186,6 +187,34 @@ fn retirement_thresholds(year: i32, female: bool) -> (u32, u32) {
         Some(r) => (r.value.months_total_male, r.value.months_actual_min),
         None => (0, 0),
     }
+}
+
+/// Whether someone born on `birth` has reached the statutory retirement age (a woman worker's,
+/// the default category) on `date` in the shipped Luzhou policy (DOMAIN §12 R12).
+fn reached_statutory_age(birth: &str, date: &str, female: bool) -> bool {
+    static SHIPPED: std::sync::OnceLock<crate::policy::PolicySet> = std::sync::OnceLock::new();
+    let policies = SHIPPED.get_or_init(crate::policy::PolicySet::shipped);
+    let (Ok(birth), Ok(date)) = (
+        birth.parse::<chrono::NaiveDate>(),
+        date.parse::<chrono::NaiveDate>(),
+    ) else {
+        return false;
+    };
+    let Some(ages) = policies
+        .region("luzhou")
+        .and_then(|p| p.retirement_ages(date).ok())
+    else {
+        return false;
+    };
+    let schedule = if female {
+        ages.value.female_worker
+    } else {
+        ages.value.male
+    };
+    let months = schedule.age_months(crate::month::Month::of(birth));
+    birth
+        .checked_add_months(chrono::Months::new(months))
+        .is_some_and(|reached| reached <= date)
 }
 
 fn money(fen: u64) -> String {

@@ -169,6 +169,122 @@ async fn r15_a_december_contribution_posted_in_january_is_on_the_next_years_stat
     assert!(!page_2024.contains("列在到账的年度"));
 }
 
+/// Given the interest example region's history (tests/interest.rs: 10,000.00 in on 2024-12-01,
+/// 1,000.00 credited on 2025-07-01, 5,000.00 spent on 2025-10-01) and both years' interest
+/// credited (3.01 for 2024, 101.21 for 2025, worked there), when the statements are built, then
+/// each year's interest is a line of 利息 on 31 December, counted in the year's totals and in
+/// December's row, and the closing balance is the account's on 31 December.
+#[tokio::test]
+async fn r15_interest_credited_is_a_line_of_its_year_and_in_the_totals() {
+    let m = "00000000-0000-4000-8000-0000000a0601";
+    let (_dir, l) = common::given_with(
+        common::example_policies(),
+        &[
+            enroll(m, "interest", "2024-01-01"),
+            format!(r#"{{"type":"transfer_in","member":"{m}","date":"2024-12-01","from_region":"elsewhere","balance":"10000.00","months":0}}"#),
+            format!(r#"{{"type":"contribute","member":"{m}","month":"2025-06","wage":"50000.00","payer":"employer","date":"2025-07-01"}}"#),
+            format!(r#"{{"type":"spend","member":"{m}","date":"2025-10-01","amount":"5000.00","purpose":"inpatient"}}"#),
+            format!(r#"{{"type":"credit_interest","year":2024,"member":"{m}"}}"#),
+            format!(r#"{{"type":"credit_interest","year":2025,"member":"{m}"}}"#),
+        ],
+    )
+    .await;
+    let y2024 = statement(&l, m, 2024).await;
+    let last = y2024.lines.last().expect("a line");
+    assert_eq!(
+        (last.date.to_string(), last.kind, last.credit, last.balance),
+        (
+            "2024-12-31".into(),
+            LineKind::Interest,
+            money("3.01"),
+            money("10003.01")
+        )
+    );
+    assert_eq!(y2024.totals.interest, money("3.01"));
+    assert_eq!(y2024.totals.transfers_in, money("10000.00"));
+    assert_eq!(y2024.totals.credits, money("10003.01"));
+
+    let y2025 = statement(&l, m, 2025).await;
+    assert_eq!(y2025.opening.balance, money("10003.01"));
+    let interest: Vec<_> = y2025
+        .lines
+        .iter()
+        .filter(|x| x.kind == LineKind::Interest)
+        .map(|x| (x.date.to_string(), x.credit, x.balance))
+        .collect();
+    assert_eq!(
+        interest,
+        [("2025-12-31".to_string(), money("101.21"), money("6104.22"))]
+    );
+    assert_eq!(y2025.totals.interest, money("101.21"));
+    assert_eq!(y2025.totals.contributions, money("1000.00"));
+    assert_eq!(y2025.totals.credits, money("1101.21"));
+    assert_eq!(y2025.totals.debits, money("5000.00"));
+    assert_eq!(y2025.months[11].totals.interest, money("101.21"));
+    assert_eq!(y2025.closing.balance, money("6104.22"));
+    let as_of = chrono::NaiveDate::from_ymd_opt(2025, 12, 31).expect("date");
+    let view = l.account(id(m), ViewAt::AsOf(as_of)).await.expect("view");
+    assert_eq!(y2025.closing.balance, view.balance);
+    let row = y2025.year_row.as_ref().expect("2025 row");
+    assert_eq!(row.interest, money("101.21"));
+    assert!(canonical_text(&y2025).contains("\nline 2025-12-31 interest - 101.21 0.00 6104.22\n"));
+    let page = render_html(&y2025, &Register::default()).expect("page");
+    assert!(page.contains("个人账户利息"), "the line says interest");
+    assert!(page.contains("¥101.21"));
+    assert!(page.contains("按年计息"), "the page explains interest");
+}
+
+/// Given contributions for January to April and a death recorded afterwards on 2024-02-10
+/// (R11 voids March and April), when the 2024 statement is built, then each voided month is a
+/// debit line of its own, dated on its contribution's date and labelled with its month, counted
+/// under other debits, and the closing balance is the two months that stand: 320.00.
+#[tokio::test]
+async fn r15_a_credit_voided_after_death_is_a_debit_line_beside_its_contribution() {
+    let (_dir, l) = given(&[
+        enroll(A, "luzhou", "2024-01-01"),
+        contribute(A, "2024-01"),
+        contribute(A, "2024-02"),
+        contribute(A, "2024-03"),
+        contribute(A, "2024-04"),
+        format!(r#"{{"type":"record_death","member":"{A}","date":"2024-02-10"}}"#),
+    ])
+    .await;
+    let s = statement(&l, A, 2024).await;
+    let got: Vec<String> = s
+        .lines
+        .iter()
+        .map(|x| {
+            let month = x.month.map_or_else(String::new, |m| m.to_string());
+            format!(
+                "{} {} {month} +{} -{} = {}",
+                x.date,
+                x.kind.as_str(),
+                x.credit,
+                x.debit,
+                x.balance
+            )
+        })
+        .collect();
+    let want = [
+        "2024-01-31 contribution 2024-01 +160.00 -0.00 = 160.00",
+        "2024-02-29 contribution 2024-02 +160.00 -0.00 = 320.00",
+        "2024-03-31 contribution 2024-03 +160.00 -0.00 = 480.00",
+        "2024-03-31 voided 2024-03 +0.00 -160.00 = 320.00",
+        "2024-04-30 contribution 2024-04 +160.00 -0.00 = 480.00",
+        "2024-04-30 voided 2024-04 +0.00 -160.00 = 320.00",
+    ];
+    assert_eq!(got, want);
+    assert_eq!(s.totals.contributions, money("640.00"));
+    assert_eq!(s.totals.other_debits, money("320.00"));
+    assert_eq!(s.closing.balance, money("320.00"));
+    assert_eq!(s.closing.months_actual, 2);
+    let page = render_html(&s, &Register::default()).expect("page");
+    assert!(
+        page.contains("2024年3月划入作废（死亡后的月份）"),
+        "the line says why"
+    );
+}
+
 /// Given a member, when the 2024 statement is issued, then `statement_issued` carries the
 /// digest of the statement's canonical figures, the template version and the year-end figures;
 /// the account view does not change; issuing it again as it stands records nothing.
@@ -232,6 +348,66 @@ async fn r15_issuing_records_the_figures_digest_and_template_and_nothing_else_ch
     assert_eq!(issued.digest, s.digest, "issuing changes no figure");
     let page = render_html(&issued, &Register::default()).expect("page");
     assert!(page.contains("本对账单已于2025年1月10日出具并登记"));
+}
+
+/// Given a member whose 2024 statement was issued (closing 320.00) and a correction after it,
+/// when the log is verified, then the issued statement's digest is rebuilt from the events
+/// before it and reproduces (the correction is not among them); and a `statement_issued` forged
+/// straight into the store with figures its events do not give is found, at its position.
+#[tokio::test]
+async fn r15_verify_rebuilds_each_issued_statement_from_the_events_before_it() {
+    let (_dir, l) = given(&[
+        enroll(A, "luzhou", "2024-01-01"),
+        contribute(A, "2024-01"),
+        contribute(A, "2024-02"),
+        issue(A, 2024, "2025-01-10"),
+        contribute_posted(A, "2024-03", "2024-03-31"),
+    ])
+    .await;
+    let report = l.verify(|_, _| {}).await.expect("verify");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.statements_reproduced, 1);
+    assert!(report.to_string().contains("1 issued statements reproduce"));
+
+    // What the 2024 statement now says (3 months, 480.00) sealed with the old digest.
+    let now = statement(&l, A, 2024).await;
+    assert_eq!(now.closing.balance, money("480.00"));
+    let old = now.corrections.restated[0].issued.digest.clone();
+    let forged = member_ledger::domain::Event::StatementIssued {
+        year: 2024,
+        date: chrono::NaiveDate::from_ymd_opt(2025, 2, 1).expect("date"),
+        digest: old,
+        figures_form: member_ledger::projection::annual::FIGURES_FORM,
+        template_version: template_version().to_string(),
+        closing_balance: now.closing.balance,
+        months_total: now.closing.months_total,
+    };
+    let version = l.checkpoint(id(A)).await.expect("state").version;
+    let request = member_ledger::store::AppendRequest {
+        events: vec![member_ledger::codec::encode(id(A), &forged, "luzhou").expect("encode")],
+        expected: vec![(id(A), version)],
+        sync: true,
+        ..Default::default()
+    };
+    let ticket = l.store().append(request);
+    let outcome = ticket.applied.await.expect("answer").expect("applied");
+    let member_ledger::store::AppendOutcome::Committed(events) = outcome else {
+        panic!("not appended: {outcome:?}");
+    };
+    ticket.durable.await.expect("answer").expect("durable");
+    let report = l.verify(|_, _| {}).await.expect("verify");
+    let broken = report.broken.expect("found");
+    assert_eq!(broken.position, events[0].position);
+    assert!(
+        broken.reason.contains("does not reproduce"),
+        "{}",
+        broken.reason
+    );
+    assert!(
+        broken.reason.contains("balance 480.00"),
+        "{}",
+        broken.reason
+    );
 }
 
 /// Given members in several situations, when statements are issued, then each refusal has its
@@ -629,7 +805,7 @@ fn r15_the_command_line_prints_the_statement_as_text_and_json() {
     let text = run(&data, &["annual-statement", LI, "--year", "2024"]);
     assert!(text.status.success());
     assert!(
-        stdout(&text).contains("年末余额 ¥32,739.50"),
+        stdout(&text).contains("年末余额 ¥31,855.50"),
         "{}",
         stdout(&text)
     );

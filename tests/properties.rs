@@ -110,7 +110,7 @@ proptest! {
             lines.extend(ops.iter().map(line));
             ledger.submit_batch(&lines).await;
             let states = ledger.replay_all().await.expect("replay");
-            prop_assert_eq!(&states, &ledger.checkpoints().expect("checkpoints"));
+            prop_assert_eq!(&states, &ledger.checkpoints().await.expect("checkpoints"));
             let mut inflow = Money::ZERO;
             let mut outflow = Money::ZERO;
             let mut balances = Money::ZERO;

@@ -67,10 +67,14 @@ async fn s2_chongqing_mutual_aid_fund_1_percent_and_2_yuan_never_credited_004() 
         .await
         .expect("ok");
     let fields = data(&r);
-    let aid = &fields["mutual_aid"];
-    assert_eq!(aid["employer_rate"], "0.01");
-    assert_eq!(aid["employer"], "80.00", "1 % of base 8,000.01, half-up");
-    assert_eq!(aid["personal"], "2.00");
+    // Written as surcharges since R5: the same figures, by name.
+    let aid = &fields["surcharges"];
+    assert_eq!(aid[0]["name"], "mutual_aid_employer");
+    assert_eq!(aid[0]["rate"], "0.01");
+    assert_eq!(aid[0]["amount"], "80.00", "1 % of base 8,000.01, half-up");
+    assert_eq!(aid[1]["name"], "mutual_aid_personal");
+    assert_eq!(aid[1]["amount"], "2.00");
+    assert_eq!(aid[1]["period"], "2024-01");
     assert_eq!(
         data(&r)["employer"],
         "640.00",

@@ -161,11 +161,11 @@ async fn replay_equals_checkpoints_after_the_demo_sample() {
     let dir = tempfile::tempdir().expect("tempdir");
     let l = Ledger::open(dir.path()).await.expect("open");
     assert!(l.submit_batch(&lines).await.iter().all(Result::is_ok));
-    let report = member_ledger::verify::verify(&l).await.expect("verify");
+    let report = l.verify(|_, _| {}).await.expect("verify");
     assert!(report.is_clean(), "{report}");
     assert_eq!(
         l.replay_all().await.expect("replay"),
-        l.checkpoints().expect("checkpoints")
+        l.checkpoints().await.expect("checkpoints")
     );
 }
 
@@ -353,32 +353,59 @@ async fn s4_rejoin_as_individual_within_90_days_keeps_benefits_000_q27() {
         suspend("2020-02-29"),
     ])
     .await;
-    let before = l.account(id(), ViewAt::Head).await.expect("view");
+    // R2: the suspended month, paid, stays covered; the gap begins on 2020-03-01.
+    let on = |d: &str| ViewAt::AsOf(d.parse().expect("date"));
+    let last_day = l.account(id(), on("2020-02-29")).await.expect("view");
+    assert_eq!(
+        serde_json::to_value(last_day.status).expect("json"),
+        "active"
+    );
+    let before = l.account(id(), on("2020-03-01")).await.expect("view");
     assert_eq!(
         serde_json::to_value(before.status).expect("json"),
         "suspended"
     );
-    // 80 days after leaving: pays the gap month and goes on as an individual.
-    l.submit_json(&contribute_on(
-        "2020-03",
-        "6000.00",
-        "individual",
-        "2020-05-19",
-    ))
-    .await
-    .expect("rejoin");
+    // 79 days after the gap began: pays the gap months and goes on as an individual with the
+    // current month (R2: every month after the suspended one is a gap month until then).
+    for month in ["2020-03", "2020-04", "2020-05"] {
+        l.submit_json(&contribute_on(month, "6000.00", "individual", "2020-05-19"))
+            .await
+            .expect("rejoin");
+    }
     let after = l.account(id(), ViewAt::Head).await.expect("view");
     assert_eq!(serde_json::to_value(after.status).expect("json"), "active");
-    assert_eq!(after.benefits_from, before.benefits_from, "no break");
-    assert_eq!(after.months.actual, 3);
+    assert_eq!(
+        after.benefits_from.map(|d| d.to_string()).as_deref(),
+        Some("2020-01-01"),
+        "no break"
+    );
+    assert_eq!(after.months.actual, 5);
+    // As now known, the gap days are covered.
+    let gap_day = l.account(id(), on("2020-03-15")).await.expect("view");
+    assert_eq!(
+        serde_json::to_value(gap_day.status).expect("json"),
+        "active"
+    );
+}
+
+/// A woman cadre born 1960-01-01 reaches 55 on 2015-01-01 (R12); her career pays 2005-01 …
+/// 2015-01 and she leaves work on 2015-01-31.
+fn cadre_leaving_after_her_birthday() -> Vec<String> {
+    let mut lines = career_of_300_months();
+    lines.push(contribute("2015-01", "3000.00", "employer"));
+    lines.push(suspend("2015-01-31"));
+    lines
+}
+
+fn retire_cadre(date: &str) -> String {
+    format!(r#"{{"type":"retire","member":"{M}","date":"{date}","category":"female_cadre"}}"#)
 }
 
 #[tokio::test]
 async fn s5_converted_while_enjoying_benefits_is_continuous_000_q58() {
+    // Converted nine days after reaching the statutory age of 55 while enjoying benefits.
     let mut lines = career_of_300_months();
-    lines.push(format!(
-        r#"{{"type":"retire","member":"{M}","date":"2015-01-10"}}"#
-    ));
+    lines.push(retire_cadre("2015-01-10"));
     let (_d, l) = given(&lines).await;
     let v = l.account(id(), ViewAt::Head).await.expect("view");
     assert_eq!(serde_json::to_value(v.status).expect("json"), "retired");
@@ -390,12 +417,10 @@ async fn s5_converted_while_enjoying_benefits_is_continuous_000_q58() {
 }
 
 #[tokio::test]
-async fn s5_converted_more_than_3_months_after_leaving_starts_the_month_after_000_q58() {
-    let mut lines = career_of_300_months();
-    lines.push(suspend("2014-12-31"));
-    lines.push(format!(
-        r#"{{"type":"retire","member":"{M}","date":"2015-06-10"}}"#
-    ));
+async fn s5_converted_more_than_3_months_after_reaching_the_age_starts_the_month_after_000_q58_r12()
+{
+    let mut lines = cadre_leaving_after_her_birthday();
+    lines.push(retire_cadre("2015-06-10"));
     let (_d, l) = given(&lines).await;
     let v = l.account(id(), ViewAt::Head).await.expect("view");
     assert_eq!(
@@ -405,12 +430,9 @@ async fn s5_converted_more_than_3_months_after_leaving_starts_the_month_after_00
 }
 
 #[tokio::test]
-async fn s5_converted_within_3_months_of_leaving_stays_continuous_000_q58() {
-    let mut lines = career_of_300_months();
-    lines.push(suspend("2014-12-31"));
-    lines.push(format!(
-        r#"{{"type":"retire","member":"{M}","date":"2015-03-20"}}"#
-    ));
+async fn s5_converted_within_3_months_of_reaching_the_age_stays_continuous_000_q58_r12() {
+    let mut lines = cadre_leaving_after_her_birthday();
+    lines.push(retire_cadre("2015-03-20"));
     let (_d, l) = given(&lines).await;
     let v = l.account(id(), ViewAt::Head).await.expect("view");
     assert_eq!(
@@ -422,9 +444,7 @@ async fn s5_converted_within_3_months_of_leaving_stays_continuous_000_q58() {
 #[tokio::test]
 async fn s2_retiree_allocation_is_100_before_the_reform_and_70_after_ill() {
     let mut lines = career_of_300_months();
-    lines.push(format!(
-        r#"{{"type":"retire","member":"{M}","date":"2015-01-10"}}"#
-    ));
+    lines.push(retire_cadre("2015-01-10"));
     for month in ["2022-12", "2023-01"] {
         lines.push(format!(
             r#"{{"type":"credit_retiree_allocation","month":"{month}","member":"{M}"}}"#

@@ -110,7 +110,7 @@ proptest! {
             lines.extend(ops.iter().map(line));
             ledger.submit_batch(&lines).await;
             let states = ledger.replay_all().await.expect("replay");
-            prop_assert_eq!(&states, &ledger.checkpoints().expect("checkpoints"));
+            prop_assert_eq!(&states, &ledger.checkpoints().await.expect("checkpoints"));
             let head = ledger.head().expect("head").position;
             let events = ledger.store().read_from(1, usize::try_from(head).expect("usize")).expect("read");
             let decoded: Vec<_> = events.iter().map(|e| (e, decode(e).expect("decode"))).collect();

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::codec;
 use crate::domain::MemberId;
 use crate::money::Money;
+use crate::policy::PolicySet;
 use crate::projection::{describe, fold_member, AccountView};
 use crate::store::{StoreError, StoredEvent};
 
@@ -126,6 +127,7 @@ impl Diff {
         from: Point,
         to: Point,
         head_position: u64,
+        policies: &PolicySet,
     ) -> Result<Diff, StoreError> {
         let includes = |p: Point, e: &StoredEvent| match p {
             Point::Date(d) => e.effective_date <= d,
@@ -165,8 +167,8 @@ impl Diff {
                 removed.push(line);
             }
         }
-        let from_view = view(member, events, from, head_position)?;
-        let to_view = view(member, events, to, head_position)?;
+        let from_view = view(member, events, from, head_position, policies)?;
+        let to_view = view(member, events, to, head_position, policies)?;
         let (a, b) = (figures(from_view.as_ref()), figures(to_view.as_ref()));
         let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
         let changes = names
@@ -239,6 +241,7 @@ fn view(
     events: &[StoredEvent],
     point: Point,
     head_position: u64,
+    policies: &PolicySet,
 ) -> Result<Option<AccountView>, StoreError> {
     let (included, on, position): (Vec<StoredEvent>, Option<NaiveDate>, u64) = match point {
         Point::Date(d) => (
@@ -266,8 +269,22 @@ fn view(
         ),
     };
     let state = fold_member(member, &included)?;
+    // A date is judged as now known (DOMAIN §12 R2); a position as known then (with a date,
+    // every event known then, as the statement issued there judged it).
+    let known = match point {
+        Point::Date(_) => fold_member(member, events)?,
+        Point::Position(_) => state.clone(),
+        Point::Known { position, .. } => {
+            let then: Vec<StoredEvent> = events
+                .iter()
+                .filter(|e| e.position <= position)
+                .cloned()
+                .collect();
+            fold_member(member, &then)?
+        }
+    };
     let on = on.or(state.last_event_on).unwrap_or(NaiveDate::MIN);
-    Ok(AccountView::of(&state, on, position))
+    Ok(AccountView::of(&state, &known, policies, on, position))
 }
 
 /// The view's figures by path; the log's bookkeeping (position, version, the judged date) is

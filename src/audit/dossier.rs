@@ -1,16 +1,18 @@
-//! The dispute dossier: one self-contained JSON file with a member's events (full envelopes,
-//! hashes included), the account at each year end, the statement, and the ledger's head when it
-//! was exported. [`verify_dossier`] checks it offline, without the database:
+//! The dispute dossier: one self-contained JSON file with a member's events (each as the bytes
+//! the ledger stores, hex, beside their readable JSON), the account at each year end, the
+//! statement, and the ledger's head when it was exported. [`verify_dossier`] checks it offline,
+//! without the database:
 //!
-//! - every event's hash recomputes from its `prev_hash` and its canonical bytes, so no field of
-//!   any event was edited after it was written;
+//! - every event's hash is computed from its stored bytes, and its readable JSON must say what
+//!   the bytes say, so no field of any event was edited after it was written;
 //! - member versions run 1, 2, 3… without a gap, so no event of the member was left out;
 //! - the events form the member's own hash chain: the first one's `prev_hash` is the genesis
 //!   hash and each later one's is the previous event's `hash`, with rising positions; the last
 //!   event, when it is the ledger's head, carries the head's hash;
 //! - the year-end accounts and the statement are recomputed from the events and must equal the
 //!   ones in the file;
-//! - the file's digest covers everything else, so an edit anywhere shows.
+//! - the file's digest (SHA-256 of its canonical JSON, keys sorted, whatever serializer wrote
+//!   it) covers everything else, so an edit anywhere shows.
 //!
 //! Offline, a forger who recomputes every hash could still build a consistent file: the head
 //! hash and the events' hashes are the anchors to compare with the bureau's ledger (which
@@ -20,12 +22,52 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::audit::witness::{check_seal, EventSeal};
+use crate::codec::EventJson;
 use crate::domain::MemberId;
+use crate::policy::PolicySet;
 use crate::projection::{fold_member, AccountView, Statement};
-use crate::store::{Head, StoreError, StoredEvent, GENESIS_HASH};
+use crate::store::{canonical_json, Head, StoreError, StoredEvent, GENESIS_HASH};
 
 /// The format tag of this version of the dossier.
-pub const DOSSIER_FORMAT: &str = "member-ledger-dossier/1";
+pub const DOSSIER_FORMAT: &str = "member-ledger-dossier/2";
+
+/// One event of a dossier: its readable JSON and the bytes the ledger stores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DossierEvent {
+    /// The event as JSON (what a person reads).
+    pub event: EventJson,
+    /// The stored record, hex: what the hash covers.
+    pub record: String,
+}
+
+impl DossierEvent {
+    /// The event of a stored record.
+    pub fn of(stored: &StoredEvent) -> Result<DossierEvent, StoreError> {
+        Ok(DossierEvent {
+            event: EventJson::of(stored)?,
+            record: hex::encode(stored.record()),
+        })
+    }
+
+    /// The stored event its record holds, checked against its readable JSON.
+    pub fn stored(&self) -> Result<StoredEvent, DossierError> {
+        let at = self.event.position;
+        let bytes = hex::decode(&self.record)
+            .map_err(|_| DossierError(format!("event at position {at}: its record is not hex")))?;
+        let stored = StoredEvent::decode_any(bytes)
+            .map_err(|e| DossierError(format!("event at position {at}: {e}")))?;
+        let shown = EventJson::of(&stored)
+            .map_err(|e| DossierError(format!("event at position {at}: {e}")))?;
+        if shown != self.event {
+            return Err(DossierError(format!(
+                "event at position {at}: its readable fields differ from its stored bytes: it was altered"
+            )));
+        }
+        Ok(stored)
+    }
+}
 
 /// The ledger's head when the dossier was exported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +80,7 @@ pub struct DossierHead {
 }
 
 /// A member's dispute file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dossier {
     /// [`DOSSIER_FORMAT`].
@@ -52,11 +94,15 @@ pub struct Dossier {
     /// The policy versions the member's events were decided under.
     pub policy_versions: Vec<String>,
     /// The member's events, as stored, in log order.
-    pub events: Vec<StoredEvent>,
+    pub events: Vec<DossierEvent>,
     /// The account in force at the end of each year of the member's history.
     pub year_ends: Vec<AccountView>,
     /// The full statement.
     pub statement: Statement,
+    /// An inclusion proof of the member's last event under a checkpoint the ledger signed
+    /// (absent when the ledger signs none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<EventSeal>,
     /// Hex SHA-256 of this file's canonical JSON with `digest` empty.
     pub digest: String,
 }
@@ -72,6 +118,9 @@ pub struct DossierReport {
     pub year_ends: usize,
     /// The ledger head it claims, to compare with the bureau's ledger.
     pub ledger_head: DossierHead,
+    /// When the dossier is sealed: the size of the signed checkpoint its member's last event is
+    /// proven under, and the public key (hex) that signed it (compare it with the bureau's).
+    pub sealed: Option<(u64, String)>,
 }
 
 /// Why a dossier does not verify.
@@ -86,8 +135,10 @@ impl Dossier {
         events: Vec<StoredEvent>,
         head: Head,
         exported_at: String,
+        policies: &PolicySet,
+        seal: Option<EventSeal>,
     ) -> Result<Dossier, StoreError> {
-        let (year_ends, statement) = derived(member, &events, head.position)?;
+        let (year_ends, statement) = derived(member, &events, head.position, policies)?;
         let mut policy_versions: Vec<String> =
             events.iter().map(|e| e.policy_version.clone()).collect();
         policy_versions.sort();
@@ -101,9 +152,13 @@ impl Dossier {
                 hash: hex::encode(head.hash),
             },
             policy_versions,
-            events,
+            events: events
+                .iter()
+                .map(DossierEvent::of)
+                .collect::<Result<_, _>>()?,
             year_ends,
             statement,
+            seal,
             digest: String::new(),
         };
         dossier.digest = dossier.compute_digest();
@@ -114,8 +169,15 @@ impl Dossier {
     pub fn compute_digest(&self) -> String {
         let mut copy = self.clone();
         copy.digest = String::new();
-        let bytes = serde_json::to_vec(&copy).unwrap_or_default();
+        let value = serde_json::to_value(&copy).unwrap_or_default();
+        let mut bytes = Vec::with_capacity(64 * 1024);
+        canonical_json(&value, &mut bytes);
         hex::encode(Sha256::digest(bytes))
+    }
+
+    /// The stored events its records hold, each checked against its readable JSON.
+    pub fn events(&self) -> Result<Vec<StoredEvent>, DossierError> {
+        self.events.iter().map(DossierEvent::stored).collect()
     }
 }
 
@@ -124,8 +186,11 @@ fn derived(
     member: MemberId,
     events: &[StoredEvent],
     head_position: u64,
+    policies: &PolicySet,
 ) -> Result<(Vec<AccountView>, Statement), StoreError> {
     let mut year_ends = Vec::new();
+    // Each year end's status as now known: the dossier's events (DOMAIN §12 R2).
+    let known = fold_member(member, events)?;
     let first = events.iter().map(|e| e.effective_date.year()).min();
     let last = events.iter().map(|e| e.effective_date.year()).max();
     if let (Some(first), Some(last)) = (first, last) {
@@ -139,7 +204,13 @@ fn derived(
                 .cloned()
                 .collect();
             let state = fold_member(member, &included)?;
-            year_ends.extend(AccountView::of(&state, end, head_position));
+            year_ends.extend(AccountView::of(
+                &state,
+                &known,
+                policies,
+                end,
+                head_position,
+            ));
         }
     }
     let statement = Statement::build(member, events, None, None)?;
@@ -148,6 +219,15 @@ fn derived(
 
 /// Checks a dossier offline. See the module documentation for what is checked.
 pub fn verify_dossier(dossier: &Dossier) -> Result<DossierReport, DossierError> {
+    verify_dossier_with(dossier, &PolicySet::shipped())
+}
+
+/// [`verify_dossier`] with the policies the year-end statuses were judged with (a deployment's
+/// `--policy-dir`).
+pub fn verify_dossier_with(
+    dossier: &Dossier,
+    policies: &PolicySet,
+) -> Result<DossierReport, DossierError> {
     let fail = |why: String| Err(DossierError(why));
     if dossier.format != DOSSIER_FORMAT {
         return fail(format!(
@@ -158,8 +238,9 @@ pub fn verify_dossier(dossier: &Dossier) -> Result<DossierReport, DossierError> 
     if dossier.events.is_empty() {
         return fail("it holds no events".into());
     }
+    let events = dossier.events()?;
     let mut previous: Option<&StoredEvent> = None;
-    for (i, e) in dossier.events.iter().enumerate() {
+    for (i, e) in events.iter().enumerate() {
         let at = e.position;
         if e.member != dossier.member {
             return fail(format!("event at position {at} is of member {}", e.member));
@@ -171,16 +252,8 @@ pub fn verify_dossier(dossier: &Dossier) -> Result<DossierReport, DossierError> 
                 i + 1
             ));
         }
-        let Some(prev) = e.prev_hash_bytes() else {
-            return fail(format!("event at position {at} has no valid prev_hash"));
-        };
-        if e.hash_bytes() != Some(e.compute_hash(&prev)) {
-            return fail(format!(
-                "event at position {at} does not match its hash: it was altered"
-            ));
-        }
         match previous {
-            None if prev != GENESIS_HASH => {
+            None if e.prev_hash != GENESIS_HASH => {
                 return fail(format!(
                     "the first event (position {at}) does not start the member's chain: \
                      an earlier event is missing"
@@ -189,26 +262,32 @@ pub fn verify_dossier(dossier: &Dossier) -> Result<DossierReport, DossierError> 
             Some(p) if e.position <= p.position => {
                 return fail(format!("positions out of order at {at}"));
             }
-            Some(p) if e.prev_hash != p.hash => {
+            Some(p) if e.prev_hash != p.hash() => {
                 return fail(format!(
-                    "event at position {at} does not link to the member's event before it"
+                    "event at position {} does not match the hash the next event records for it: it was altered",
+                    p.position
                 ));
             }
             _ => {}
         }
         previous = Some(e);
     }
-    let last = previous.expect("non-empty");
+    let Some(last) = previous else {
+        return fail("it holds no events".into());
+    };
     if last.position > dossier.ledger_head.position {
         return fail("an event lies beyond the ledger head it claims".into());
     }
-    if last.position == dossier.ledger_head.position && last.hash != dossier.ledger_head.hash {
+    if last.position == dossier.ledger_head.position
+        && hex::encode(last.hash()) != dossier.ledger_head.hash
+    {
         return fail("the last event is the head but its hash is not the head's".into());
     }
     let (year_ends, statement) = derived(
         dossier.member,
-        &dossier.events,
+        &events,
         dossier.ledger_head.position,
+        policies,
     )
     .map_err(|e| DossierError(format!("the events do not replay: {e}")))?;
     if year_ends != dossier.year_ends {
@@ -227,10 +306,19 @@ pub fn verify_dossier(dossier: &Dossier) -> Result<DossierReport, DossierError> 
     if dossier.compute_digest() != dossier.digest {
         return fail("the digest does not match the contents: the file was edited".into());
     }
+    let sealed = match &dossier.seal {
+        Some(seal) => {
+            let signed =
+                check_seal(seal, last).map_err(|e| DossierError(format!("the seal: {e}")))?;
+            Some((signed.checkpoint.size, hex::encode(signed.key)))
+        }
+        None => None,
+    };
     Ok(DossierReport {
         member: dossier.member,
         events: dossier.events.len(),
         year_ends: year_ends.len(),
         ledger_head: dossier.ledger_head.clone(),
+        sealed,
     })
 }

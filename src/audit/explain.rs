@@ -28,78 +28,7 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             wire_name(basis),
             tag("§3", None)
         )],
-        Event::ContributionPosted(c) => {
-            let on = c.month.first_day();
-            let mut steps = Vec::new();
-            if c.base == c.wage {
-                steps.push(format!(
-                    "contribution base = declared wage {} {}",
-                    c.wage,
-                    tag("§2", from(policy, |p| &p.base_bounds, on))
-                ));
-            } else {
-                steps.push(format!(
-                    "contribution base {} (declared wage {} held to the floor and cap) {}",
-                    c.base,
-                    c.wage,
-                    tag("§2", from(policy, |p| &p.base_bounds, on))
-                ));
-            }
-            steps.push(format!(
-                "employee share {} of base {} = {} {}",
-                c.employee_rate.percent(),
-                c.base,
-                c.employee,
-                tag("§2", from(policy, |p| &p.employee_rate, on))
-            ));
-            steps.push(format!(
-                "employer share {} of base {} = {} {}",
-                c.employer_rate.percent(),
-                c.base,
-                c.employer,
-                tag("§2", from(policy, |p| &p.employer_rate, on))
-            ));
-            steps.push(format!(
-                "account credit {} of base {} = {} {}",
-                c.credit_rate.percent(),
-                c.base,
-                c.account_credit,
-                tag("§2", from(policy, |p| &p.account_credit, on))
-            ));
-            if let Some(m) = &c.mutual_aid {
-                steps.push(format!(
-                    "mutual-aid fund: employer {} of base {} = {}, member {} for the month; not credited to the account {}",
-                    m.employer_rate.percent(),
-                    c.base,
-                    m.employer,
-                    m.personal,
-                    tag("§2", from(policy, |p| &p.mutual_aid, on))
-                ));
-            }
-            steps.push(if c.counts_month {
-                format!(
-                    "month {} counts once toward contribution years {}",
-                    c.month,
-                    tag("§3", None)
-                )
-            } else {
-                format!(
-                    "month {} was already paid by the other payer: no extra month {}",
-                    c.month,
-                    tag("§3", None)
-                )
-            });
-            if let Some(b) = &c.benefits {
-                let (BenefitChange::Starts { rule, .. }
-                | BenefitChange::Continues { rule }
-                | BenefitChange::Waits { rule, .. }) = b;
-                steps.push(format!(
-                    "benefits: {rule} {}",
-                    tag("§4", from(policy, |p| &p.rejoin, c.date))
-                ));
-            }
-            steps
-        }
+        Event::ContributionPosted(c) => contribution_steps(c, region, policy),
         Event::PremiumPaid {
             coverage_year,
             personal,
@@ -107,6 +36,7 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             benefits_from,
             rule,
             date,
+            ..
         } => vec![format!(
             "premium for {coverage_year}: personal {personal} + subsidy {subsidy}; benefits from {benefits_from}: {rule} {}",
             tag("§11", from(policy, |p| &p.resident, *date))
@@ -169,11 +99,22 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             tag("§5", from(policy, |p| &p.makeup_base_monthly, *date))
         )],
         Event::RetireeAllocationCredited {
-            month, age, amount, ..
-        } => vec![format!(
-            "retiree allocation for {month} at age {age} = {amount} {}",
-            tag("§2", from(policy, |p| &p.retiree_allocation, month.first_day()))
-        )],
+            month,
+            age,
+            amount,
+            pension,
+            pension_rate,
+            ..
+        } => {
+            let of_pension = match (pension, pension_rate) {
+                (Some(p), Some(r)) => format!(" ({} of pension {p})", r.percent()),
+                _ => String::new(),
+            };
+            vec![format!(
+                "retiree allocation for {month} at age {age} = {amount}{of_pension} {}",
+                tag("§2, §12 R4", from(policy, |p| &p.retiree_allocation, month.first_day()))
+            )]
+        }
         Event::Spent {
             amount, purpose, ..
         } => {
@@ -239,7 +180,239 @@ pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Ve
             "the {year} annual statement as issued: figures (form {figures_form}) digest {digest}, template {template_version}; money and months unchanged {}",
             tag("§12 R15", None)
         )],
+        Event::VoidedAfterDeath {
+            month,
+            died_on,
+            credited,
+            refunded,
+            surcharges,
+            ..
+        } => vec![format!(
+            "{month} is after the death month ({died_on}): its payment is voided, {refunded} back to the payer, {credited} taken from the account{} [§12 R11]",
+            surcharges_back(surcharges)
+        )],
+        other => explain_rule_event(other, region, policy),
     }
+}
+
+/// The steps of a contribution: base, shares, credit, surcharges, the month, benefits.
+fn contribution_steps(
+    c: &crate::domain::Contribution,
+    region: &str,
+    policy: Option<&RegionPolicy>,
+) -> Vec<String> {
+    let tag = |section: &str, from: Option<NaiveDate>| match from {
+        Some(d) => format!("[{section}, {region} from {d}]"),
+        None => format!("[{section}, {region}]"),
+    };
+    let on = c.month.first_day();
+    let held = if c.base == c.wage {
+        format!("= declared wage {}", c.wage)
+    } else {
+        format!(
+            "{} (declared wage {} held to the floor and cap)",
+            c.base, c.wage
+        )
+    };
+    let bounds = tag("§2", from(policy, |p| &p.base_bounds, on));
+    let mut steps = vec![format!("contribution base {held} {bounds}")];
+    steps.extend(share_steps(c, &tag, policy));
+    steps.push(credit_step(
+        c,
+        tag("§2", from(policy, |p| &p.account_credit, on)),
+    ));
+    if let Some(m) = &c.mutual_aid {
+        steps.push(format!(
+            "mutual-aid fund: employer {} of base {} = {}, member {} for the month; not credited to the account {}",
+            m.employer_rate.percent(),
+            c.base,
+            m.employer,
+            m.personal,
+            tag("§2", None)
+        ));
+    }
+    for charge in &c.surcharges {
+        steps.push(surcharge_step(
+            charge,
+            c.base,
+            tag("§12 R5", from(policy, |p| &p.surcharges, on)),
+        ));
+    }
+    steps.push(if c.counts_month {
+        format!(
+            "month {} counts once toward contribution years {}",
+            c.month,
+            tag("§3", None)
+        )
+    } else {
+        format!(
+            "month {} was already paid by the other payer: no extra month {}",
+            c.month,
+            tag("§3", None)
+        )
+    });
+    if let Some(b) = &c.benefits {
+        let (BenefitChange::Starts { rule, .. }
+        | BenefitChange::Continues { rule }
+        | BenefitChange::Waits { rule, .. }) = b;
+        steps.push(format!(
+            "benefits: {rule} {}",
+            tag("§4", from(policy, |p| &p.rejoin, c.date))
+        ));
+    }
+    steps
+}
+
+/// The two shares of a contribution: employee and employer, or an individual's own part and
+/// the pooled part (R3).
+fn share_steps(
+    c: &crate::domain::Contribution,
+    tag: &dyn Fn(&str, Option<NaiveDate>) -> String,
+    policy: Option<&RegionPolicy>,
+) -> [String; 2] {
+    let on = c.month.first_day();
+    let individual = c.credit.is_some() && c.payer == crate::domain::Payer::Individual;
+    let (own, pooled, section) = if individual {
+        ("the member's own part", "the pooled part", "§2, §12 R3")
+    } else {
+        ("employee share", "employer share", "§2")
+    };
+    [
+        format!(
+            "{own} {} of base {} = {} {}",
+            c.employee_rate.percent(),
+            c.base,
+            c.employee,
+            tag(section, from(policy, |p| &p.employee_rate, on))
+        ),
+        format!(
+            "{pooled} {} of base {} = {} {}",
+            c.employer_rate.percent(),
+            c.base,
+            c.employer,
+            tag(section, from(policy, |p| &p.employer_rate, on))
+        ),
+    ]
+}
+
+/// The account credit of a contribution: its rate of the base, and what R3 and R7 added to the
+/// rule when the event records its parts.
+fn credit_step(c: &crate::domain::Contribution, tag: String) -> String {
+    let step = format!(
+        "account credit {} of base {} = {}",
+        c.credit_rate.percent(),
+        c.base,
+        c.account_credit
+    );
+    let Some(parts) = &c.credit else {
+        return format!("{step} {tag}");
+    };
+    if parts.tier == crate::domain::Tier::PoolOnly {
+        return format!("{step}: pool_only tier, no personal account [§12 R3] {tag}");
+    }
+    let mut notes = String::new();
+    if c.payer == crate::domain::Payer::Individual {
+        notes.push_str(", the member's own part only [§12 R3]");
+    }
+    if parts.rounding == crate::policy::CreditRounding::Combined {
+        notes.push_str(&format!(
+            " (own {} + employer part {}, rounded once [§12 R7])",
+            parts.own_rate.percent(),
+            parts.employer_part_rate.percent()
+        ));
+    }
+    format!("{step}{notes} {tag}")
+}
+
+fn surcharge_step(
+    charge: &crate::domain::SurchargePaid,
+    base: crate::money::Money,
+    tag: String,
+) -> String {
+    match charge.rate {
+        Some(rate) => format!(
+            "surcharge {}: {} of base {base} = {}, not credited to the account {tag}",
+            charge.name,
+            rate.percent(),
+            charge.amount
+        ),
+        None => format!(
+            "surcharge {}: {} for {}, not credited to the account {tag}",
+            charge.name, charge.amount, charge.period
+        ),
+    }
+}
+
+/// The steps of the events of the policy-model rules (R4, R5, R8, R14).
+fn explain_rule_event(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Vec<String> {
+    let tag = |section: &str, from: Option<NaiveDate>| match from {
+        Some(d) => format!("[{section}, {region} from {d}]"),
+        None => format!("[{section}, {region}]"),
+    };
+    match event {
+        Event::InterestCredited {
+            year,
+            opening_balance,
+            periods,
+            amount,
+            through,
+            ..
+        } => {
+            let mut steps: Vec<String> = periods
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}..{}: carried part {} yuan-days × {} + current part {} yuan-days × {} {}",
+                        p.from,
+                        p.to,
+                        p.carried_yuan_days,
+                        p.carried_rate.percent(),
+                        p.current_yuan_days,
+                        p.current_rate.percent(),
+                        tag("§12 R8", from(policy, |x| &x.interest, p.from))
+                    )
+                })
+                .collect();
+            steps.push(format!(
+                "interest {year} through {through} (carried part at most the opening balance {opening_balance}): sum ÷ 360 rounded once = {amount} {}",
+                tag("§12 R8", None)
+            ));
+            steps
+        }
+        Event::PensionSet { pension, date } => vec![format!(
+            "monthly pension {pension} from {date}: allocations that are a share of it use it {}",
+            tag("§12 R4", None)
+        )],
+        Event::RelativeRegistered {
+            relation,
+            name,
+            date,
+            ..
+        } => vec![format!(
+            "{name} registered as {} on {date}: the account may pay for this relative {}",
+            wire_name(relation),
+            tag("§12 R14", since_family(policy))
+        )],
+        Event::SurchargeCharged {
+            month, surcharges, ..
+        } => surcharges
+            .iter()
+            .map(|charge| {
+                format!(
+                    "retiree surcharge {}: {} for {}, not from the account {}",
+                    charge.name,
+                    charge.amount,
+                    charge.period,
+                    tag("§12 R5", from(policy, |x| &x.surcharges, month.first_day()))
+                )
+            })
+            .collect(),
+        other => vec![format!("{} {}", other.type_name(), tag("§12", None))],
+    }
+}
+
+fn since_family(policy: Option<&RegionPolicy>) -> Option<NaiveDate> {
+    policy.and_then(|p| p.family_mutual_aid_from.as_ref().map(|f| f.value))
 }
 
 fn purpose_is_family(purpose: &crate::domain::Purpose) -> bool {
@@ -255,4 +428,13 @@ fn from<T>(
     policy
         .and_then(|p| series(p).at(on))
         .map(|d| d.effective_from)
+}
+
+/// The surcharges a void pays back (R5 with R11), as words after the amounts.
+fn surcharges_back(surcharges: &[crate::domain::SurchargePaid]) -> String {
+    if surcharges.is_empty() {
+        return String::new();
+    }
+    let total: crate::money::Money = surcharges.iter().map(|s| s.amount).sum();
+    format!(", surcharges {total} back to whoever paid them [§12 R5]")
 }

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::query::{open, parse_date, parse_member, query_failed};
 use super::{fail, EXIT_OK, EXIT_REJECTED};
 use member_ledger::audit::diff::Point;
-use member_ledger::audit::dossier::{verify_dossier, Dossier};
+use member_ledger::audit::dossier::{verify_dossier_with, Dossier};
 
 /// A progress bar on standard error for a walk of `total` events (hidden when not a terminal).
 pub(super) fn progress_bar(what: &str) -> ProgressBar {
@@ -34,33 +34,32 @@ pub(super) async fn replay(data: &Path, as_of: Option<&str>) -> u8 {
     };
     let bar = progress_bar("replay");
     let started = Instant::now();
-    let mut tick = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
+    let tick = {
+        let bar = bar.clone();
+        move |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
     };
     let outcome = match as_of {
-        None => ledger
-            .rebuild_projections(&mut tick)
-            .await
-            .map(|(events, members)| (events, members, None)),
-        Some(date) => as_of_totals(&ledger, date, &mut tick),
+        None => ledger.rebuild_projections(tick).await.map(|(events, members)| {
+            println!("replay: projections of {members} members rebuilt from the log and stored");
+            events
+        }),
+        Some(date) => ledger.totals_as_of(date, tick).await.map(|t| {
+            println!(
+                "replay: as of {date}: {} members enrolled, balances {} in all, {} contribution months in all (nothing written)",
+                t.enrolled, t.balance, t.months
+            );
+            t.events
+        }),
     };
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     match outcome {
-        Ok((events, members, states)) => {
+        Ok(events) => {
             #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
             let rate = events as f64 / seconds;
-            match (as_of, states) {
-                (Some(date), Some((enrolled, balance, months))) => {
-                    println!(
-                        "replay: as of {date}: {enrolled} members enrolled, balances {balance} in all, {months} contribution months in all (nothing written)"
-                    );
-                }
-                _ => println!(
-                    "replay: projections of {members} members rebuilt from the log and stored"
-                ),
-            }
             println!("replay: {events} events in {seconds:.3} s ({rate:.0} events/s)");
             EXIT_OK
         }
@@ -69,39 +68,6 @@ pub(super) async fn replay(data: &Path, as_of: Option<&str>) -> u8 {
             EXIT_REJECTED
         }
     }
-}
-
-/// Members enrolled, total balance and total months in force on `date`, folding each member's
-/// stream (memory holds a few hundred members at a time).
-#[allow(clippy::type_complexity)]
-fn as_of_totals(
-    ledger: &member_ledger::Ledger,
-    date: NaiveDate,
-    tick: &mut dyn FnMut(u64, u64),
-) -> Result<
-    (
-        u64,
-        usize,
-        Option<(usize, member_ledger::money::Money, u64)>,
-    ),
-    member_ledger::store::StoreError,
-> {
-    let total = ledger.head()?.position;
-    let members = ledger.store().members()?;
-    let (mut enrolled, mut balance, mut months, mut done) =
-        (0usize, member_ledger::money::Money::ZERO, 0u64, 0u64);
-    for part in members.chunks(member_ledger::ledger::REBUILD_MEMBERS_PER_WRITE) {
-        for state in ledger.fold_members(part, Some(date))? {
-            done += ledger.store().member_version(state.member)?;
-            if state.is_known() {
-                enrolled += 1;
-                balance += state.balance;
-                months += u64::from(state.months_total());
-            }
-        }
-        tick(done, total);
-    }
-    Ok((total, members.len(), Some((enrolled, balance, months))))
 }
 
 pub(super) async fn diff(data: &Path, member: &str, from: &str, to: &str, json: bool) -> u8 {
@@ -168,8 +134,11 @@ pub(super) async fn dossier(data: &Path, member: &str, out: &Path) -> u8 {
     EXIT_OK
 }
 
+/// Largest dossier read, bytes (a member's whole history is a few MiB at most).
+const DOSSIER_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 pub(super) async fn verify_dossier_file(data: &Path, file: &Path, against_ledger: bool) -> u8 {
-    let text = match std::fs::read_to_string(file) {
+    let text = match member_ledger::files::read_bounded(file, DOSSIER_BYTES_MAX) {
         Ok(t) => t,
         Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
     };
@@ -186,7 +155,7 @@ pub(super) async fn verify_dossier_file(data: &Path, file: &Path, against_ledger
             Err(status) => return status,
         }
     } else {
-        verify_dossier(&dossier)
+        verify_dossier_with(&dossier, &super::policies())
     };
     match result {
         Ok(r) => {

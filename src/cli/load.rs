@@ -24,12 +24,17 @@ pub(super) async fn run(data: &Path, population: Population) -> u8 {
     bar.set_length(u64::from(population.members));
     let started = Instant::now();
     let (mut commands, mut rejected) = (0u64, 0u64);
+    let mut storage_failed = None;
     let mut batch: Vec<String> = Vec::with_capacity(LOAD_BATCH_COMMANDS + 512);
     for i in 0..population.members {
         batch.extend(population.career(i));
         if batch.len() >= LOAD_BATCH_COMMANDS || i + 1 == population.members {
             for (line, result) in batch.iter().zip(ledger.submit_batch(&batch).await) {
                 commands += 1;
+                if let Err(member_ledger::SubmitError::Storage(e)) = &result {
+                    storage_failed.get_or_insert_with(|| e.to_string());
+                    continue;
+                }
                 if let Err(e) = result {
                     rejected += 1;
                     if rejected <= 5 {
@@ -39,6 +44,9 @@ pub(super) async fn run(data: &Path, population: Population) -> u8 {
             }
             batch.clear();
             bar.set_position(u64::from(i + 1));
+            if storage_failed.is_some() {
+                break;
+            }
         }
     }
     bar.finish_and_clear();
@@ -52,13 +60,17 @@ pub(super) async fn run(data: &Path, population: Population) -> u8 {
         "load: {} members × {} years (seed {}): {commands} commands, {rejected} rejected",
         population.members, population.years, population.seed
     );
+    // What the log shows as durable, whatever was sent: never more than is on disk.
     println!("load: {events} events appended in {seconds:.1} s: {rate:.0} events/s, {per_command:.0} commands/s, durable");
     println!(
         "load: {after} events in the log, {} MiB on disk, peak resident memory {} MiB",
         disk / (1024 * 1024),
         peak_rss_kib().unwrap_or(0) / 1024
     );
-    if rejected > 0 {
+    if let Some(why) = storage_failed {
+        eprintln!("load: storage failed, the load stopped: {why}; only the events counted above are in the log");
+        super::EXIT_FAILURE
+    } else if rejected > 0 {
         EXIT_REJECTED
     } else {
         EXIT_OK

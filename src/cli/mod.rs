@@ -7,7 +7,11 @@ mod browser;
 mod demo;
 mod load;
 mod migrate;
+mod policy;
 mod query;
+mod remote;
+mod seal;
+mod serve;
 mod submit;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +20,7 @@ use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
 use member_ledger::policy::PolicySet;
+use member_ledger::server::LogFormat;
 use member_ledger::store::{DataLocation, StoreError};
 use member_ledger::Ledger;
 
@@ -23,11 +28,20 @@ use member_ledger::Ledger;
 /// shipped ones) and validated before any ledger opens.
 static POLICIES: OnceLock<PolicySet> = OnceLock::new();
 
+/// The key checkpoints are signed with (`--signing-key` or the environment), read at start.
+static SIGNER: OnceLock<Option<member_ledger::store::seal::Signer>> = OnceLock::new();
+
+/// The policies chosen at start.
+pub(crate) fn policies() -> PolicySet {
+    POLICIES.get_or_init(PolicySet::shipped).clone()
+}
+
 /// Opens the ledger at `data` (a directory or a PostgreSQL URL) with the policies chosen at
 /// start.
 pub(crate) async fn open_ledger(data: &Path) -> Result<Ledger, StoreError> {
     let policies = POLICIES.get_or_init(PolicySet::shipped).clone();
-    Ledger::open_url(&data.to_string_lossy(), policies).await
+    let signer = SIGNER.get().cloned().flatten();
+    Ledger::open_sealed(&data.to_string_lossy(), policies, signer).await
 }
 
 /// `data` for messages: a PostgreSQL URL without its password.
@@ -60,6 +74,18 @@ struct Args {
     /// shipped ones; every file is validated when the ledger opens.
     #[arg(long = "policy-dir", global = true, value_name = "DIR")]
     policy_dir: Option<PathBuf>,
+    /// Talk to a running `member-ledger serve` at URL (`submit`, `account`, `statement`) instead
+    /// of opening --data; the token is read from the environment variable MEMBER_LEDGER_TOKEN.
+    #[arg(long, global = true, value_name = "URL")]
+    server: Option<String>,
+    /// How logs are written to standard error: `text` or `json` (the filter is taken from
+    /// MEMBER_LEDGER_LOG, e.g. `info`, `member_ledger=debug`).
+    #[arg(long = "log-format", global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// The Ed25519 key the ledger signs checkpoints of its log with (`keygen` makes one; keep it
+    /// outside the data directory). Default: the file named by MEMBER_LEDGER_SIGNING_KEY.
+    #[arg(long = "signing-key", global = true, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Sub,
 }
@@ -109,7 +135,23 @@ enum Sub {
     },
     /// Check the whole log: positions, hash chain, decoding, member versions, every amount
     /// recomputed, and checkpoints against a replay. Exit 1 names the first broken position.
-    Verify,
+    /// With --witness FILE, check instead that the log continues a checkpoint exported earlier.
+    Verify {
+        /// A signed checkpoint exported earlier (`checkpoint export`): exit 1 when the log was
+        /// rolled back or rewritten since.
+        #[arg(long, value_name = "FILE")]
+        witness: Option<PathBuf>,
+    },
+    /// Write a new Ed25519 signing key to FILE (mode 0600) and print its public key.
+    Keygen {
+        /// The key file to create (it must not exist).
+        file: PathBuf,
+    },
+    /// Signed checkpoints of the log.
+    Checkpoint {
+        #[command(subcommand)]
+        action: CheckpointAction,
+    },
     /// Rebuild every projection from the log (or, with --as-of, fold what was in force on a date
     /// and print totals, writing nothing).
     Replay {
@@ -172,6 +214,23 @@ enum Sub {
         #[arg(long = "start-year", default_value_t = 1998)]
         start_year: i32,
     },
+    /// Read the policy data: every figure in force on a date with its source, or check a
+    /// directory of policy files without opening a ledger.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+    /// Serve the ledger over HTTP (CONTRACT.md "HTTP service") until SIGTERM; prints
+    /// `listening on ADDR` once it accepts connections. SIGHUP reads the tokens file again.
+    Serve {
+        /// Address to listen on (`127.0.0.1:0` picks a free port).
+        #[arg(long, value_name = "ADDR")]
+        listen: String,
+        /// The clients: a JSON array of {"name", "token_sha256", "roles"}; without it every
+        /// request but /v1/health is refused.
+        #[arg(long, value_name = "FILE")]
+        tokens: Option<PathBuf>,
+    },
     /// Copy a ledger's log to another location (sled directory ↔ PostgreSQL), every event
     /// verbatim with its position and hashes; rebuild the projections there and verify it.
     Migrate {
@@ -184,9 +243,55 @@ enum Sub {
     },
 }
 
+/// What `policy` does.
+#[derive(Subcommand, Debug)]
+enum PolicyAction {
+    /// Print every figure of REGION in force on a date, each with its source (from the shipped
+    /// policies, or --policy-dir).
+    Explain {
+        /// The region key, e.g. luzhou.
+        region: String,
+        /// The date (YYYY-MM-DD); default today.
+        #[arg(long)]
+        date: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a directory of policy files (one REGION.json per region) as a ledger would at
+    /// open, without opening one. Exit 1 names the file, the place and the reason.
+    Check {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
+/// What `checkpoint` does.
+#[derive(Subcommand, Debug)]
+enum CheckpointAction {
+    /// Write the latest signed checkpoint of the whole log (signed now when events arrived
+    /// since), for a witness to keep.
+    Export {
+        /// The file to write (standard output by default).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
 /// Parses the arguments, runs the subcommand, and returns its exit status.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    let format = match args.log_format.as_str() {
+        "json" => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    // The server logs every request; the other subcommands only warnings and errors.
+    let default_filter = if matches!(args.command, Sub::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    member_ledger::server::init_logging(format, default_filter);
     if let Some(dir) = &args.policy_dir {
         match PolicySet::from_dir(dir) {
             Ok(policies) => {
@@ -200,6 +305,12 @@ pub fn main() -> ExitCode {
             }
         }
     }
+    match seal::load_signer(args.signing_key.as_deref()) {
+        Ok(signer) => {
+            let _ = SIGNER.set(signer);
+        }
+        Err(e) => return ExitCode::from(fail(e)),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -211,63 +322,118 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let status = runtime.block_on(async move {
-        match args.command {
-            Sub::Submit { file } => submit::run(&args.data, file).await,
-            Sub::Account {
-                member,
-                as_of,
+    ExitCode::from(runtime.block_on(dispatch(args)))
+}
+
+/// Runs the subcommand: on a running server with `--server`, else on the ledger at `--data`.
+async fn dispatch(args: Args) -> u8 {
+    let remote = match args.server.as_deref().map(remote::Remote::new).transpose() {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let data = args.data;
+    if remote.is_some()
+        && !matches!(
+            args.command,
+            Sub::Submit { .. } | Sub::Account { .. } | Sub::Statement { .. }
+        )
+    {
+        return fail(
+            "--server works with submit, account and statement; the other subcommands read \
+             the ledger itself: run them where it lives (on a held directory, stop the server first)",
+        );
+    }
+    match args.command {
+        Sub::Submit { file } => submit::run(&data, file, remote).await,
+        Sub::Account {
+            member,
+            as_of,
+            at,
+            json,
+        } => {
+            let view = query::AccountArgs {
+                member: &member,
+                as_of: as_of.as_deref(),
                 at,
                 json,
-            } => query::account(&args.data, &member, as_of.as_deref(), at, json).await,
-            Sub::Statement {
-                member,
-                from,
-                to,
-                json,
-                explain,
-                html,
-            } => {
-                let format = match (&html, json) {
-                    (Some(path), _) => query::StatementFormat::Html(path),
-                    (None, true) => query::StatementFormat::Json,
-                    (None, false) => query::StatementFormat::Text { explain },
-                };
-                query::statement(&args.data, &member, from.as_deref(), to.as_deref(), format).await
-            }
-            Sub::Verify => query::verify(&args.data).await,
-            Sub::Replay { as_of } => audit::replay(&args.data, as_of.as_deref()).await,
-            Sub::Diff {
-                member,
-                from,
-                to,
-                json,
-            } => audit::diff(&args.data, &member, &from, &to, json).await,
-            Sub::Dossier { member, out } => audit::dossier(&args.data, &member, &out).await,
-            Sub::VerifyDossier {
-                file,
-                against_ledger,
-            } => audit::verify_dossier_file(&args.data, &file, against_ledger).await,
-            Sub::AnnualStatement(annual_args) => annual::run(&args.data, annual_args).await,
-            Sub::Demo => demo::run(&args.data).await,
-            Sub::Load {
+            };
+            query::account(&data, view, remote.as_ref()).await
+        }
+        Sub::Statement {
+            member,
+            from,
+            to,
+            json,
+            explain,
+            html,
+        } => {
+            let format = match (&html, json) {
+                (Some(path), _) => query::StatementFormat::Html(path),
+                (None, true) => query::StatementFormat::Json,
+                (None, false) => query::StatementFormat::Text { explain },
+            };
+            let range = (from.as_deref(), to.as_deref());
+            query::statement(&data, &member, range, format, remote.as_ref()).await
+        }
+        other => run_local(&data, other).await,
+    }
+}
+
+/// The subcommands that work on the ledger's own files only.
+async fn run_local(data: &Path, command: Sub) -> u8 {
+    match command {
+        Sub::Verify { witness: None } => query::verify(data).await,
+        Sub::Verify {
+            witness: Some(file),
+        } => seal::verify_witness(data, &file).await,
+        Sub::Keygen { file } => seal::keygen(&file),
+        Sub::Checkpoint {
+            action: CheckpointAction::Export { out },
+        } => seal::export(data, out.as_deref()).await,
+        Sub::Replay { as_of } => audit::replay(data, as_of.as_deref()).await,
+        Sub::Diff {
+            member,
+            from,
+            to,
+            json,
+        } => audit::diff(data, &member, &from, &to, json).await,
+        Sub::Dossier { member, out } => audit::dossier(data, &member, &out).await,
+        Sub::VerifyDossier {
+            file,
+            against_ledger,
+        } => audit::verify_dossier_file(data, &file, against_ledger).await,
+        Sub::AnnualStatement(annual_args) => annual::run(data, annual_args).await,
+        Sub::Demo => demo::run(data).await,
+        Sub::Load {
+            members,
+            years,
+            seed,
+            start_year,
+        } => {
+            let population = member_ledger::synthetic::Population {
+                seed,
                 members,
                 years,
-                seed,
                 start_year,
-            } => {
-                let population = member_ledger::synthetic::Population {
-                    seed,
-                    members,
-                    years,
-                    start_year,
-                };
-                load::run(&args.data, population).await
-            }
-            Sub::Migrate { from, to } => migrate::run(&from, &to).await,
+            };
+            load::run(data, population).await
         }
-    });
-    ExitCode::from(status)
+        Sub::Policy { action } => match action {
+            PolicyAction::Explain { region, date, json } => {
+                let policies = POLICIES.get_or_init(PolicySet::shipped);
+                policy::explain(policies, &region, date.as_deref(), json)
+            }
+            PolicyAction::Check { dir } => policy::check(&dir),
+        },
+        Sub::Migrate { from, to } => {
+            let policies = POLICIES.get_or_init(PolicySet::shipped).clone();
+            migrate::run(&from, &to, policies).await
+        }
+        Sub::Serve { listen, tokens } => serve::run(data, &listen, tokens.as_deref()).await,
+        Sub::Submit { .. } | Sub::Account { .. } | Sub::Statement { .. } => {
+            fail("internal: a query reached the local dispatch")
+        }
+    }
 }
 
 /// Prints an error for the operator and returns the failure status.

@@ -4,9 +4,10 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
+use super::remote::{Remote, RemoteError};
 use super::{fail, EXIT_OK, EXIT_REJECTED};
 use member_ledger::domain::{wire_name, MemberId};
-use member_ledger::projection::{AccountView, ViewAt};
+use member_ledger::projection::{AccountView, Statement, ViewAt};
 use member_ledger::{Ledger, QueryError};
 
 pub(super) fn parse_member(text: &str) -> Result<MemberId, String> {
@@ -41,18 +42,24 @@ pub(super) fn query_failed(e: QueryError) -> u8 {
     }
 }
 
-pub(super) async fn account(
-    data: &Path,
-    member: &str,
-    as_of: Option<&str>,
-    at: Option<u64>,
-    json: bool,
-) -> u8 {
-    let member = match parse_member(member) {
+/// What `account` was asked.
+pub(super) struct AccountArgs<'a> {
+    /// The member id as typed.
+    pub member: &'a str,
+    /// `--as-of`.
+    pub as_of: Option<&'a str>,
+    /// `--at`.
+    pub at: Option<u64>,
+    /// `--json`.
+    pub json: bool,
+}
+
+pub(super) async fn account(data: &Path, args: AccountArgs<'_>, remote: Option<&Remote>) -> u8 {
+    let member = match parse_member(args.member) {
         Ok(m) => m,
         Err(e) => return fail(e),
     };
-    let view_at = match (as_of, at) {
+    let view_at = match (args.as_of, args.at) {
         (Some(_), Some(_)) => return fail("give --as-of or --at, not both"),
         (Some(d), None) => match parse_date(d, "--as-of") {
             Ok(d) => ViewAt::AsOf(d),
@@ -61,12 +68,15 @@ pub(super) async fn account(
         (None, Some(p)) => ViewAt::Position(p),
         (None, None) => ViewAt::Head,
     };
+    if let Some(remote) = remote {
+        return remote_account(remote, member, view_at, args.json).await;
+    }
     let ledger = match open(data).await {
         Ok(l) => l,
         Err(status) => return status,
     };
     match ledger.account(member, view_at).await {
-        Ok(view) if json => {
+        Ok(view) if args.json => {
             println!("{}", serde_json::to_string(&view).unwrap_or_default());
             EXIT_OK
         }
@@ -75,6 +85,45 @@ pub(super) async fn account(
             EXIT_OK
         }
         Err(e) => query_failed(e),
+    }
+}
+
+/// `account` through a server: the JSON as the server sent it, or the same text.
+async fn remote_account(remote: &Remote, member: MemberId, at: ViewAt, json: bool) -> u8 {
+    let query = match at {
+        ViewAt::Head => String::new(),
+        ViewAt::AsOf(d) => format!("?as_of={d}"),
+        ViewAt::Position(p) => format!("?at={p}"),
+    };
+    let body = match remote_get(remote, format!("/v1/members/{member}/account{query}")).await {
+        Ok(b) => b,
+        Err(status) => return status,
+    };
+    if json {
+        println!("{}", body.trim_end());
+        return EXIT_OK;
+    }
+    match serde_json::from_str::<AccountView>(&body) {
+        Ok(view) => {
+            print!("{}", account_text(&view));
+            EXIT_OK
+        }
+        Err(e) => fail(format!("the server's account view does not read: {e}")),
+    }
+}
+
+/// A GET on the server, off the runtime; an unknown member is exit 1, any other failure 2.
+async fn remote_get(remote: &Remote, path: String) -> Result<String, u8> {
+    let remote = remote.clone();
+    let answer = tokio::task::spawn_blocking(move || remote.get(&path)).await;
+    match answer {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(RemoteError::Refused { code, message, .. })) if code == "unknown_member" => {
+            eprintln!("member-ledger: {message}");
+            Err(EXIT_REJECTED)
+        }
+        Ok(Err(e)) => Err(fail(e)),
+        Err(e) => Err(fail(format!("the client failed: {e}"))),
     }
 }
 
@@ -101,12 +150,27 @@ fn account_text(v: &AccountView) -> String {
         "months    {} actual + {} deemed = {}\n",
         v.months.actual, v.months.deemed, v.months.total
     ));
-    out.push_str("year  months        base    employee    employer     account    refunded\n");
+    if v.tier != member_ledger::domain::Tier::WithAccount {
+        out.push_str(&format!("tier      {}\n", wire_name(&v.tier)));
+    }
+    if let Some(pension) = v.pension {
+        out.push_str(&format!("pension   {pension} a month\n"));
+    }
+    if let Some(years) = v.consecutive_years {
+        out.push_str(&format!("paid      {years} consecutive years\n"));
+    }
+    let interest = v.years.iter().any(|y| !y.interest.is_zero());
+    out.push_str("year  months        base    employee    employer     account    refunded");
+    out.push_str(if interest { "    interest\n" } else { "\n" });
     for y in &v.years {
         out.push_str(&format!(
-            "{}  {:>6} {:>11} {:>11} {:>11} {:>11} {:>11}\n",
+            "{}  {:>6} {:>11} {:>11} {:>11} {:>11} {:>11}",
             y.year, y.months, y.base, y.employee, y.employer, y.personal_account, y.refunded
         ));
+        if interest {
+            out.push_str(&format!(" {:>11}", y.interest));
+        }
+        out.push('\n');
     }
     out.push_str(&format!("position  {}\n", v.position));
     out
@@ -115,9 +179,9 @@ fn account_text(v: &AccountView) -> String {
 pub(super) async fn statement(
     data: &Path,
     member: &str,
-    from: Option<&str>,
-    to: Option<&str>,
+    (from, to): (Option<&str>, Option<&str>),
     format: StatementFormat<'_>,
+    remote: Option<&Remote>,
 ) -> u8 {
     let member = match parse_member(member) {
         Ok(m) => m,
@@ -128,13 +192,16 @@ pub(super) async fn statement(
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => return fail(e),
     };
-    let ledger = match open(data).await {
-        Ok(l) => l,
-        Err(status) => return status,
+    let source = match remote {
+        Some(remote) => Source::Remote(remote),
+        None => match open(data).await {
+            Ok(l) => Source::Local(l),
+            Err(status) => return status,
+        },
     };
-    let statement = match ledger.statement(member, from, to).await {
+    let statement = match source.statement(member, from, to).await {
         Ok(s) => s,
-        Err(e) => return query_failed(e),
+        Err(status) => return status,
     };
     match format {
         StatementFormat::Json => {
@@ -143,9 +210,9 @@ pub(super) async fn statement(
         StatementFormat::Text { explain: false } => print!("{}", statement.to_text()),
         StatementFormat::Text { explain: true } => print!("{}", statement.to_explained_text()),
         StatementFormat::Html(path) => {
-            let view = match ledger.account(member, ViewAt::Head).await {
+            let view = match source.account(member).await {
                 Ok(v) => v,
-                Err(e) => return query_failed(e),
+                Err(status) => return status,
             };
             let page = member_ledger::audit::html::statement_page(&view, &statement);
             if let Err(e) = std::fs::write(path, page) {
@@ -155,6 +222,59 @@ pub(super) async fn statement(
         }
     }
     EXIT_OK
+}
+
+/// Where a statement's figures come from.
+enum Source<'a> {
+    /// The ledger opened here.
+    Local(Ledger),
+    /// A running server.
+    Remote(&'a Remote),
+}
+
+impl Source<'_> {
+    async fn statement(
+        &self,
+        member: MemberId,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Statement, u8> {
+        match self {
+            Source::Local(ledger) => ledger
+                .statement(member, from, to)
+                .await
+                .map_err(query_failed),
+            Source::Remote(remote) => {
+                let range: Vec<String> = [("from", from), ("to", to)]
+                    .iter()
+                    .filter_map(|(name, d)| d.map(|d| format!("{name}={d}")))
+                    .collect();
+                let query = if range.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", range.join("&"))
+                };
+                let path = format!("/v1/members/{member}/statement{query}");
+                let body = remote_get(remote, path).await?;
+                serde_json::from_str(&body)
+                    .map_err(|e| fail(format!("the server's statement does not read: {e}")))
+            }
+        }
+    }
+
+    async fn account(&self, member: MemberId) -> Result<AccountView, u8> {
+        match self {
+            Source::Local(ledger) => ledger
+                .account(member, ViewAt::Head)
+                .await
+                .map_err(query_failed),
+            Source::Remote(remote) => {
+                let body = remote_get(remote, format!("/v1/members/{member}/account")).await?;
+                serde_json::from_str(&body)
+                    .map_err(|e| fail(format!("the server's account view does not read: {e}")))
+            }
+        }
+    }
 }
 
 /// How `statement` prints.
@@ -189,6 +309,10 @@ pub(super) async fn verify(data: &Path) -> u8 {
     let job = tokio::spawn(async move {
         let ledger = match super::open_ledger(&data).await {
             Ok(l) => l,
+            Err(e @ member_ledger::store::StoreError::Locked(_)) => {
+                eprintln!("member-ledger: {e}");
+                return super::EXIT_FAILURE;
+            }
             Err(e) => {
                 println!(
                     "verify: the database at {} is damaged and does not open: {e}",
@@ -198,11 +322,14 @@ pub(super) async fn verify(data: &Path) -> u8 {
             }
         };
         let bar = super::audit::progress_bar("verify");
-        let mut tick = |done: u64, total: u64| {
-            bar.set_length(total);
-            bar.set_position(done);
+        let tick = {
+            let bar = bar.clone();
+            move |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
         };
-        let result = member_ledger::verify::verify_with_progress(&ledger, &mut tick).await;
+        let result = ledger.verify(tick).await;
         bar.finish_and_clear();
         match result {
             Ok(report) => {

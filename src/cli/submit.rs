@@ -4,27 +4,44 @@
 //! whatever lines are ready, up to [`SUBMIT_BATCH_MAX`], and submits them as one batch sharing one
 //! flush. A line is printed only after its command is durable, so a printed result survives a
 //! crash. Interactive callers get one line back per line sent; files go at full speed.
+//!
+//! With `--server URL` the batches go to a running server (`POST /v1/commands`, the same
+//! results, printed as the server sent them), each request within the server's limits.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::remote::{Remote, RemoteError, ResultObject};
 use super::{fail, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
+use member_ledger::codec::StoredJson;
+use member_ledger::server::{BATCH_COMMANDS_MAX, REQUEST_BODY_BYTES_MAX};
 use member_ledger::{Ledger, Receipt, SubmitError};
 
 /// Longest command line accepted, in bytes.
-pub const SUBMIT_LINE_BYTES_MAX: usize = 1024 * 1024;
+pub const SUBMIT_LINE_BYTES_MAX: usize = 64 * 1024;
 /// Most commands submitted together under one flush.
-pub const SUBMIT_BATCH_MAX: usize = 512;
+pub const SUBMIT_BATCH_MAX: usize = 8192;
+/// Most bytes of command lines submitted together (a batch's memory bound).
+pub const SUBMIT_BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// Lines read ahead of the ledger.
-const READ_AHEAD_LINES: usize = 4 * SUBMIT_BATCH_MAX;
+const READ_AHEAD_LINES: usize = SUBMIT_BATCH_MAX / 2;
 
 /// One input line, or why it cannot be a command.
 type Line = Result<String, String>;
 
-pub(super) async fn run(data: &Path, file: Option<PathBuf>) -> u8 {
+/// Where the commands go.
+enum Target {
+    /// The ledger at `--data`, opened by this process.
+    Local(Ledger),
+    /// A running server.
+    Remote(Arc<Remote>),
+}
+
+pub(super) async fn run(data: &Path, file: Option<PathBuf>, server: Option<Remote>) -> u8 {
     let input: Box<dyn Read + Send> = match file.as_deref() {
         None => Box::new(std::io::stdin()),
         Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin()),
@@ -33,54 +50,123 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>) -> u8 {
             Err(e) => return fail(format!("cannot read {}: {e}", p.display())),
         },
     };
-    let ledger = match super::open_ledger(data).await {
-        Ok(l) => l,
-        Err(e) => {
-            return fail(format!(
-                "cannot open the ledger at {}: {e}",
-                super::shown(data)
-            ))
-        }
+    let target = match server {
+        Some(remote) => Target::Remote(Arc::new(remote)),
+        None => match super::open_ledger(data).await {
+            Ok(l) => Target::Local(l),
+            Err(e) => {
+                return fail(format!(
+                    "cannot open the ledger at {}: {e}",
+                    super::shown(data)
+                ))
+            }
+        },
     };
     let (tx, mut rx) = mpsc::channel::<Line>(READ_AHEAD_LINES);
     std::thread::spawn(move || read_lines(input, tx));
+    // Results are printed by a thread of their own, so that the next batch is decided while
+    // the last one is written out (each is durable before it is handed over).
+    let (print_tx, print_rx) = std::sync::mpsc::sync_channel::<Vec<Answer>>(PRINT_AHEAD_BATCHES);
+    let printer = std::thread::spawn(move || print_results(print_rx));
     let mut status = EXIT_OK;
-    let stdout = std::io::stdout();
     while let Some(first) = rx.recv().await {
+        let mut bytes = line_bytes(&first);
         let mut batch = vec![first];
-        while batch.len() < SUBMIT_BATCH_MAX {
+        while batch.len() < SUBMIT_BATCH_MAX && bytes < SUBMIT_BATCH_BYTES_MAX {
             match rx.try_recv() {
-                Ok(line) => batch.push(line),
+                Ok(line) => {
+                    bytes += line_bytes(&line);
+                    batch.push(line);
+                }
                 Err(_) => break,
             }
         }
-        let results = submit_lines(&ledger, batch).await;
-        let mut out = stdout.lock();
+        let results = match &target {
+            Target::Local(ledger) => submit_lines(ledger, batch).await,
+            Target::Remote(remote) => submit_remote(Arc::clone(remote), batch).await,
+        };
         for result in &results {
-            let line = match result {
-                Ok(receipt) => ok_line(receipt),
-                Err((code, message)) => {
-                    status = status.max(if code == "storage_error" {
-                        EXIT_FAILURE
-                    } else {
-                        EXIT_REJECTED
-                    });
-                    error_line(code, message)
-                }
-            };
-            if writeln!(out, "{line}").is_err() {
-                return EXIT_FAILURE;
+            if let Err((code, _)) = result {
+                status = status.max(if is_failure(code) {
+                    EXIT_FAILURE
+                } else {
+                    EXIT_REJECTED
+                });
             }
         }
-        let _ = out.flush();
-        if status == EXIT_FAILURE {
-            return status;
+        if print_tx.send(results).is_err() || status == EXIT_FAILURE {
+            break;
         }
     }
-    status
+    drop(print_tx);
+    match printer.join() {
+        Ok(true) => status,
+        _ => EXIT_FAILURE,
+    }
 }
 
-async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Result<Receipt, (String, String)>> {
+/// The bytes a line holds in memory.
+fn line_bytes(line: &Line) -> usize {
+    match line {
+        Ok(text) | Err(text) => text.len(),
+    }
+}
+
+/// Batches of results printed ahead of the ledger.
+const PRINT_AHEAD_BATCHES: usize = 2;
+
+/// An accepted command: its receipt, or the result object a server sent.
+enum Accepted {
+    /// Submitted here.
+    Local(Receipt),
+    /// Submitted to a server: its result object's text.
+    Remote(String),
+}
+
+/// A command's result line: accepted, or its error's code and message.
+type Answer = Result<Accepted, (String, String)>;
+
+/// Prints each batch of results, one JSON line per command, flushing after each batch (an
+/// interactive caller gets its line back at once). False when standard output failed.
+fn print_results(rx: std::sync::mpsc::Receiver<Vec<Answer>>) -> bool {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    for results in rx {
+        for result in &results {
+            let written = match result {
+                Ok(Accepted::Local(receipt)) => write_ok(&mut out, receipt),
+                Ok(Accepted::Remote(text)) => writeln!(out, "{text}"),
+                Err((code, message)) => writeln!(out, "{}", error_line(code, message)),
+            };
+            if written.is_err() {
+                return false;
+            }
+        }
+        if out.flush().is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// `{"ok":true,"position":N,"events":[…]}`, the events written straight from their records.
+fn write_ok(out: &mut impl Write, receipt: &Receipt) -> std::io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct OkLine<'a> {
+        ok: bool,
+        position: u64,
+        events: Vec<StoredJson<'a>>,
+    }
+    let line = OkLine {
+        ok: true,
+        position: receipt.position,
+        events: receipt.events.iter().map(StoredJson).collect(),
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")
+}
+
+async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Answer> {
     let texts: Vec<String> = batch
         .iter()
         .filter_map(|l| l.as_ref().ok().cloned())
@@ -91,7 +177,7 @@ async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Result<Receipt, 
         .map(|line| match line {
             Err(why) => Err(("invalid_input".to_string(), why)),
             Ok(_) => match submitted.next() {
-                Some(Ok(receipt)) => Ok(receipt),
+                Some(Ok(receipt)) => Ok(Accepted::Local(receipt)),
                 Some(Err(e)) => Err((e.code().to_string(), message_of(&e))),
                 None => Err(("storage_error".to_string(), "no result".to_string())),
             },
@@ -99,15 +185,129 @@ async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Result<Receipt, 
         .collect()
 }
 
+/// Codes that mean the machine failed (exit 2), not that a command was refused (exit 1): storage,
+/// and a server that could not be reached or refused the request as a whole.
+fn is_failure(code: &str) -> bool {
+    matches!(
+        code,
+        "storage_error"
+            | "server_unreachable"
+            | "unauthorized"
+            | "forbidden"
+            | "too_large"
+            | "request_timeout"
+            | "too_many_connections"
+            | "not_found"
+            | "http_error"
+    )
+}
+
+/// Sends a batch to the server, in requests within its limits; a line that is not JSON at all
+/// is answered here, as the ledger would answer it. When a request fails as a whole, its
+/// commands and the rest get that failure as their result.
+async fn submit_remote(remote: Arc<Remote>, batch: Vec<Line>) -> Vec<Answer> {
+    let count = batch.len();
+    let job = move || {
+        let mut answers: Vec<Option<Answer>> = Vec::with_capacity(batch.len());
+        let mut pending: Vec<(usize, &str)> = Vec::new();
+        let mut pending_bytes = 2;
+        for (i, line) in batch.iter().enumerate() {
+            answers.push(None);
+            let text = match line {
+                Err(why) => {
+                    answers[i] = Some(Err(("invalid_input".to_string(), why.clone())));
+                    continue;
+                }
+                Ok(text) => text.as_str(),
+            };
+            if serde_json::from_str::<&serde_json::value::RawValue>(text).is_err() {
+                answers[i] = Some(Err(local_refusal(text)));
+                continue;
+            }
+            if pending.len() == BATCH_COMMANDS_MAX
+                || pending_bytes + text.len() + 1 > REQUEST_BODY_BYTES_MAX
+            {
+                if let Err(failure) = send(&remote, &mut pending, &mut answers) {
+                    return fill(answers, &failure);
+                }
+                pending_bytes = 2;
+            }
+            pending_bytes += text.len() + 1;
+            pending.push((i, text));
+        }
+        match send(&remote, &mut pending, &mut answers) {
+            Ok(()) => fill(answers, &("storage_error".into(), "no result".into())),
+            Err(failure) => fill(answers, &failure),
+        }
+    };
+    match tokio::task::spawn_blocking(job).await {
+        Ok(answers) => answers,
+        Err(e) => (0..count)
+            .map(|_| {
+                Err((
+                    "server_unreachable".into(),
+                    format!("the client failed: {e}"),
+                ))
+            })
+            .collect(),
+    }
+}
+
+/// Every answer, those still missing given `failure`.
+fn fill(answers: Vec<Option<Answer>>, failure: &(String, String)) -> Vec<Answer> {
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(failure.clone())))
+        .collect()
+}
+
+/// Posts the pending commands and files their results; a request that fails as a whole is its
+/// code and message.
+fn send(
+    remote: &Remote,
+    pending: &mut Vec<(usize, &str)>,
+    answers: &mut [Option<Answer>],
+) -> Result<(), (String, String)> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let texts: Vec<&str> = pending.iter().map(|(_, t)| *t).collect();
+    let results = remote.submit_batch(&texts).map_err(|e| match e {
+        RemoteError::Refused { code, message, .. } => (code, message),
+        RemoteError::Transport(why) => (
+            "server_unreachable".to_string(),
+            format!(
+                "{why}; the outcome is unknown: submit again (keyed commands are safe to repeat)"
+            ),
+        ),
+    })?;
+    for ((i, _), text) in pending.drain(..).zip(results) {
+        let object: Result<ResultObject, _> = serde_json::from_str(&text);
+        answers[i] = Some(match object {
+            Ok(ResultObject { ok: true, .. }) => Ok(Accepted::Remote(text)),
+            Ok(ResultObject { error: Some(e), .. }) => Err((e.code, e.message)),
+            _ => Err((
+                "http_error".into(),
+                format!("the server sent no result: {text}"),
+            )),
+        });
+    }
+    Ok(())
+}
+
+/// The ledger's answer to a line that is not JSON (the parser's own message).
+fn local_refusal(text: &str) -> (String, String) {
+    match member_ledger::domain::parse_command(text) {
+        Err(r) => (r.code.as_str().to_string(), r.message),
+        Ok(_) => ("invalid_input".into(), "not a JSON command".into()),
+    }
+}
+
 fn message_of(e: &SubmitError) -> String {
     match e {
         SubmitError::Rejected(r) => r.message.clone(),
         other => other.to_string(),
     }
-}
-
-fn ok_line(receipt: &Receipt) -> String {
-    json!({"ok": true, "position": receipt.position, "events": receipt.events}).to_string()
 }
 
 fn error_line(code: &str, message: &str) -> String {

@@ -4,10 +4,10 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Rejection, Scheme, Sex,
-    SuspendReason,
+    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Rejection, Relation,
+    Scheme, Sex, Share, SuspendReason, Tier,
 };
-use crate::money::{Money, Rate};
+use crate::money::Money;
 use crate::month::Month;
 
 /// Longest idempotency key accepted, in bytes.
@@ -27,6 +27,9 @@ pub enum Command {
         sex: Sex,
         birth_date: NaiveDate,
         date: NaiveDate,
+        /// The tier chosen at enrolment (R3; default `with_account`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tier: Option<Tier>,
     },
     /// Recognise deemed months (pre-1997 service, military, other).
     RecognizeDeemed {
@@ -53,6 +56,12 @@ pub enum Command {
         personal: Money,
         subsidy: Money,
         date: NaiveDate,
+        /// The premium category paid in (R10).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<String>,
+        /// Earlier missed years paid now (R9).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repair_years: Option<u32>,
     },
     /// Stop contributions.
     Suspend {
@@ -67,6 +76,12 @@ pub enum Command {
         from_region: String,
         balance: Money,
         months: u32,
+        /// The calendar months paid in the origin (R6): months and ranges `YYYY-MM..YYYY-MM`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paid_months: Option<Vec<MonthSpan>>,
+        /// The origin's last paid month (R2); defaults to the latest of `paid_months`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_paid_month: Option<Month>,
     },
     /// Send the balance to another region and close the account. With `to_member` (an addition
     /// to the contract), the member's account in `to_region` held in this same ledger receives
@@ -89,7 +104,25 @@ pub enum Command {
         coverage_year: Option<i32>,
     },
     /// Convert to retiree.
-    Retire { member: MemberId, date: NaiveDate },
+    Retire {
+        member: MemberId,
+        date: NaiveDate,
+        /// The retiree's monthly pension (R4), where an allocation depends on it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pension: Option<Money>,
+        /// A woman's category for the statutory age (R12); default `female_worker`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<RetirementCategory>,
+        /// Flexible early retirement (弹性提前退休), R12.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        early: bool,
+    },
+    /// Record a change of a retiree's monthly pension (R4).
+    SetPension {
+        member: MemberId,
+        date: NaiveDate,
+        pension: Money,
+    },
     /// Pay a retirement shortfall in one sum.
     LumpSumMakeup {
         member: MemberId,
@@ -110,6 +143,25 @@ pub enum Command {
         purpose: Purpose,
         #[serde(default)]
         beneficiary: Option<String>,
+        /// The relative's coverage year, for `relative_premium` (R14).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        coverage_year: Option<i32>,
+    },
+    /// Register a relative for family mutual aid (R14).
+    RegisterRelative {
+        member: MemberId,
+        date: NaiveDate,
+        relation: Relation,
+        /// The relative's member id when the relative is in the ledger.
+        #[serde(default)]
+        relative: Option<MemberId>,
+        name: String,
+    },
+    /// Credit a year's interest (one member, or every member): R8.
+    CreditInterest {
+        year: i32,
+        #[serde(default)]
+        member: Option<MemberId>,
     },
     /// Record a member's death.
     RecordDeath { member: MemberId, date: NaiveDate },
@@ -156,8 +208,63 @@ pub struct Heir {
     pub heir: Option<MemberId>,
     /// The heir's name.
     pub name: String,
-    /// The heir's share, a fraction; the shares sum to 1.
-    pub share: Rate,
+    /// The heir's share, a decimal or a fraction (`"1/3"`); the shares sum to 1.
+    pub share: Share,
+}
+
+/// A woman's category for the statutory retirement age. DOMAIN §12 R12.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetirementCategory {
+    /// A woman worker (50, rising to 55): the default.
+    #[default]
+    FemaleWorker,
+    /// A woman cadre (55, rising to 58).
+    FemaleCadre,
+}
+
+/// One month `YYYY-MM` or a range `YYYY-MM..YYYY-MM` (both ends included) of a transfer's
+/// paid months. DOMAIN §12 R6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MonthSpan {
+    /// First month.
+    pub from: Month,
+    /// Last month (equal to `from` for one month).
+    pub to: Month,
+}
+
+impl std::str::FromStr for MonthSpan {
+    type Err = String;
+    fn from_str(text: &str) -> Result<MonthSpan, String> {
+        let (from, to) = match text.split_once("..") {
+            Some((a, b)) => (a.parse::<Month>()?, b.parse::<Month>()?),
+            None => {
+                let m = text.parse::<Month>()?;
+                (m, m)
+            }
+        };
+        if to < from {
+            return Err(format!("range '{text}' ends before it begins"));
+        }
+        Ok(MonthSpan { from, to })
+    }
+}
+
+impl Serialize for MonthSpan {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.from == self.to {
+            serializer.serialize_str(&self.from.to_string())
+        } else {
+            serializer.serialize_str(&format!("{}..{}", self.from, self.to))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MonthSpan {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Command {
@@ -176,8 +283,11 @@ impl Command {
             | Command::LumpSumMakeup { member, .. }
             | Command::Spend { member, .. }
             | Command::RecordDeath { member, .. }
-            | Command::SettleInheritance { member, .. } => Some(*member),
+            | Command::SettleInheritance { member, .. }
+            | Command::SetPension { member, .. }
+            | Command::RegisterRelative { member, .. } => Some(*member),
             Command::CreditRetireeAllocation { member, .. }
+            | Command::CreditInterest { member, .. }
             | Command::IssueStatement { member, .. } => *member,
             Command::Reverse { .. } => None,
         }
@@ -198,9 +308,24 @@ impl Command {
         {
             ids.push(*to);
         }
+        ids.extend(self.relative_read());
         ids.sort();
         ids.dedup();
         ids
+    }
+
+    /// The relative a family-mutual-aid command reads (R14): the relative registered by id, or
+    /// the beneficiary of a relative's premium when it is a member id.
+    fn relative_read(&self) -> Option<MemberId> {
+        match self {
+            Command::RegisterRelative { relative, .. } => *relative,
+            Command::Spend {
+                purpose: Purpose::RelativePremium,
+                beneficiary: Some(b),
+                ..
+            } => b.trim().parse().ok(),
+            _ => None,
+        }
     }
 
     /// The command's type as on the wire.
@@ -221,6 +346,9 @@ impl Command {
             Command::RecordDeath { .. } => "record_death",
             Command::SettleInheritance { .. } => "settle_inheritance",
             Command::Reverse { .. } => "reverse",
+            Command::SetPension { .. } => "set_pension",
+            Command::RegisterRelative { .. } => "register_relative",
+            Command::CreditInterest { .. } => "credit_interest",
             Command::IssueStatement { .. } => "issue_statement",
         }
     }
@@ -229,13 +357,14 @@ impl Command {
 /// The command types of the contract, for messages.
 const COMMAND_TYPES: &str = "enroll, recognize_deemed, contribute, pay_premium, suspend, transfer_in, transfer_out, \
 refund, retire, lump_sum_makeup, credit_retiree_allocation, spend, record_death, settle_inheritance, reverse, \
-issue_statement";
+set_pension, register_relative, credit_interest, issue_statement";
 
 /// Parses one JSON command (a line of `submit`), returning it with its idempotency key.
 ///
 /// Every fault is an [`super::ErrorCode::InvalidInput`] rejection naming the field.
 pub fn parse_command(text: &str) -> Result<(Command, Option<String>), Rejection> {
-    let value: serde_json::Value = serde_json::from_str(text)
+    // Strict: a key named twice is refused, never resolved to its last value.
+    let value = super::strict_json::parse_strict(text)
         .map_err(|e| Rejection::invalid(format!("not a JSON command: {e}")))?;
     parse_command_value(value)
 }

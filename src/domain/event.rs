@@ -7,11 +7,14 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::accrual::YuanDays;
 use super::{
-    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Scheme, Sex, SuspendReason,
+    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Relation, Scheme, Sex,
+    Share, SuspendReason, Tier,
 };
 use crate::money::{Money, Rate};
 use crate::month::Month;
+use crate::policy::CreditRounding;
 
 /// The schema version of every event type written by this build.
 pub const EVENT_SCHEMA_VERSION: u32 = 1;
@@ -28,6 +31,9 @@ pub enum Event {
         sex: Sex,
         birth_date: NaiveDate,
         date: NaiveDate,
+        /// The tier chosen at enrolment (R3), left out when `with_account`.
+        #[serde(default, skip_serializing_if = "Tier::is_default")]
+        tier: Tier,
     },
     /// Months recognised as deemed contribution.
     DeemedRecognized {
@@ -45,6 +51,18 @@ pub enum Event {
         subsidy: Money,
         benefits_from: NaiveDate,
         rule: String,
+        /// The premium category paid in (R10).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<String>,
+        /// Earlier missed years paid with it (R9); their premium is in `personal`.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        repair_years: u32,
+        /// The national resident wait applied (R9), when one was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait: Option<ResidentWaitApplied>,
+        /// The employee account that paid it from its balance (家庭共济, R14).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paid_from: Option<MemberId>,
     },
     /// Contributions stopped.
     Suspended {
@@ -60,6 +78,13 @@ pub enum Event {
         /// The sending account, when it is in this ledger (appended with its `transferred_out`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_member: Option<MemberId>,
+        /// The calendar months the origin counted, when the transfer names them (R6); at most
+        /// `months` of them. A month already counted here is not counted again.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        paid_months: Vec<Month>,
+        /// The origin's last paid month: the transfer's gap begins the day after it (R2).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_paid_month: Option<Month>,
     },
     /// The balance left for another region; the account closed.
     TransferredOut {
@@ -95,6 +120,9 @@ pub enum Event {
         months_required_actual: u32,
         benefits_from: Option<NaiveDate>,
         rule: String,
+        /// The day the member reached the statutory (or, retiring early, the earliest) age (R12).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        age_reached_on: Option<NaiveDate>,
     },
     /// A retirement shortfall was paid in one sum.
     LumpSumPaid {
@@ -112,6 +140,16 @@ pub enum Event {
         age: u32,
         amount: Money,
         rule: String,
+        /// The day the age was taken on (R4: the month's last day); absent in events decided
+        /// before R4, which took it on the month's first day.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        age_on: Option<NaiveDate>,
+        /// The monthly pension the allocation is a fraction of (R4), when it is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pension: Option<Money>,
+        /// The fraction of the pension (R4), when the allocation is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pension_rate: Option<Rate>,
     },
     /// Money was spent from the account.
     Spent {
@@ -119,6 +157,9 @@ pub enum Event {
         amount: Money,
         purpose: Purpose,
         beneficiary: Option<String>,
+        /// The relative's coverage year of a `relative_premium` (R14).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        coverage_year: Option<i32>,
     },
     /// The member died.
     DeathRecorded { date: NaiveDate },
@@ -143,6 +184,58 @@ pub enum Event {
         reason: String,
         original: Box<Event>,
     },
+    /// A contribution or retiree allocation for a month after the member's death, posted before
+    /// the death was recorded, cancelled with it (R11): the payer gets back both shares, the
+    /// credit leaves the account. Dated on the original's date, so an as-of view never shows it.
+    VoidedAfterDeath {
+        date: NaiveDate,
+        died_on: NaiveDate,
+        month: Month,
+        /// Whose contribution; `None` for a retiree allocation (its amount returns to the
+        /// pooled fund).
+        payer: Option<Payer>,
+        base: Money,
+        employee: Money,
+        employer: Money,
+        /// Removed from the account.
+        credited: Money,
+        /// Paid back to the payer: employee + employer.
+        refunded: Money,
+        /// The surcharges charged with the voided payment or allocation (R5), paid back too:
+        /// the month they were charged for is no longer covered.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        surcharges: Vec<SurchargePaid>,
+    },
+    /// A year's (or, at closing, a part year's) interest was credited. R8.
+    InterestCredited {
+        year: i32,
+        date: NaiveDate,
+        /// The balance on 1 January (the carried-over part's ceiling).
+        opening_balance: Money,
+        /// The last day accrued (31 December, or the day before the account closed).
+        through: NaiveDate,
+        /// The yuan-days accrued under each rate entry in force in the year.
+        periods: Vec<InterestPeriod>,
+        /// The sum of the periods' interest, rounded half-up once.
+        amount: Money,
+        rule: String,
+    },
+    /// A retiree's monthly pension (R4), in force from `date`.
+    PensionSet { date: NaiveDate, pension: Money },
+    /// A relative registered for family mutual aid (R14).
+    RelativeRegistered {
+        date: NaiveDate,
+        relation: Relation,
+        relative: Option<MemberId>,
+        name: String,
+    },
+    /// A retiree's surcharges for a month, charged with the allocation (R5); never credited.
+    SurchargeCharged {
+        month: Month,
+        date: NaiveDate,
+        surcharges: Vec<SurchargePaid>,
+        rule: String,
+    },
     /// The member's annual statement (年度对账单) of `year` was issued: the digest of its
     /// figures in their canonical form (`projection::annual`), so that a later correction of
     /// that year is shown against what the member was told. DOMAIN §12 R15. Changes nothing on
@@ -162,6 +255,10 @@ pub enum Event {
         /// Actual + deemed months on 31 December of `year`, as stated.
         months_total: u32,
     },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A posted contribution with everything its decision computed.
@@ -194,10 +291,17 @@ pub struct Contribution {
     pub account_credit: Money,
     /// Whether this payment adds the month (false when another payer already covers it).
     pub counts_month: bool,
-    /// The fund paid beside the contribution and never credited to the account, where the
-    /// region has one (Chongqing's 大额医疗互助金). Absent in events of other regions.
+    /// Chongqing's 大额医疗互助金 as events decided before R5 recorded it; new events carry
+    /// `surcharges` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutual_aid: Option<MutualAidPaid>,
+    /// Funds charged beside the contribution, never credited to the account (R5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub surcharges: Vec<SurchargePaid>,
+    /// How the credit was computed (R3, R7); absent in events decided before them (own rate
+    /// plus the employer part by age, each rounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<CreditParts>,
     /// What the payment did to the member's benefits, when anything.
     pub benefits: Option<BenefitChange>,
     /// The rules applied, with their DOMAIN tags.
@@ -214,6 +318,72 @@ pub struct MutualAidPaid {
     pub employer: Money,
     /// The member's flat amount for the month.
     pub personal: Money,
+}
+
+/// The parts an account credit was computed from. DOMAIN §12 R3, R7.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditParts {
+    /// The credited share of the member's own part.
+    pub own_rate: Rate,
+    /// The credited part of the employer share (zero for an individual's payment).
+    pub employer_part_rate: Rate,
+    /// `combined`: rounded once; absent: each part rounded.
+    #[serde(default, skip_serializing_if = "CreditRounding::is_separate")]
+    pub rounding: CreditRounding,
+    /// The member's tier, when `pool_only` (nothing credited).
+    #[serde(default, skip_serializing_if = "Tier::is_default")]
+    pub tier: Tier,
+}
+
+/// One surcharge charged beside a contribution or an allocation. DOMAIN §12 R5.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurchargePaid {
+    /// The policy's name for it.
+    pub name: String,
+    /// The period charged: `2024-03`, `2024-H1` or `2024`.
+    pub period: String,
+    /// The fraction of the base, for a surcharge by rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    /// The amount charged.
+    pub amount: Money,
+}
+
+/// The yuan-days one interest rate entry applied to. DOMAIN §12 R8.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterestPeriod {
+    /// First day accrued under the entry.
+    pub from: NaiveDate,
+    /// Last day accrued under the entry.
+    pub to: NaiveDate,
+    /// Yearly rate on the carried-over part.
+    pub carried_rate: Rate,
+    /// Yearly rate on the current year's part.
+    pub current_rate: Rate,
+    /// Σ over the days of the carried-over part: min(balance on 1 January, the day's closing
+    /// balance).
+    pub carried_yuan_days: YuanDays,
+    /// Σ over the days of the rest of the day's closing balance.
+    pub current_yuan_days: YuanDays,
+}
+
+/// The national resident wait as applied to a premium. DOMAIN §12 R9.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResidentWaitApplied {
+    /// Consecutive unpaid benefit years just before this one.
+    pub gap_years: u32,
+    /// Variable months: gap years beyond the free ones.
+    pub variable_months: u32,
+    /// Missed years paid now.
+    pub repair_years: u32,
+    /// The wait in months.
+    pub wait_months: u32,
+    /// The day the wait counts from (the benefit year's start, or the payment date).
+    pub counted_from: NaiveDate,
 }
 
 /// A change to when benefits apply. DOMAIN §4.
@@ -274,8 +444,8 @@ pub struct InheritanceShare {
     pub heir: Option<MemberId>,
     /// The heir's name.
     pub name: String,
-    /// The share.
-    pub share: Rate,
+    /// The share, as written (a decimal or a fraction such as `1/3`).
+    pub share: Share,
     /// The amount, to the fen.
     pub amount: Money,
     /// Where it went.
@@ -303,12 +473,17 @@ impl Event {
             Event::InheritanceSettled { .. } => "inheritance_settled",
             Event::InheritanceReceived { .. } => "inheritance_received",
             Event::Reversed { .. } => "reversed",
+            Event::InterestCredited { .. } => "interest_credited",
+            Event::PensionSet { .. } => "pension_set",
+            Event::RelativeRegistered { .. } => "relative_registered",
+            Event::SurchargeCharged { .. } => "surcharge_charged",
+            Event::VoidedAfterDeath { .. } => "voided_after_death",
             Event::StatementIssued { .. } => "statement_issued",
         }
     }
 
     /// Every event type, for the catalogue test.
-    pub const TYPE_NAMES: [&'static str; 18] = [
+    pub const TYPE_NAMES: [&'static str; 23] = [
         "enrolled",
         "deemed_recognized",
         "contribution_posted",
@@ -326,6 +501,11 @@ impl Event {
         "inheritance_settled",
         "inheritance_received",
         "reversed",
+        "interest_credited",
+        "pension_set",
+        "relative_registered",
+        "surcharge_charged",
+        "voided_after_death",
         "statement_issued",
     ];
 
@@ -348,6 +528,11 @@ impl Event {
             | Event::InheritanceSettled { date, .. }
             | Event::InheritanceReceived { date, .. }
             | Event::Reversed { date, .. }
+            | Event::InterestCredited { date, .. }
+            | Event::PensionSet { date, .. }
+            | Event::RelativeRegistered { date, .. }
+            | Event::SurchargeCharged { date, .. }
+            | Event::VoidedAfterDeath { date, .. }
             | Event::StatementIssued { date, .. } => *date,
             Event::ContributionPosted(c) => c.date,
         }
@@ -359,12 +544,14 @@ impl Event {
             Event::ContributionPosted(c) => c.account_credit,
             Event::TransferredIn { balance, .. } => *balance,
             Event::RetireeAllocationCredited { amount, .. }
-            | Event::InheritanceReceived { amount, .. } => *amount,
+            | Event::InheritanceReceived { amount, .. }
+            | Event::InterestCredited { amount, .. } => *amount,
             Event::Spent { amount, .. } => -*amount,
             Event::TransferredOut { balance, .. } | Event::InheritanceSettled { balance, .. } => {
                 -*balance
             }
             Event::Reversed { original, .. } => -original.balance_delta(),
+            Event::VoidedAfterDeath { credited, .. } => -*credited,
             _ => Money::ZERO,
         }
     }

@@ -9,24 +9,31 @@
 //! **Invariant**: replaying a member's events through `apply` gives the same state as the live
 //! ledger, because every figure a rule produced is in the event, not recomputed.
 
+pub mod accrual;
 mod command;
+mod coverage;
 mod decide;
 mod event;
 mod rejection;
+mod share;
 mod state;
+pub mod strict_json;
 
 use serde::{Deserialize, Serialize};
 
-pub use command::{parse_command, Command, Heir, RefundMonths};
+pub use command::{parse_command, Command, Heir, MonthSpan, RefundMonths, RetirementCategory};
+pub use coverage::{coverage_on, current_gap, is_past_month, CoverageOn, Gap, SCAN_STEPS_MAX};
 pub use decide::{decide, statement_due, Context, Decision, StatementSeal, StatementSeals};
 pub use event::{
-    BenefitChange, Contribution, Event, HeirDestination, InheritanceShare, MutualAidPaid,
-    RefundedPayment, EVENT_SCHEMA_VERSION,
+    BenefitChange, Contribution, CreditParts, Event, HeirDestination, InheritanceShare,
+    InterestPeriod, MutualAidPaid, RefundedPayment, ResidentWaitApplied, SurchargePaid,
+    EVENT_SCHEMA_VERSION,
 };
 pub use rejection::{ErrorCode, Rejection};
+pub use share::{Share, SHARE_TERM_MAX};
 pub use state::{
-    Coverage, IssuedStatement, MemberState, MonthCover, Payment, Profile, RetirementRequirement,
-    Status, Suspension, YearTotals,
+    Coverage, IssuedStatement, MemberState, MonthCover, Payment, Profile, Relative,
+    RetirementRequirement, RuleState, Status, Suspension, YearTotals,
 };
 
 /// A member's stable id (a UUID).
@@ -172,4 +179,36 @@ impl Purpose {
     pub fn is_for_relative(self) -> bool {
         matches!(self, Purpose::RelativeCare | Purpose::RelativePremium)
     }
+}
+
+/// A member's tier in a region that offers more than one. DOMAIN §12 R3.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Contributions credit the personal account (the default).
+    #[default]
+    WithAccount,
+    /// Contributions go wholly to the pooled fund: no personal account.
+    PoolOnly,
+}
+
+impl Tier {
+    /// Whether this is the default tier (left out of events).
+    pub fn is_default(&self) -> bool {
+        *self == Tier::WithAccount
+    }
+}
+
+/// A relative registered for family mutual aid (家庭共济). DOMAIN §12 R14.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// Husband or wife.
+    Spouse,
+    /// Father or mother.
+    Parent,
+    /// Son or daughter.
+    Child,
+    /// Another close relative (近亲属), from the region's later date.
+    CloseRelative,
 }

@@ -58,6 +58,19 @@ pub enum ErrorCode {
     AlreadyReversed,
     /// The event's effects are not money and months alone, or a later event depends on it.
     NotReversible,
+    /// An amount, or a sum the account would then hold, is beyond what the ledger stores.
+    AmountOutOfRange,
+    /// The contribution month is before the member's enrolment month (R1).
+    BeforeEnrolment,
+    /// A member may not pay this past month: it does not close the current gap within its
+    /// window (R1). Pay current months, or a shortfall as a lump sum.
+    MakeupNotAllowed,
+    /// The retirement date is before the member's statutory (or earliest early) age (R12).
+    BelowRetirementAge,
+    /// Spending for a relative not registered on that date (R14). Register the relative first.
+    RelativeNotRegistered,
+    /// A resident premium paid outside the window where the region accepts none (R9).
+    OutsideWindow,
 }
 
 impl ErrorCode {
@@ -87,6 +100,12 @@ impl ErrorCode {
             ErrorCode::UnknownEvent => "unknown_event",
             ErrorCode::AlreadyReversed => "already_reversed",
             ErrorCode::NotReversible => "not_reversible",
+            ErrorCode::AmountOutOfRange => "amount_out_of_range",
+            ErrorCode::BeforeEnrolment => "before_enrolment",
+            ErrorCode::MakeupNotAllowed => "makeup_not_allowed",
+            ErrorCode::BelowRetirementAge => "below_retirement_age",
+            ErrorCode::RelativeNotRegistered => "relative_not_registered",
+            ErrorCode::OutsideWindow => "outside_window",
         }
     }
 }

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{BenefitChange, Event, HeirDestination, MemberId, Payer, Scheme, Sex, SuspendReason};
+use super::{
+    Event, HeirDestination, MemberId, Payer, Relation, Scheme, Sex, SurchargePaid, SuspendReason,
+    Tier,
+};
 use crate::money::Money;
 use crate::month::Month;
 
@@ -32,17 +35,6 @@ pub struct Suspension {
     pub date: NaiveDate,
     /// Why.
     pub reason: SuspendReason,
-    /// Whether the member enjoyed benefits when suspended.
-    pub had_benefits: bool,
-}
-
-/// A waiting period after a late re-enrolment. DOMAIN §4.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WaitingPeriod {
-    /// First month paid since resuming.
-    pub from_month: Month,
-    /// Full months needed.
-    pub months_needed: u32,
 }
 
 /// One payment covering a month.
@@ -118,6 +110,9 @@ pub struct YearTotals {
     pub personal_account: Money,
     /// Refunds.
     pub refunded: Money,
+    /// Interest credited for the year (R8).
+    #[serde(default)]
+    pub interest: Money,
 }
 
 /// A paid resident coverage year. DOMAIN §4, §11.
@@ -171,22 +166,27 @@ pub struct MemberState {
     pub version: u64,
     /// Set at enrolment; `None` for an unknown member.
     pub profile: Option<Profile>,
-    /// When the current benefit period began (or begins), once known.
+    /// When a retiree's benefits start, as the retirement decided (an in-service member's
+    /// benefits are derived from payments: [`super::coverage_on`]).
     pub benefits_from: Option<NaiveDate>,
-    /// A waiting period in progress.
-    pub waiting: Option<WaitingPeriod>,
-    /// A suspension in force.
+    /// A `suspend` in force: contributions stopped and no payment has resumed them since.
     pub suspended: Option<Suspension>,
+    /// Every suspension date, in order (R2 walks them).
+    #[serde(default)]
+    pub suspensions: Vec<NaiveDate>,
+    /// The origin's last paid month of the latest transfer in that carried one (R2, R6), with
+    /// how many transfers named each month.
+    #[serde(default)]
+    pub origin_last_paid_months: BTreeMap<Month, u32>,
+    /// The latest of `origin_last_paid_months`.
+    #[serde(default)]
+    pub origin_last_paid: Option<Month>,
     /// Retirement date.
     pub retired_on: Option<NaiveDate>,
     /// Death date.
     pub died_on: Option<NaiveDate>,
     /// Date the account closed.
     pub closed_on: Option<NaiveDate>,
-    /// Latest transfer-in date.
-    pub transferred_in_on: Option<NaiveDate>,
-    /// Whether any contribution was ever posted.
-    pub has_contributed: bool,
     /// Personal-account balance.
     pub balance: Money,
     /// Everything credited to the account.
@@ -199,8 +199,14 @@ pub struct MemberState {
     pub lump_sum_paid: Money,
     /// Payments by contribution month.
     pub months: BTreeMap<Month, MonthCover>,
-    /// Deemed months.
-    pub months_deemed: u32,
+    /// Deemed months without a calendar month (pre-1997 service, military, transfers that named
+    /// no months); see [`MemberState::months_deemed`].
+    #[serde(alias = "months_deemed")]
+    pub months_deemed_uncalendared: u32,
+    /// Calendar months transferred in as deemed, with how many transfers carried each (R6): a
+    /// month counts once, and as actual once a local payment covers it.
+    #[serde(default)]
+    pub deemed_calendar: BTreeMap<Month, u32>,
     /// Months bought by lump-sum makeup (actual local months without a calendar month).
     pub months_lump_sum: u32,
     /// Totals by calendar year.
@@ -209,18 +215,27 @@ pub struct MemberState {
     pub coverage: BTreeMap<i32, Coverage>,
     /// Months a retiree allocation was credited for.
     pub allocations: BTreeSet<Month>,
+    /// Each allocation's date and amount, by month (R11 voids those after a death).
+    #[serde(default)]
+    pub allocation_credits: BTreeMap<Month, (NaiveDate, Money)>,
     /// Net balance change per effective date, for checks on back-dated debits.
     pub balance_by_date: BTreeMap<NaiveDate, Money>,
     /// Latest effective date of any event.
     pub last_event_on: Option<NaiveDate>,
     /// Latest day the member used account benefits for himself.
     pub last_benefit_use: Option<NaiveDate>,
+    /// Every day the member used account benefits for himself, with the number of uses (R13).
+    #[serde(default)]
+    pub benefit_use_days: BTreeMap<NaiveDate, u32>,
     /// What the retirement required, once retired.
     #[serde(default)]
     pub retirement_required: Option<RetirementRequirement>,
     /// Ids of the member's events that were reversed.
     #[serde(default)]
     pub reversed: BTreeSet<uuid::Uuid>,
+    /// What the rules of DOMAIN §12 R3–R14 keep about the member.
+    #[serde(default)]
+    pub rules: RuleState,
     /// The latest annual statement issued for each year (DOMAIN §12 R15).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub statements: BTreeMap<i32, IssuedStatement>,
@@ -237,6 +252,79 @@ pub struct IssuedStatement {
     pub template_version: String,
 }
 
+/// What the policy-model rules keep about a member: tier (R3), pension history (R4), the
+/// surcharge periods already charged (R5), the years whose interest is credited (R8) and the
+/// registered relatives (R14).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleState {
+    /// The tier chosen at enrolment.
+    #[serde(default)]
+    pub tier: Tier,
+    /// Monthly pension by the date it is in force from.
+    #[serde(default)]
+    pub pensions: BTreeMap<NaiveDate, Money>,
+    /// Half-yearly and yearly surcharges charged, as `name@period`.
+    #[serde(default)]
+    pub surcharged: BTreeSet<String>,
+    /// Years whose interest is credited.
+    #[serde(default)]
+    pub interest_years: BTreeSet<i32>,
+    /// Relatives registered for family mutual aid, in order.
+    #[serde(default)]
+    pub relatives: Vec<Relative>,
+    /// The surcharges charged with each month's contribution, with the payer of the payment
+    /// that carried them (one a month: a duplicate carries none). A month voided after a death
+    /// returns them (R11).
+    #[serde(default)]
+    pub contribution_surcharges: BTreeMap<Month, (Payer, Vec<SurchargePaid>)>,
+    /// A retiree's surcharges charged with each month's allocation (R5, R11).
+    #[serde(default)]
+    pub allocation_surcharges: BTreeMap<Month, Vec<SurchargePaid>>,
+}
+
+/// A registered relative. DOMAIN §12 R14.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relative {
+    /// Registration date (in force from).
+    pub date: NaiveDate,
+    /// Relation to the member.
+    pub relation: Relation,
+    /// The relative's member id, when in the ledger.
+    pub relative: Option<MemberId>,
+    /// The registered name.
+    pub name: String,
+}
+
+impl RuleState {
+    /// The pension in force on a day, if any was recorded by then.
+    pub fn pension_on(&self, on: NaiveDate) -> Option<Money> {
+        self.pensions.range(..=on).next_back().map(|(_, p)| *p)
+    }
+
+    /// The relative a spending's beneficiary names, registered on or before `on`: by member
+    /// id when the relative is in the ledger, else by the registered name.
+    pub fn relative_for(&self, beneficiary: &str, on: NaiveDate) -> Option<&Relative> {
+        let wanted = beneficiary.trim();
+        self.relatives.iter().find(|r| {
+            r.date <= on
+                && match r.relative {
+                    Some(id) => wanted.parse::<MemberId>().is_ok_and(|w| w == id),
+                    None => r.name == wanted,
+                }
+        })
+    }
+}
+
+/// Takes one count of `key` away, forgetting the key at zero.
+fn forget_one<K: Ord>(counts: &mut BTreeMap<K, u32>, key: K) {
+    if let Some(n) = counts.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&key);
+        }
+    }
+}
+
 impl MemberState {
     /// The state of a member with no events.
     pub fn new(member: MemberId) -> MemberState {
@@ -244,6 +332,30 @@ impl MemberState {
             member,
             ..MemberState::default()
         }
+    }
+
+    /// The largest of the state's running sums, in absolute value: the balance and the totals
+    /// credited, debited, refunded and paid as lump sums. What must stay within what the ledger
+    /// stores ([`crate::money::MONEY_YUAN_MAX`]), or the state could not be kept.
+    ///
+    /// The other sums follow from these and from the bound on a month's wage, so checking
+    /// these alone bounds them all: a day's balance change is at most what was credited or
+    /// debited in all; a year's `personal_account` and `refunded` are parts of `credited` and
+    /// `refunded`; a year's `base`, `employee` and `employer` come from at most two payments a
+    /// month (employer and individual) of a wage within [`crate::money::WAGE_YUAN_MAX`], or one
+    /// premium a coverage year.
+    pub fn largest_amount(&self) -> Money {
+        [
+            self.balance,
+            self.credited,
+            self.debited,
+            self.refunded,
+            self.lump_sum_paid,
+        ]
+        .into_iter()
+        .map(Money::abs)
+        .max()
+        .unwrap_or(Money::ZERO)
     }
 
     /// Whether the member has enrolled.
@@ -260,35 +372,42 @@ impl MemberState {
             .saturating_add(self.months_lump_sum)
     }
 
-    /// Actual + deemed months. DOMAIN §3.
-    pub fn months_total(&self) -> u32 {
-        self.months_actual().saturating_add(self.months_deemed)
+    /// Deemed months: those without a calendar month, plus the transferred calendar months that
+    /// no local payment covers (a month counts once, R6). DOMAIN §3.
+    pub fn months_deemed(&self) -> u32 {
+        let calendar = self
+            .deemed_calendar
+            .keys()
+            .filter(|m| !self.months.get(m).is_some_and(MonthCover::counts))
+            .count();
+        u32::try_from(calendar)
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.months_deemed_uncalendared)
     }
 
-    /// Status on `on`. DOMAIN §4 and CONTRACT.md.
-    pub fn status_on(&self, on: NaiveDate) -> Status {
+    /// The calendar months that count here, paid locally or transferred in (R6).
+    pub fn calendar_months(&self) -> BTreeSet<Month> {
+        let local = self
+            .months
+            .iter()
+            .filter(|(_, c)| c.counts())
+            .map(|(m, _)| *m);
+        local.chain(self.deemed_calendar.keys().copied()).collect()
+    }
+
+    /// Actual + deemed months. DOMAIN §3.
+    pub fn months_total(&self) -> u32 {
+        self.months_actual().saturating_add(self.months_deemed())
+    }
+
+    /// A resident member's status on `on` from the paid coverage years. DOMAIN §4, §11.
+    pub fn resident_status_on(&self, on: NaiveDate) -> Status {
         if self.closed_on.is_some() {
             return Status::Closed;
         }
         if self.died_on.is_some() {
             return Status::Deceased;
         }
-        if self.retired_on.is_some() {
-            return Status::Retired;
-        }
-        if self.suspended.is_some() {
-            return Status::Suspended;
-        }
-        match self.profile.as_ref().map(|p| p.scheme) {
-            Some(Scheme::Resident) => self.resident_status_on(on),
-            _ => match self.benefits_from {
-                Some(from) if from <= on && self.waiting.is_none() => Status::Active,
-                _ => Status::Waiting,
-            },
-        }
-    }
-
-    fn resident_status_on(&self, on: NaiveDate) -> Status {
         let year = chrono::Datelike::year(&on);
         let paid: Vec<(&i32, &Coverage)> =
             self.coverage.iter().filter(|(_, c)| !c.refunded).collect();
@@ -300,25 +419,32 @@ impl MemberState {
         }
     }
 
-    /// The date benefits start, as the view shows it on `on`.
-    pub fn benefits_from_on(&self, on: NaiveDate) -> Option<NaiveDate> {
-        if self
-            .profile
-            .as_ref()
-            .is_some_and(|p| p.scheme == Scheme::Resident)
-        {
-            let year = chrono::Datelike::year(&on);
-            let paid = self.coverage.iter().filter(|(_, c)| !c.refunded);
-            let current = paid
-                .clone()
-                .find(|(y, _)| **y >= year)
-                .or_else(|| paid.clone().next_back());
-            return current.map(|(_, c)| c.benefits_from);
+    /// A resident member's first day of benefits for the view on `on`.
+    pub fn resident_benefits_from_on(&self, on: NaiveDate) -> Option<NaiveDate> {
+        let year = chrono::Datelike::year(&on);
+        let paid = self.coverage.iter().filter(|(_, c)| !c.refunded);
+        let current = paid
+            .clone()
+            .find(|(y, _)| **y >= year)
+            .or_else(|| paid.clone().next_back());
+        current.map(|(_, c)| c.benefits_from)
+    }
+
+    /// Paid resident benefit years in a row ending with the year of `on` (a year counts from
+    /// its payment; an unpaid or refunded year resets the run to 0). DOMAIN §12 R9.
+    pub fn consecutive_years_on(&self, on: NaiveDate) -> u32 {
+        let paid = |year: i32| {
+            self.coverage
+                .get(&year)
+                .is_some_and(|c| !c.refunded && c.paid_on <= on)
+        };
+        let mut year = chrono::Datelike::year(&on);
+        let mut run = 0;
+        while paid(year) {
+            run += 1;
+            year -= 1;
         }
-        if self.waiting.is_some() {
-            return None;
-        }
-        self.benefits_from
+        run
     }
 
     /// The lowest balance at any effective date from `from` on: a debit dated `from` must fit in it.
@@ -358,7 +484,9 @@ impl MemberState {
                 sex,
                 birth_date,
                 date,
+                tier,
             } => {
+                self.rules.tier = *tier;
                 let profile = Profile {
                     region: region.clone(),
                     scheme: *scheme,
@@ -368,7 +496,7 @@ impl MemberState {
                 };
                 self.profile = Some(profile);
             }
-            Event::DeemedRecognized { months, .. } => self.months_deemed += months,
+            Event::DeemedRecognized { months, .. } => self.months_deemed_uncalendared += months,
             Event::ContributionPosted(c) => self.apply_contribution(c),
             Event::PremiumPaid {
                 coverage_year,
@@ -391,23 +519,21 @@ impl MemberState {
                 year.employer += *subsidy;
             }
             Event::Suspended { date, reason } => {
-                let had_benefits =
-                    self.benefits_from.is_some_and(|d| d <= *date) && self.waiting.is_none();
                 self.suspended = Some(Suspension {
                     date: *date,
                     reason: *reason,
-                    had_benefits,
                 });
+                self.suspensions.push(*date);
             }
             Event::TransferredIn {
-                date,
                 balance,
                 months,
+                paid_months,
+                last_paid_month,
                 ..
             } => {
                 self.credit(*balance);
-                self.months_deemed += months;
-                self.transferred_in_on = Some(*date);
+                self.add_transferred_months(*months, paid_months, *last_paid_month, true);
             }
             Event::TransferredOut { date, balance, .. } => {
                 self.debit(*balance);
@@ -439,15 +565,20 @@ impl MemberState {
                 self.retired_on = Some(*date);
                 self.benefits_from = *benefits_from;
                 self.suspended = None;
-                self.waiting = None;
             }
             Event::LumpSumPaid { months, amount, .. } => {
                 self.months_lump_sum += months;
                 self.lump_sum_paid += *amount;
             }
-            Event::RetireeAllocationCredited { month, amount, .. } => {
+            Event::RetireeAllocationCredited {
+                month,
+                amount,
+                date,
+                ..
+            } => {
                 self.credit(*amount);
                 self.allocations.insert(*month);
+                self.allocation_credits.insert(*month, (*date, *amount));
                 self.years.entry(month.year()).or_default().personal_account += *amount;
             }
             Event::Spent {
@@ -460,6 +591,7 @@ impl MemberState {
                 if !purpose.is_for_relative() {
                     self.last_benefit_use =
                         Some(self.last_benefit_use.map_or(*date, |d| d.max(*date)));
+                    *self.benefit_use_days.entry(*date).or_default() += 1;
                 }
             }
             Event::DeathRecorded { date } => self.died_on = Some(*date),
@@ -504,6 +636,27 @@ impl MemberState {
                 };
                 self.statements.insert(*year, issued);
             }
+            Event::VoidedAfterDeath {
+                month,
+                payer,
+                base,
+                employee,
+                employer,
+                credited,
+                surcharges,
+                ..
+            } => {
+                match payer {
+                    Some(payer) => {
+                        let paid = (*base, *employee, *employer, *credited);
+                        self.remove_payment(*month, *payer, paid);
+                    }
+                    None => self.remove_allocation(*month, *credited),
+                }
+                self.forget_surcharges_of(*month, *payer);
+                self.unnote_surcharges(surcharges);
+            }
+            other => self.apply_rule_event(other),
         }
         assert!(
             !self.balance.is_negative(),
@@ -519,34 +672,105 @@ impl MemberState {
         );
     }
 
+    /// Folds the events of the policy-model rules (R4, R5, R8, R14).
+    fn apply_rule_event(&mut self, event: &Event) {
+        match event {
+            Event::InterestCredited { year, amount, .. } => {
+                self.credit(*amount);
+                self.rules.interest_years.insert(*year);
+                self.years.entry(*year).or_default().interest += *amount;
+            }
+            Event::PensionSet { date, pension } => {
+                self.rules.pensions.insert(*date, *pension);
+            }
+            Event::RelativeRegistered {
+                date,
+                relation,
+                relative,
+                name,
+            } => self.rules.relatives.push(Relative {
+                date: *date,
+                relation: *relation,
+                relative: *relative,
+                name: name.clone(),
+            }),
+            Event::SurchargeCharged {
+                month, surcharges, ..
+            } => {
+                self.note_surcharges(surcharges);
+                self.rules
+                    .allocation_surcharges
+                    .insert(*month, surcharges.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Remembers the half-yearly and yearly surcharges charged, so each is charged once a period.
+    fn note_surcharges(&mut self, surcharges: &[super::SurchargePaid]) {
+        // A monthly surcharge needs no memory: a month is charged with the payment that
+        // counts it, once.
+        let periodic = surcharges
+            .iter()
+            .filter(|s| s.period.parse::<Month>().is_err());
+        for s in periodic {
+            self.rules
+                .surcharged
+                .insert(format!("{}@{}", s.name, s.period));
+        }
+    }
+
+    /// Forgets the surcharges a month's payment by `payer` carried (`None`: the retiree's,
+    /// charged with the allocation), when that payment leaves the record.
+    fn forget_surcharges_of(&mut self, month: Month, payer: Option<Payer>) {
+        match payer {
+            Some(payer) => {
+                let carried = self.rules.contribution_surcharges.get(&month);
+                if carried.is_some_and(|(p, _)| *p == payer) {
+                    self.rules.contribution_surcharges.remove(&month);
+                }
+            }
+            None => {
+                self.rules.allocation_surcharges.remove(&month);
+            }
+        }
+    }
+
+    fn unnote_surcharges(&mut self, surcharges: &[super::SurchargePaid]) {
+        for s in surcharges {
+            self.rules
+                .surcharged
+                .remove(&format!("{}@{}", s.name, s.period));
+        }
+    }
+
+    fn undo_interest(&mut self, year: i32, amount: Money) {
+        self.uncredit(amount);
+        self.rules.interest_years.remove(&year);
+        self.years.entry(year).or_default().interest -= amount;
+        self.drop_empty_year(year);
+    }
+
     /// Cancels a reversible event's effects on money and months (the decision checked that it
     /// is reversible and that nothing later relies on it).
     fn undo(&mut self, original: &Event) {
         match original {
             Event::DeemedRecognized { months, .. } => {
-                assert!(self.months_deemed >= *months, "deemed months below zero");
-                self.months_deemed -= months;
+                assert!(
+                    self.months_deemed_uncalendared >= *months,
+                    "deemed months below zero"
+                );
+                self.months_deemed_uncalendared -= months;
             }
             Event::ContributionPosted(c) => {
-                let cover = self.months.entry(c.month).or_default();
-                let slot = cover.slot(c.payer);
-                assert!(
-                    slot.is_some_and(|p| !p.refunded && p.credit == c.account_credit),
-                    "reversed contribution for {} is not the payment on record",
-                    c.month
-                );
-                *slot = None;
-                if cover.employer.is_none() && cover.individual.is_none() {
-                    self.months.remove(&c.month);
+                let paid = (c.base, c.employee, c.employer, c.account_credit);
+                self.remove_payment(c.month, c.payer, paid);
+                self.unnote_surcharges(&c.surcharges);
+                if !c.surcharges.is_empty() {
+                    self.forget_surcharges_of(c.month, Some(c.payer));
                 }
-                self.uncredit(c.account_credit);
-                let year = self.years.entry(c.month.year()).or_default();
-                year.base -= c.base;
-                year.employee -= c.employee;
-                year.employer -= c.employer;
-                year.personal_account -= c.account_credit;
-                self.drop_empty_year(c.month.year());
             }
+            Event::InterestCredited { year, amount, .. } => self.undo_interest(*year, *amount),
             Event::PremiumPaid {
                 coverage_year,
                 personal,
@@ -560,22 +784,30 @@ impl MemberState {
                 self.drop_empty_year(*coverage_year);
             }
             Event::TransferredIn {
-                balance, months, ..
+                balance,
+                months,
+                paid_months,
+                last_paid_month,
+                ..
             } => {
                 self.uncredit(*balance);
-                assert!(self.months_deemed >= *months, "deemed months below zero");
-                self.months_deemed -= months;
+                self.add_transferred_months(*months, paid_months, *last_paid_month, false);
             }
             Event::RetireeAllocationCredited { month, amount, .. } => {
-                self.uncredit(*amount);
-                self.allocations.remove(month);
-                self.years.entry(month.year()).or_default().personal_account -= *amount;
-                self.drop_empty_year(month.year());
+                self.remove_allocation(*month, *amount);
             }
-            Event::Spent { amount, .. } => {
+            Event::Spent {
+                amount,
+                date,
+                purpose,
+                ..
+            } => {
                 assert!(!amount.is_negative());
                 self.balance += *amount;
                 self.debited -= *amount;
+                if !purpose.is_for_relative() {
+                    forget_one(&mut self.benefit_use_days, *date);
+                }
             }
             Event::LumpSumPaid { months, amount, .. } => {
                 assert!(
@@ -611,6 +843,38 @@ impl MemberState {
             }
             other => panic!("a {} event cannot be reversed", other.type_name()),
         }
+    }
+
+    /// Takes a payment off the record (a reversal, or a month voided after death): its month,
+    /// credit and year totals. `paid` is (base, employee, employer, credit).
+    fn remove_payment(&mut self, month: Month, payer: Payer, paid: (Money, Money, Money, Money)) {
+        let (base, employee, employer, credit) = paid;
+        let cover = self.months.entry(month).or_default();
+        let slot = cover.slot(payer);
+        assert!(
+            slot.is_some_and(|p| !p.refunded && p.credit == credit),
+            "removed contribution for {month} is not the payment on record"
+        );
+        *slot = None;
+        if cover.employer.is_none() && cover.individual.is_none() {
+            self.months.remove(&month);
+        }
+        self.uncredit(credit);
+        let year = self.years.entry(month.year()).or_default();
+        year.base -= base;
+        year.employee -= employee;
+        year.employer -= employer;
+        year.personal_account -= credit;
+        self.drop_empty_year(month.year());
+    }
+
+    /// Takes a retiree allocation off the record.
+    fn remove_allocation(&mut self, month: Month, amount: Money) {
+        self.uncredit(amount);
+        self.allocations.remove(&month);
+        self.allocation_credits.remove(&month);
+        self.years.entry(month.year()).or_default().personal_account -= amount;
+        self.drop_empty_year(month.year());
     }
 
     /// Forgets a year row a reversal emptied, so the view equals the one before the error.
@@ -655,39 +919,64 @@ impl MemberState {
             refunded: false,
         };
         *self.months.entry(c.month).or_default().slot(c.payer) = Some(payment);
-        self.has_contributed = true;
         self.credit(c.account_credit);
+        self.note_surcharges(&c.surcharges);
+        if !c.surcharges.is_empty() {
+            let carried = (c.payer, c.surcharges.clone());
+            self.rules.contribution_surcharges.insert(c.month, carried);
+        }
         let year = self.years.entry(c.month.year()).or_default();
         year.base += c.base;
         year.employee += c.employee;
         year.employer += c.employer;
         year.personal_account += c.account_credit;
-        match &c.benefits {
-            Some(BenefitChange::Starts { benefits_from, .. }) => {
-                self.benefits_from = Some(*benefits_from);
-                self.waiting = None;
-                self.suspended = None;
-            }
-            Some(BenefitChange::Continues { .. }) => {
-                if self.benefits_from.is_none() {
-                    self.benefits_from = Some(c.month.first_day());
-                }
-                self.suspended = None;
-            }
-            Some(BenefitChange::Waits {
-                from_month,
-                months_needed,
-                ..
-            }) => {
-                self.waiting = Some(WaitingPeriod {
-                    from_month: *from_month,
-                    months_needed: *months_needed,
-                });
-                self.benefits_from = None;
-                self.suspended = None;
-            }
-            None => {}
+        // A payment for its own posting month or a later one, after the suspension, resumes
+        // contributions (R2); a back month paid during the gap does not.
+        let resumes = self.suspended.is_some_and(|sus| {
+            c.date >= sus.date && c.month.first_day() >= sus.date && c.month >= Month::of(c.date)
+        });
+        if resumes {
+            self.suspended = None;
         }
+    }
+
+    /// Adds (or, for a reversal, removes) a transfer's months: its calendar months once each
+    /// (R6), the rest as months without a calendar month.
+    fn add_transferred_months(
+        &mut self,
+        months: u32,
+        paid_months: &[Month],
+        last_paid: Option<Month>,
+        adding: bool,
+    ) {
+        let calendar = u32::try_from(paid_months.len()).unwrap_or(u32::MAX);
+        assert!(
+            calendar <= months,
+            "a transfer names more calendar months than it carries"
+        );
+        let last = last_paid.or_else(|| paid_months.iter().max().copied());
+        if adding {
+            self.months_deemed_uncalendared += months - calendar;
+            for m in paid_months {
+                *self.deemed_calendar.entry(*m).or_default() += 1;
+            }
+            if let Some(last) = last {
+                *self.origin_last_paid_months.entry(last).or_default() += 1;
+            }
+        } else {
+            assert!(
+                self.months_deemed_uncalendared >= months - calendar,
+                "deemed months below zero"
+            );
+            self.months_deemed_uncalendared -= months - calendar;
+            for m in paid_months {
+                forget_one(&mut self.deemed_calendar, *m);
+            }
+            if let Some(last) = last {
+                forget_one(&mut self.origin_last_paid_months, last);
+            }
+        }
+        self.origin_last_paid = self.origin_last_paid_months.keys().next_back().copied();
     }
 
     fn apply_refund(&mut self, payments: &[super::RefundedPayment]) {

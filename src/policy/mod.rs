@@ -7,6 +7,8 @@
 //! came from ([`Dated`]), so an event can record which rule decided it. Replaying 2005 uses 2005's
 //! rules because the question is always asked with the event's own date, never today's.
 
+mod explain;
+mod model;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -14,9 +16,17 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 use sha2::{Digest, Sha256};
 
+pub use explain::{explain_region, Figure};
+pub use model::{
+    credit_of, AllocationStart, ContributionTerms, CreditRounding, InterestRates, MonthDay,
+    PoolOnlyTier, PremiumCategory, ResidentWait, Surcharge, SurchargeGroup, SurchargePayer,
+    SurchargePer, TierRules, POLICY_AGE_MAX, POLICY_AMOUNT_YUAN_MAX, POLICY_DAYS_MAX,
+    POLICY_MONTHS_MAX, POLICY_RATE_DECIMALS_MAX,
+};
 pub use schema::{
-    AccountCredit, AgeAmount, AgeRate, BaseBounds, Dated, EmployerRates, Fixed, MutualAid,
-    PremiumSchedule, RegionPolicy, Rejoin, ResidentRules, RetirementRules, Series,
+    AccountCredit, AgeAmount, AgeRate, AgeSchedule, BaseBounds, CoverageRules, Dated,
+    EmployerRates, Fixed, PremiumSchedule, RegionPolicy, Rejoin, ResidentRules, RetirementAges,
+    RetirementRules, Series, MONTHS_PARAMETER_MAX, WINDOW_DAYS_MAX,
 };
 
 use crate::domain::{EmployerClass, Scheme};
@@ -166,16 +176,11 @@ impl PolicySet {
         paths.sort();
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            let size = std::fs::metadata(&path)
-                .map_err(|e| unreadable(&path, e))?
-                .len();
-            if size > POLICY_FILE_BYTES_MAX {
-                return Err(PolicyError::Unreadable {
-                    file: path.display().to_string(),
-                    reason: format!("is larger than {POLICY_FILE_BYTES_MAX} bytes"),
-                });
-            }
-            let text = std::fs::read_to_string(&path).map_err(|e| unreadable(&path, e))?;
+            // Bounded however the file reports its size: a symlink to a device or a FIFO is
+            // refused rather than read without end.
+            let bound = usize::try_from(POLICY_FILE_BYTES_MAX).unwrap_or(usize::MAX);
+            let text =
+                crate::files::read_bounded(&path, bound).map_err(|e| unreadable(&path, e))?;
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             files.push((name.unwrap_or_default(), text));
         }
@@ -276,21 +281,23 @@ impl RegionPolicy {
         if let Some(minimum) = bounds.minimum_monthly {
             base = if base < minimum { minimum } else { base };
         }
-        let previous = (month.year() - 1).to_string();
-        let table = bounds.average_wage_monthly.get(&previous);
-        // Validation guarantees both ratios beside a non-empty table.
-        if let (Some(average), Some(floor_ratio), Some(cap_ratio)) =
-            (table, bounds.floor_ratio, bounds.cap_ratio)
-        {
-            let floor = average.times_rate(floor_ratio);
-            let cap = average.times_rate(cap_ratio);
-            base = if base < floor {
-                floor
-            } else if base > cap {
-                cap
-            } else {
-                base
-            };
+        // The base year runs from `base_year_starts_month` (calendar years by default); the
+        // average wage of the year before the base year bounds it (issue 9, Shenyang [003]).
+        let starts = bounds.base_year_starts_month.unwrap_or(1);
+        let base_year = if month.month() >= starts {
+            month.year()
+        } else {
+            month.year() - 1
+        };
+        let previous = (base_year - 1).to_string();
+        // Validation guarantees a floor or a cap ratio (or both) beside a non-empty table.
+        if let Some(average) = bounds.average_wage_monthly.get(&previous) {
+            if let Some(floor) = bounds.floor_ratio.map(|r| average.times_rate(r)) {
+                base = base.max(floor);
+            }
+            if let Some(cap) = bounds.cap_ratio.map(|r| average.times_rate(r)) {
+                base = base.min(cap);
+            }
         }
         Ok(base)
     }
@@ -313,20 +320,31 @@ impl RegionPolicy {
         Ok((entry.value.own_rate, part, &entry.source))
     }
 
-    /// The fixed monthly allocation to a retiree's account for a month, at the retiree's age. DOMAIN §2.
-    pub fn retiree_allocation(&self, month: Month, age: u32) -> Result<(Money, &str), NotInForce> {
+    /// The band of the monthly retiree allocation for a month at the retiree's age (on the
+    /// month's last day): a flat amount or a fraction of the pension. DOMAIN §2, §12 R4.
+    pub fn retiree_allocation(
+        &self,
+        month: Month,
+        age: u32,
+    ) -> Result<(AgeAmount, &str), NotInForce> {
         let entry = self.need(
             &self.retiree_allocation,
             "retiree_allocation",
             month.first_day(),
         )?;
-        let amount = entry
+        let none = AgeAmount {
+            min_age: 0,
+            amount: Some(Money::ZERO),
+            pension_rate: None,
+        };
+        let band = entry
             .value
             .iter()
             .rev()
             .find(|b| age >= b.min_age)
-            .map_or(Money::ZERO, |b| b.amount);
-        Ok((amount, &entry.source))
+            .copied()
+            .unwrap_or(none);
+        Ok((band, &entry.source))
     }
 
     /// Retirement thresholds and benefit continuity in force on a date. DOMAIN §5.
@@ -367,12 +385,6 @@ impl RegionPolicy {
         self.schemes.contains(&scheme)
     }
 
-    /// The fund paid beside a month's contribution and never credited to the account, where the
-    /// region has one (Chongqing's 大额医疗互助金). DOMAIN §2.
-    pub fn mutual_aid(&self, month: Month) -> Option<&Dated<MutualAid>> {
-        self.mutual_aid.at(month.first_day())
-    }
-
     /// The day a month's contribution is due: before this date (in the following month), where
     /// the region sets one. DOMAIN §2.
     pub fn contribution_due(&self, month: Month) -> Option<(NaiveDate, &str)> {
@@ -380,6 +392,26 @@ impl RegionPolicy {
         let next = month.next().first_day();
         let due = NaiveDate::from_ymd_opt(next.year(), next.month(), entry.value)?;
         Some((due, &entry.source))
+    }
+
+    /// The last day a month's contribution may be posted before the month is overdue (DOMAIN
+    /// §12 R2): the policy's `contribution_due_day` of the following month, or, where the region
+    /// sets none, the last day of the following month [ill].
+    pub fn last_day_due(&self, month: Month) -> NaiveDate {
+        match self.contribution_due(month) {
+            Some((due, _)) => due,
+            None => month.next().last_day(),
+        }
+    }
+
+    /// R2's waits beside the re-enrolment window, in force on a date.
+    pub fn coverage(&self, date: NaiveDate) -> Result<&Dated<CoverageRules>, NotInForce> {
+        self.need(&self.coverage, "coverage", date)
+    }
+
+    /// Statutory retirement ages in force on a retirement date. DOMAIN §12 R12.
+    pub fn retirement_ages(&self, date: NaiveDate) -> Result<&Dated<RetirementAges>, NotInForce> {
+        self.need(&self.retirement_age, "retirement_age", date)
     }
 
     /// The premium schedule in force on a date (a coverage year's 1 January), where the region

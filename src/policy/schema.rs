@@ -3,14 +3,19 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use super::model::{
+    check_amount, check_category, check_count, check_rate, AllocationStart, CreditRounding,
+    InterestRates, MonthDay, PremiumCategory, ResidentWait, Surcharge, TierRules, POLICY_AGE_MAX,
+    POLICY_CAREER_MONTHS_MAX, POLICY_DAYS_MAX, POLICY_MONTHS_MAX, PREMIUM_CATEGORIES_MAX,
+};
 use crate::domain::Scheme;
 use crate::money::{Money, Rate};
 use crate::month::Month;
 
 /// One value of a parameter with the date it takes effect and where it comes from.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dated<T> {
     /// First day the value is in force; it stays in force until the next entry's date.
@@ -22,7 +27,7 @@ pub struct Dated<T> {
 }
 
 /// A value that does not change with time, with its source.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fixed<T> {
     /// The value.
@@ -33,7 +38,7 @@ pub struct Fixed<T> {
 
 /// A parameter's history: entries in increasing `effective_from` order. An optional parameter
 /// left out of a file is an empty series (no entry in force on any date).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Series<T>(pub Vec<Dated<T>>);
 
@@ -56,7 +61,7 @@ impl<T> Series<T> {
 
     /// Entries must start on strictly increasing dates: two entries on one date would overlap,
     /// an earlier date after a later one would be out of order.
-    fn check_order(&self, name: &str) -> Result<(), Fault> {
+    pub(super) fn check_order(&self, name: &str) -> Result<(), Fault> {
         for (i, pair) in self.0.windows(2).enumerate() {
             let (earlier, later) = (pair[0].effective_from, pair[1].effective_from);
             if later == earlier {
@@ -72,7 +77,7 @@ impl<T> Series<T> {
     }
 
     /// Checks each entry's value with `check`, naming the entry on a fault.
-    fn check_each(
+    pub(super) fn check_each(
         &self,
         name: &str,
         check: impl Fn(&T) -> Result<(), String>,
@@ -87,37 +92,16 @@ impl<T> Series<T> {
 /// A validation fault: `(place, reason)`, the place a parameter or one of its entries.
 pub(crate) type Fault = (String, String);
 
-fn entry_fault(name: &str, index: usize, from: NaiveDate, reason: String) -> Fault {
+pub(super) fn entry_fault(name: &str, index: usize, from: NaiveDate, reason: String) -> Fault {
     (format!("{name}[{index}] (from {from})"), reason)
 }
 
-fn fault(place: &str, reason: impl Into<String>) -> Fault {
+pub(super) fn fault(place: &str, reason: impl Into<String>) -> Fault {
     (place.to_string(), reason.into())
 }
 
-/// A rate must be a fraction in [0, 1).
-fn check_rate(what: &str, rate: Rate) -> Result<(), String> {
-    let value = rate.as_decimal();
-    if value.is_sign_negative() && !value.is_zero() {
-        return Err(format!("{what} {rate} is negative"));
-    }
-    if value >= rust_decimal::Decimal::ONE {
-        return Err(format!(
-            "{what} {rate} is not below 1 (rates are fractions: 0.02 is 2 %)"
-        ));
-    }
-    Ok(())
-}
-
-fn check_amount(what: &str, amount: Money) -> Result<(), String> {
-    if amount.is_negative() {
-        return Err(format!("{what} {amount} is negative"));
-    }
-    Ok(())
-}
-
 /// Employer rates by employer class.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmployerRates {
     /// Enterprises (the default class).
@@ -127,25 +111,30 @@ pub struct EmployerRates {
 }
 
 /// How a declared wage becomes a contribution base.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BaseBounds {
     /// Floor as a fraction of the previous year's average monthly wage (needed with a wage table).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_ratio: Option<Rate>,
     /// Cap as a fraction of the previous year's average monthly wage (needed with a wage table).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap_ratio: Option<Rate>,
     /// Average monthly wage by year (`"2023": "7000.00"`); a missing year leaves the wage as base.
     #[serde(default)]
     pub average_wage_monthly: BTreeMap<String, Money>,
     /// A fixed minimum monthly base, where the region sets one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_monthly: Option<Money>,
+    /// The month the contribution (base) year starts in: the average wage of the year before
+    /// the base year bounds its months (1, the default: calendar years; 7: July–June, as
+    /// Shenyang's base year [003]). DOMAIN §2, issue 9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_year_starts_month: Option<u32>,
 }
 
 /// A rate that applies from an age upward.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgeRate {
     /// Lowest age (whole years) the rate applies to.
@@ -154,39 +143,37 @@ pub struct AgeRate {
     pub rate: Rate,
 }
 
-/// An amount that applies from an age upward.
-#[derive(Clone, Copy, Debug, Deserialize)]
+/// A retiree allocation that applies from an age upward: a flat amount, or a fraction of the
+/// retiree's own monthly pension (exactly one of the two). DOMAIN §2, §12 R4.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgeAmount {
-    /// Lowest age (whole years) the amount applies to.
+    /// Lowest age (whole years, on the month's last day) the band applies to.
     pub min_age: u32,
-    /// The amount.
-    pub amount: Money,
+    /// A flat monthly amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
+    /// A fraction of the retiree's monthly pension, rounded half-up to the fen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pension_rate: Option<Rate>,
 }
 
 /// What an in-service member's contribution credits to the personal account.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountCredit {
     /// The member's own share credited (2 %).
     pub own_rate: Rate,
     /// Part of the employer share credited, by age band (before the reform).
     pub employer_part_by_age: Vec<AgeRate>,
-}
-
-/// A fund paid beside the basic contribution and never credited to the personal account, such
-/// as Chongqing's large-amount mutual-aid fund 大额医疗互助金.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MutualAid {
-    /// Paid by the employer as a fraction of the member's base.
-    pub employer_rate: Rate,
-    /// Paid by the member, a flat amount per month.
-    pub personal_monthly: Money,
+    /// `combined`: the credit is base × (own rate + employer part) rounded once; `separate`
+    /// (the default): each part rounded, then summed. DOMAIN §12 R7.
+    #[serde(default, skip_serializing_if = "CreditRounding::is_separate")]
+    pub credit_rounding: CreditRounding,
 }
 
 /// Retirement thresholds and benefit continuity.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetirementRules {
     /// Total months (actual + deemed) a man needs.
@@ -201,8 +188,104 @@ pub struct RetirementRules {
     pub no_benefit_wait_months: u32,
 }
 
+/// Largest count of months a policy parameter may hold (a retirement age, a career): 100 years,
+/// the policy model's bound on careers.
+pub const MONTHS_PARAMETER_MAX: u32 = POLICY_CAREER_MONTHS_MAX;
+/// Largest continuity window, in days: 10 years, the policy model's bound on days.
+pub const WINDOW_DAYS_MAX: u32 = POLICY_DAYS_MAX;
+
+/// Coverage rules of DOMAIN §12 R2 beside the re-enrolment window.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageRules {
+    /// A member whose first payment in the region is his own (a flexible worker) has benefits
+    /// from the first day of the month after this many paid months, counted from the
+    /// enrolment month (Luzhou 6 [000 Q27, Q28]).
+    pub new_individual_wait_months: u32,
+}
+
+/// One group's statutory retirement age and its gradual delay by birth month. DOMAIN §12 R12.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgeSchedule {
+    /// The age before the delay, in months (men 720: 60 years).
+    pub original_months: u32,
+    /// The age the delay rises to, in months (men 756: 63 years); equal to `original_months`
+    /// where the entry has no delay.
+    pub target_months: u32,
+    /// The first birth month whose age is delayed (men 1965-01); it already gets one month.
+    #[serde(default)]
+    pub delay_from_birth: Option<Month>,
+    /// Each this many birth months, one more month of delay (men 4, women-50 2).
+    #[serde(default)]
+    pub birth_months_per_month: Option<u32>,
+}
+
+impl AgeSchedule {
+    /// The statutory age, in months, of a member born in `birth`.
+    pub fn age_months(&self, birth: Month) -> u32 {
+        let (Some(from), Some(step)) = (self.delay_from_birth, self.birth_months_per_month) else {
+            return self.original_months;
+        };
+        let after = from.months_until(birth);
+        if after < 0 || step == 0 {
+            return self.original_months;
+        }
+        let steps = u32::try_from(after / i64::from(step)).unwrap_or(u32::MAX);
+        let delay = steps
+            .saturating_add(1)
+            .min(self.target_months - self.original_months);
+        self.original_months + delay
+    }
+
+    fn check(&self, group: &str) -> Result<(), String> {
+        check_months(&format!("{group}.original_months"), self.original_months, 1)?;
+        check_months(&format!("{group}.target_months"), self.target_months, 1)?;
+        if self.target_months < self.original_months {
+            return Err(format!("{group}.target_months is below original_months"));
+        }
+        match (self.delay_from_birth, self.birth_months_per_month) {
+            (Some(_), Some(step)) => check_months(&format!("{group}.birth_months_per_month"), step, 1),
+            (None, None) if self.target_months == self.original_months => Ok(()),
+            _ => Err(format!(
+                "{group}: a delay (target_months above original_months) needs both delay_from_birth and birth_months_per_month"
+            )),
+        }
+    }
+}
+
+/// Statutory retirement ages in force on a retirement date. DOMAIN §12 R12.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetirementAges {
+    /// Men.
+    pub male: AgeSchedule,
+    /// Women workers (the default category).
+    pub female_worker: AgeSchedule,
+    /// Women cadres.
+    pub female_cadre: AgeSchedule,
+    /// Flexible early retirement (弹性提前退休): at most this many months before the statutory
+    /// age, and never below the group's `original_months` (0: none).
+    pub early_months_max: u32,
+}
+
+impl RetirementAges {
+    fn check(&self) -> Result<(), String> {
+        self.male.check("male")?;
+        self.female_worker.check("female_worker")?;
+        self.female_cadre.check("female_cadre")?;
+        if self.early_months_max > MONTHS_PARAMETER_MAX {
+            return Err(format!(
+                "early_months_max {} exceeds {MONTHS_PARAMETER_MAX}",
+                self.early_months_max
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Re-enrolment after leaving an employer.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rejoin {
     /// Resume as an individual within this many days of leaving: benefits continue.
@@ -212,7 +295,7 @@ pub struct Rejoin {
 }
 
 /// Resident-scheme payment window and waits.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResidentRules {
     /// First month of the window, in the year before the coverage year.
@@ -221,11 +304,11 @@ pub struct ResidentRules {
     pub window_last_month: u32,
     /// Paid outside the window: benefits start this many days after payment (or see
     /// `new_enrollee_wait_months`; a file gives exactly one of the two).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_enrollee_wait_days: Option<u32>,
     /// Paid outside the window: benefits start on the first day of the month this many months
     /// after the payment month (3: from the fourth month, counting the payment month as first).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_enrollee_wait_months: Option<u32>,
     /// A newborn paying within this many months of birth.
     pub newborn_window_months: u32,
@@ -233,23 +316,39 @@ pub struct ResidentRules {
     pub newborn_covered_from_birth: bool,
     /// A newborn paying after the newborn window but within this many months of birth is
     /// covered from the payment (acceptance) date, without the new enrollee's wait.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_newborn_from_payment_within_months: Option<u32>,
+    /// Where the window ends inside the benefit year (`"02-28"`: payments up to the last day of
+    /// February still count as paid in the window). DOMAIN §12 R9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_end: Option<MonthDay>,
+    /// `false` where the region takes no premium outside the window (newborns excepted): such a
+    /// payment is refused `outside_window`. Default `true`. DOMAIN §12 R9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepts_late_payment: Option<bool>,
 }
 
-/// The yearly resident premium: what a member pays and what the government adds.
-#[derive(Clone, Copy, Debug, Deserialize)]
+/// The yearly resident premium: what a member pays and what the government adds, by age
+/// (adult / minor) and by named category. DOMAIN §11, §12 R10.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PremiumSchedule {
     /// From this age (on the payment date) a member pays the adult premium.
-    pub adult_from_age: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adult_from_age: Option<u32>,
     /// An adult's personal premium; absent when the scheme does not take adults.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adult_personal: Option<Money>,
     /// A minor's personal premium.
-    pub minor_personal: Money,
-    /// The government subsidy per member and year.
-    pub subsidy: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minor_personal: Option<Money>,
+    /// The government subsidy per member and year (adult and minor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subsidy: Option<Money>,
+    /// Named categories (`"child"`, `"student"`, adult tiers), each with its own personal part
+    /// and subsidy; `pay_premium` names one with `category`. DOMAIN §12 R10.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub categories: BTreeMap<String, PremiumCategory>,
 }
 
 fn both_schemes() -> Vec<Scheme> {
@@ -261,7 +360,7 @@ fn both_schemes() -> Vec<Scheme> {
 /// The employee-scheme parameters are needed only when `schemes` lists `employee`, the resident
 /// ones only with `resident`; validation names any that are missing. `mutual_aid`,
 /// `contribution_due_day` and `premium` are optional rules some regions have.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionPolicy {
     /// Region key, e.g. `luzhou`.
@@ -291,9 +390,10 @@ pub struct RegionPolicy {
     /// Personal-account credit from contributions.
     #[serde(default)]
     pub account_credit: Series<AccountCredit>,
-    /// A fund paid beside the contribution, never credited to the account (optional).
-    #[serde(default)]
-    pub mutual_aid: Series<MutualAid>,
+    /// Replaced by `surcharges` (R5); a file that still gives it is refused, saying how to
+    /// write it.
+    #[serde(default, skip_serializing)]
+    pub mutual_aid: Option<serde::de::IgnoredAny>,
     /// Contributions for a month are due before this day of the following month (optional).
     #[serde(default)]
     pub contribution_due_day: Series<u32>,
@@ -318,6 +418,42 @@ pub struct RegionPolicy {
     /// First day spending on close relatives is allowed.
     #[serde(default)]
     pub family_mutual_aid_from: Option<Fixed<NaiveDate>>,
+    // --- DOMAIN §12 R1, R2, R12: coverage follows payment, statutory retirement age. ---
+    /// Waits of R2 that the re-enrolment rule (`rejoin`) does not give.
+    #[serde(default)]
+    pub coverage: Series<CoverageRules>,
+    /// Statutory retirement ages by sex, category and birth month (R12).
+    #[serde(default)]
+    pub retirement_age: Series<RetirementAges>,
+    /// The source of each figure of the average-wage tables (`base_bounds`), by year (`"2024"`).
+    #[serde(default)]
+    pub average_wage_sources: BTreeMap<String, String>,
+
+    // ---- The policy model of DOMAIN §12 (issue #15): every key optional. ----
+    /// An individual payer's whole rate (default: employer + employee rate). R3.
+    #[serde(default)]
+    pub individual_rate: Series<Rate>,
+    /// The share of base an individual's payment credits (default: the employee rate). R3.
+    #[serde(default)]
+    pub individual_credit_rate: Series<Rate>,
+    /// Tiers offered besides `with_account` (`pool_only`). R3.
+    #[serde(default)]
+    pub tiers: Series<TierRules>,
+    /// The first allocated month: `retirement_month` (default) or `month_after`. R4.
+    #[serde(default)]
+    pub allocation_starts: Series<AllocationStart>,
+    /// Funds charged beside the contribution, never credited to the account. R5.
+    #[serde(default)]
+    pub surcharges: Series<Vec<Surcharge>>,
+    /// Interest rates of the personal account (absent: no interest). R8.
+    #[serde(default)]
+    pub interest: Series<InterestRates>,
+    /// The national resident wait, by benefit year (absent: the `resident` waits). R9.
+    #[serde(default)]
+    pub resident_wait: Series<ResidentWait>,
+    /// First day close relatives beyond spouse, parents and children may be registered. R14.
+    #[serde(default)]
+    pub close_relatives_from: Option<Fixed<NaiveDate>>,
 }
 
 impl RegionPolicy {
@@ -350,16 +486,10 @@ impl RegionPolicy {
         if self.schemes.contains(&Scheme::Resident) {
             self.validate_resident()?;
         }
-        Ok(())
+        self.validate_model()
     }
 
     fn validate_employee(&self) -> Result<(), Fault> {
-        let missing = |name: &str| {
-            fault(
-                name,
-                "is missing: the employee scheme (listed in 'schemes') needs it",
-            )
-        };
         let required = [
             ("employer_rate", self.employer_rate.is_empty()),
             ("employee_rate", self.employee_rate.is_empty()),
@@ -374,10 +504,36 @@ impl RegionPolicy {
                 "family_mutual_aid_from",
                 self.family_mutual_aid_from.is_none(),
             ),
+            ("coverage", self.coverage.is_empty()),
+            ("retirement_age", self.retirement_age.is_empty()),
         ];
         if let Some((name, _)) = required.iter().find(|(_, gone)| *gone) {
-            return Err(missing(name));
+            return Err(fault(
+                name,
+                "is missing: the employee scheme (listed in 'schemes') needs it",
+            ));
         }
+        self.validate_rates()?;
+        self.validate_allocations()?;
+        self.retirement.check_order("retirement")?;
+        self.retirement.check_each("retirement", check_retirement)?;
+        self.makeup_base_monthly
+            .check_order("makeup_base_monthly")?;
+        self.makeup_base_monthly
+            .check_each("makeup_base_monthly", |m| {
+                if m.is_positive() {
+                    check_amount("makeup base", *m)
+                } else {
+                    Err(format!("makeup base {m} must be positive"))
+                }
+            })?;
+        self.rejoin.check_order("rejoin")?;
+        self.rejoin.check_each("rejoin", check_rejoin)?;
+        self.validate_coverage()
+    }
+
+    /// Contribution rates, base bounds, account credit and the due day.
+    fn validate_rates(&self) -> Result<(), Fault> {
         self.employer_rate.check_order("employer_rate")?;
         self.employer_rate.check_each("employer_rate", |r| {
             check_rate("enterprise rate", r.enterprise)?;
@@ -396,11 +552,6 @@ impl RegionPolicy {
             }
             check_bands(c.employer_part_by_age.iter().map(|b| b.min_age))
         })?;
-        self.mutual_aid.check_order("mutual_aid")?;
-        self.mutual_aid.check_each("mutual_aid", |m| {
-            check_rate("employer_rate", m.employer_rate)?;
-            check_amount("personal_monthly", m.personal_monthly)
-        })?;
         self.contribution_due_day
             .check_order("contribution_due_day")?;
         self.contribution_due_day
@@ -412,27 +563,56 @@ impl RegionPolicy {
                         "day {d} is not between 1 and 28 (every month has it)"
                     ))
                 }
-            })?;
+            })
+    }
+
+    /// Retiree allocations: each band a flat amount or a fraction of the pension. R4.
+    fn validate_allocations(&self) -> Result<(), Fault> {
         self.retiree_allocation.check_order("retiree_allocation")?;
         self.retiree_allocation
             .check_each("retiree_allocation", |bands| {
                 for band in bands {
-                    check_amount("amount", band.amount)?;
+                    match (band.amount, band.pension_rate) {
+                        (Some(amount), None) => check_amount("amount", amount)?,
+                        (None, Some(rate)) => check_rate("pension_rate", rate)?,
+                        _ => {
+                            return Err(format!(
+                                "the band from age {} gives {}: give either 'amount' (flat) or 'pension_rate' (of the retiree's pension)",
+                                band.min_age,
+                                if band.amount.is_some() { "both amount and pension_rate" } else { "neither amount nor pension_rate" }
+                            ))
+                        }
+                    }
                 }
                 check_bands(bands.iter().map(|b| b.min_age))
-            })?;
-        self.retirement.check_order("retirement")?;
-        self.makeup_base_monthly
-            .check_order("makeup_base_monthly")?;
-        self.makeup_base_monthly
-            .check_each("makeup_base_monthly", |m| {
-                if m.is_positive() {
-                    Ok(())
-                } else {
-                    Err(format!("makeup base {m} must be positive"))
-                }
-            })?;
-        self.rejoin.check_order("rejoin")
+            })
+    }
+
+    /// R1, R2, R12 parameters, and a source for every average-wage figure.
+    fn validate_coverage(&self) -> Result<(), Fault> {
+        self.coverage.check_order("coverage")?;
+        self.coverage.check_each("coverage", |c| {
+            check_months(
+                "new_individual_wait_months",
+                c.new_individual_wait_months,
+                1,
+            )
+        })?;
+        self.retirement_age.check_order("retirement_age")?;
+        self.retirement_age
+            .check_each("retirement_age", RetirementAges::check)?;
+        for (i, entry) in self.base_bounds.0.iter().enumerate() {
+            let unsourced = entry
+                .value
+                .average_wage_monthly
+                .keys()
+                .find(|year| !self.average_wage_sources.contains_key(*year));
+            if let Some(year) = unsourced {
+                let reason = format!("average wage of {year} has no entry in average_wage_sources: every figure names its source");
+                return Err(entry_fault("base_bounds", i, entry.effective_from, reason));
+            }
+        }
+        Ok(())
     }
 
     fn validate_resident(&self) -> Result<(), Fault> {
@@ -445,18 +625,92 @@ impl RegionPolicy {
         self.resident.check_order("resident")?;
         self.resident.check_each("resident", check_resident)?;
         self.premium.check_order("premium")?;
-        self.premium.check_each("premium", |p| {
-            check_amount("minor_personal", p.minor_personal)?;
-            check_amount("subsidy", p.subsidy)?;
-            p.adult_personal
-                .map_or(Ok(()), |a| check_amount("adult_personal", a))
-        })
+        self.premium.check_each("premium", check_premium)
     }
 }
+
+fn check_retirement(r: &RetirementRules) -> Result<(), String> {
+    check_count(
+        "months_total_male",
+        r.months_total_male,
+        POLICY_CAREER_MONTHS_MAX,
+    )?;
+    check_count(
+        "months_total_female",
+        r.months_total_female,
+        POLICY_CAREER_MONTHS_MAX,
+    )?;
+    check_count(
+        "months_actual_min",
+        r.months_actual_min,
+        POLICY_CAREER_MONTHS_MAX,
+    )?;
+    check_count(
+        "continuity_window_months",
+        r.continuity_window_months,
+        POLICY_MONTHS_MAX,
+    )?;
+    check_count(
+        "no_benefit_wait_months",
+        r.no_benefit_wait_months,
+        POLICY_MONTHS_MAX,
+    )
+}
+
+fn check_premium(p: &PremiumSchedule) -> Result<(), String> {
+    let by_age = [
+        p.adult_from_age.is_some(),
+        p.minor_personal.is_some(),
+        p.subsidy.is_some(),
+    ];
+    if by_age.contains(&true) && by_age.contains(&false) {
+        return Err(
+            "a premium by age needs adult_from_age, minor_personal and subsidy together".into(),
+        );
+    }
+    if p.adult_personal.is_some() && p.adult_from_age.is_none() {
+        return Err("adult_personal needs adult_from_age, minor_personal and subsidy".into());
+    }
+    if p.adult_from_age.is_none() && p.categories.is_empty() {
+        return Err(
+            "gives no premium: write adult_from_age, minor_personal and subsidy, or categories"
+                .into(),
+        );
+    }
+    if let Some(age) = p.adult_from_age {
+        check_count("adult_from_age", age, POLICY_AGE_MAX)?;
+    }
+    for (what, amount) in [
+        ("minor_personal", p.minor_personal),
+        ("subsidy", p.subsidy),
+        ("adult_personal", p.adult_personal),
+    ] {
+        amount.map_or(Ok(()), |a| check_amount(what, a))?;
+    }
+    if p.categories.len() > PREMIUM_CATEGORIES_MAX {
+        return Err(format!(
+            "lists more than {PREMIUM_CATEGORIES_MAX} categories"
+        ));
+    }
+    for (name, category) in &p.categories {
+        check_category(name, category)?;
+    }
+    Ok(())
+}
+
+/// The largest floor or cap ratio of the average wage (1000 %).
+const BASE_RATIO_MAX: u32 = 10;
 
 fn check_bounds(b: &BaseBounds) -> Result<(), String> {
     if let Some(m) = b.minimum_monthly {
         check_amount("minimum_monthly", m)?;
+    }
+    if let Some(start) = b.base_year_starts_month {
+        if !(1..=12).contains(&start) {
+            return Err(format!(
+                "base_year_starts_month {start} is not a month between 1 and 12"
+            ));
+        }
     }
     for (year, wage) in &b.average_wage_monthly {
         if year.len() != 4 || year.parse::<i32>().is_err() {
@@ -467,20 +721,49 @@ fn check_bounds(b: &BaseBounds) -> Result<(), String> {
         if !wage.is_positive() {
             return Err(format!("average wage {wage} of {year} must be positive"));
         }
+        check_amount(&format!("average wage of {year}"), *wage)?;
+    }
+    for (what, ratio) in [("floor_ratio", b.floor_ratio), ("cap_ratio", b.cap_ratio)] {
+        let Some(ratio) = ratio else { continue };
+        let value = ratio.as_decimal();
+        if value.is_sign_negative() && !value.is_zero() {
+            return Err(format!("{what} {ratio} is negative"));
+        }
+        if value > rust_decimal::Decimal::from(BASE_RATIO_MAX) {
+            return Err(format!("{what} {ratio} is above {BASE_RATIO_MAX}"));
+        }
     }
     match (b.floor_ratio, b.cap_ratio) {
-        (Some(floor), Some(cap)) => {
-            if floor.as_decimal().is_sign_negative() && !floor.as_decimal().is_zero() {
-                return Err(format!("floor_ratio {floor} is negative"));
-            }
-            if cap.as_decimal() < floor.as_decimal() {
-                return Err(format!("cap_ratio {cap} is below floor_ratio {floor}"));
-            }
-            Ok(())
+        (Some(floor), Some(cap)) if cap.as_decimal() < floor.as_decimal() => {
+            Err(format!("cap_ratio {cap} is below floor_ratio {floor}"))
         }
-        _ if b.average_wage_monthly.is_empty() => Ok(()),
-        _ => Err("an average_wage_monthly table needs both floor_ratio and cap_ratio".into()),
+        (None, None) if !b.average_wage_monthly.is_empty() => {
+            Err("an average_wage_monthly table needs floor_ratio, cap_ratio or both".into())
+        }
+        _ => Ok(()),
     }
+}
+
+/// A count of months between `min` and [`MONTHS_PARAMETER_MAX`], so date arithmetic cannot overflow.
+fn check_months(what: &str, months: u32, min: u32) -> Result<(), String> {
+    if (min..=MONTHS_PARAMETER_MAX).contains(&months) {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} {months} is not between {min} and {MONTHS_PARAMETER_MAX} months"
+    ))
+}
+
+fn check_rejoin(r: &Rejoin) -> Result<(), String> {
+    // Upper bounds as every count of the policy model is bounded; then at least one of each.
+    check_count("window_days", r.window_days, WINDOW_DAYS_MAX)?;
+    check_count("waiting_months", r.waiting_months, POLICY_MONTHS_MAX)?;
+    if r.window_days == 0 {
+        return Err(format!(
+            "window_days 0 is not between 1 and {WINDOW_DAYS_MAX}"
+        ));
+    }
+    check_months("waiting_months", r.waiting_months, 1)
 }
 
 fn check_resident(r: &ResidentRules) -> Result<(), String> {
@@ -494,8 +777,21 @@ fn check_resident(r: &ResidentRules) -> Result<(), String> {
             r.window_first_month, r.window_last_month
         ));
     }
+    check_count(
+        "newborn_window_months",
+        r.newborn_window_months,
+        POLICY_MONTHS_MAX,
+    )?;
+    if let Some(m) = r.late_newborn_from_payment_within_months {
+        check_count(
+            "late_newborn_from_payment_within_months",
+            m,
+            POLICY_MONTHS_MAX,
+        )?;
+    }
     match (r.new_enrollee_wait_days, r.new_enrollee_wait_months) {
-        (Some(_), None) | (None, Some(_)) => Ok(()),
+        (Some(days), None) => check_count("new_enrollee_wait_days", days, POLICY_DAYS_MAX),
+        (None, Some(months)) => check_count("new_enrollee_wait_months", months, POLICY_MONTHS_MAX),
         (None, None) => Err(
             "new_enrollee_wait_days or new_enrollee_wait_months is missing: one says when a late payer's benefits start"
                 .into(),
@@ -513,6 +809,9 @@ fn check_bands(ages: impl Iterator<Item = u32>) -> Result<(), String> {
     }
     if ages.windows(2).any(|w| w[1] <= w[0]) {
         return Err("age bands must increase".into());
+    }
+    if let Some(last) = ages.last() {
+        check_count("min_age", *last, POLICY_AGE_MAX)?;
     }
     Ok(())
 }

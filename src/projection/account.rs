@@ -3,8 +3,9 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{MemberId, MemberState, Scheme, Sex, Status};
+use crate::domain::{coverage_on, MemberId, MemberState, Scheme, Sex, Status, Tier};
 use crate::money::Money;
+use crate::policy::PolicySet;
 
 /// Contribution months. DOMAIN §3.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +35,9 @@ pub struct YearRow {
     pub personal_account: Money,
     /// Refunds.
     pub refunded: Money,
+    /// Interest credited for the year (R8).
+    #[serde(default)]
+    pub interest: Money,
 }
 
 /// CONTRACT.md's account view, with a few added fields.
@@ -79,13 +83,34 @@ pub struct AccountView {
     pub refunded: Money,
     /// Member version (events applied).
     pub version: u64,
+    /// The tier chosen at enrolment (R3).
+    #[serde(default)]
+    pub tier: Tier,
+    /// The retiree's monthly pension in force on the view's date (R4), once recorded.
+    #[serde(default)]
+    pub pension: Option<Money>,
+    /// Resident scheme: paid benefit years in a row ending with the view date's year (R9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_years: Option<u32>,
 }
 
 impl AccountView {
     /// The view of an enrolled member's state, judged on `on`, reflecting log `position`.
     /// `None` for a member with no enrolment.
-    pub fn of(state: &MemberState, on: NaiveDate, position: u64) -> Option<AccountView> {
+    ///
+    /// Money and months come from `state` (the events in force on the view's date); status and
+    /// `benefits_from` from `known`, the member as the view's knowledge has it (all events for an
+    /// `--as-of` view, DOMAIN §12 R2: a gap closed later within its window shows covered),
+    /// judged on `on` with the region's policy.
+    pub fn of(
+        state: &MemberState,
+        known: &MemberState,
+        policies: &PolicySet,
+        on: NaiveDate,
+        position: u64,
+    ) -> Option<AccountView> {
         let profile = state.profile.as_ref()?;
+        let (status, benefits_from) = coverage(state, known, policies, on);
         let years = state
             .years
             .iter()
@@ -97,20 +122,21 @@ impl AccountView {
                 employer: t.employer,
                 personal_account: t.personal_account,
                 refunded: t.refunded,
+                interest: t.interest,
             })
             .collect();
         Some(AccountView {
             member: state.member,
             region: profile.region.clone(),
             scheme: profile.scheme,
-            status: state.status_on(on),
-            benefits_from: state.benefits_from_on(on),
+            status,
+            benefits_from,
             balance: state.balance,
             credited: state.credited,
             debited: state.debited,
             months: MonthsView {
                 actual: state.months_actual(),
-                deemed: state.months_deemed,
+                deemed: state.months_deemed(),
                 total: state.months_total(),
             },
             years,
@@ -124,7 +150,38 @@ impl AccountView {
             lump_sum_months: state.months_lump_sum,
             refunded: state.refunded,
             version: state.version,
+            tier: state.rules.tier,
+            pension: state.rules.pension_on(on),
+            consecutive_years: (profile.scheme == Scheme::Resident)
+                .then(|| state.consecutive_years_on(on)),
         })
+    }
+}
+
+/// Status and first day of benefits on `on`: a resident's from the paid years in force, an
+/// employee-scheme member's derived from payments as `known` holds them (R2). A region the
+/// policies lack leaves the member `waiting` with no date.
+fn coverage(
+    state: &MemberState,
+    known: &MemberState,
+    policies: &PolicySet,
+    on: NaiveDate,
+) -> (Status, Option<NaiveDate>) {
+    let Some(profile) = state.profile.as_ref() else {
+        return (Status::Waiting, None);
+    };
+    if profile.scheme == Scheme::Resident {
+        return (
+            state.resident_status_on(on),
+            state.resident_benefits_from_on(on),
+        );
+    }
+    match policies
+        .region(&profile.region)
+        .map(|policy| coverage_on(known, policy, on))
+    {
+        Some(Ok(c)) => (c.status, c.benefits_from),
+        _ => (Status::Waiting, None),
     }
 }
 

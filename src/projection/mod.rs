@@ -4,14 +4,17 @@
 //! - [`Statement`]: every event of a member with its effect and running balance.
 //! - [`AnnualStatement`]: the member's annual statement (年度对账单) of a year, its page and its
 //!   sealed digest ([`annual`]).
-//! - [`fold_member`]: folds one member's stored events into its state (the whole-log walks are
-//!   [`crate::Ledger::replay_with_progress`] and [`crate::Ledger::fold_members`]).
+//! - [`fold_member`]: folds one member's stored events into its state.
+//! - [`snapshot`]: member snapshots (keys, cadence, encoding) and the retiree index.
+//! - [`rebuild`]: the folds of many members and of the whole log (rebuild, as-of replay).
 //!
 //! **Invariant**: projections can be deleted and rebuilt from the log; the checkpoints the ledger
 //! keeps are equal to a replay.
 
 mod account;
 pub mod annual;
+pub mod rebuild;
+pub mod snapshot;
 mod statement;
 
 pub use account::{AccountView, MonthsView, ViewAt, YearRow};

@@ -49,6 +49,10 @@ pub struct StatementLine {
     pub debited: Money,
     /// Position of the reversal that cancelled this event, if any.
     pub reversed_by: Option<u64>,
+    /// The client that submitted the event (its name in the server's tokens file), when one
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// A member's statement over a date range.
@@ -105,7 +109,7 @@ impl Statement {
         }
         for (stored, event) in decoded {
             let (balance_before, actual_before, deemed_before) =
-                (state.balance, state.months_actual(), state.months_deemed);
+                (state.balance, state.months_actual(), state.months_deemed());
             state.apply(&event);
             if !in_range(stored.effective_date) {
                 continue;
@@ -127,12 +131,13 @@ impl Statement {
                 balance_change: state.balance - balance_before,
                 balance: state.balance,
                 months_actual_change: i64::from(state.months_actual()) - i64::from(actual_before),
-                months_deemed_change: i64::from(state.months_deemed) - i64::from(deemed_before),
+                months_deemed_change: i64::from(state.months_deemed()) - i64::from(deemed_before),
                 months_actual: state.months_actual(),
-                months_deemed: state.months_deemed,
+                months_deemed: state.months_deemed(),
                 credited: state.credited,
                 debited: state.debited,
                 reversed_by: reversed_by.get(&stored.event_id).copied(),
+                actor: stored.actor.clone(),
             });
         }
         let closing = lines
@@ -170,8 +175,12 @@ impl Statement {
             let reversed = l
                 .reversed_by
                 .map_or_else(String::new, |p| format!(" [REVERSED by position {p}]"));
+            let by = l
+                .actor
+                .as_ref()
+                .map_or_else(String::new, |a| format!(" [submitted by {a}]"));
             out.push_str(&format!(
-                "{:>6}  {:<10}  {:<28} {:>10} {:>11} {:>7}  {}{reversed}\n",
+                "{:>6}  {:<10}  {:<28} {:>10} {:>11} {:>7}  {}{reversed}{by}\n",
                 l.position,
                 l.date,
                 l.event_type,
@@ -185,7 +194,7 @@ impl Statement {
                     out.push_str(&format!("{:>8}why: {step}\n", ""));
                 }
                 out.push_str(&format!(
-                    "{:>8}effect: balance {}, actual months {:+}, deemed months {:+}; totals: credited {}, debited {}, balance {}, months {} actual + {} deemed = {}; decided under {}; event {}\n",
+                    "{:>8}effect: balance {}, actual months {:+}, deemed months {:+}; totals: credited {}, debited {}, balance {}, months {} actual + {} deemed = {}; decided under {}; event {}{}\n",
                     "",
                     signed(l.balance_change),
                     l.months_actual_change,
@@ -197,7 +206,10 @@ impl Statement {
                     l.months_deemed,
                     l.months_actual + l.months_deemed,
                     l.policy_version,
-                    l.event_id
+                    l.event_id,
+                    l.actor
+                        .as_ref()
+                        .map_or_else(String::new, |a| format!("; submitted by {a}"))
                 ));
             }
         }
@@ -221,6 +233,7 @@ fn signed(change: Money) -> String {
 fn rule_of(event: &Event) -> Option<String> {
     match event {
         Event::ContributionPosted(c) => {
+            // Events decided before R2 recorded a benefit change; coverage is now derived.
             let benefit = c.benefits.as_ref().map(|b| match b {
                 BenefitChange::Starts { rule, .. }
                 | BenefitChange::Continues { rule }
@@ -234,7 +247,9 @@ fn rule_of(event: &Event) -> Option<String> {
         Event::PremiumPaid { rule, .. }
         | Event::Retired { rule, .. }
         | Event::LumpSumPaid { rule, .. }
-        | Event::RetireeAllocationCredited { rule, .. } => Some(rule.clone()),
+        | Event::RetireeAllocationCredited { rule, .. }
+        | Event::InterestCredited { rule, .. }
+        | Event::SurchargeCharged { rule, .. } => Some(rule.clone()),
         _ => None,
     }
 }
@@ -378,5 +393,61 @@ pub fn describe(event: &Event) -> String {
             "annual statement of {year} issued on {date}: balance {closing_balance} and {months_total} months on {year}-12-31 (digest {})",
             digest.get(..16).unwrap_or(digest)
         ),
+        Event::VoidedAfterDeath {
+            month,
+            payer,
+            died_on,
+            credited,
+            refunded,
+            surcharges,
+            ..
+        } => {
+            let total: Money = surcharges.iter().map(|s| s.amount).sum();
+            let back = if surcharges.is_empty() {
+                String::new()
+            } else {
+                format!("; surcharges {total} back")
+            };
+            match payer {
+                Some(payer) => format!(
+                    "{month} contribution by {} voided: after the death on {died_on}; {refunded} back to the payer, credit {credited} removed{back}",
+                    wire_name(payer)
+                ),
+                None => format!(
+                    "{month} retiree allocation voided: after the death on {died_on}; {credited} back to the pooled fund{back}"
+                ),
+            }
+        }
+        other => describe_rule_event(other),
+    }
+}
+
+/// Words for the events of the policy-model rules (R4, R5, R8, R14).
+fn describe_rule_event(event: &Event) -> String {
+    match event {
+        Event::InterestCredited {
+            year,
+            amount,
+            through,
+            ..
+        } => format!("interest for {year} (through {through}): {amount}"),
+        Event::PensionSet { pension, .. } => format!("monthly pension recorded: {pension}"),
+        Event::RelativeRegistered {
+            relation,
+            relative,
+            name,
+            ..
+        } => format!(
+            "relative registered: {name} ({}){}",
+            wire_name(relation),
+            relative.map_or_else(String::new, |m| format!(", member {m}"))
+        ),
+        Event::SurchargeCharged {
+            month, surcharges, ..
+        } => {
+            let total: Money = surcharges.iter().map(|s| s.amount).sum();
+            format!("surcharges for {month}: {total}, not from the account")
+        }
+        other => other.type_name().to_string(),
     }
 }

@@ -11,7 +11,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{EventStore, SledStore, StoreError, StoreOptions};
+use super::seal::Signer;
+use super::{EventStore, ImportSource, SledStore, StoreError, StoreOptions};
 
 /// Keywords that make a string a libpq connection string (`host=/run/postgresql dbname=ledger`).
 const CONNINFO_KEYWORDS: [&str; 7] = [
@@ -53,22 +54,31 @@ impl DataLocation {
 
     /// Opens (or creates) the store at this location.
     pub fn open(&self) -> Result<Arc<dyn EventStore>, StoreError> {
+        self.open_with(None)
+    }
+
+    /// Opens (or creates) the store, signing checkpoints of its log with `signer` (embedded
+    /// ledgers; PostgreSQL keeps no tree of its log and signs none).
+    pub fn open_with(&self, signer: Option<Signer>) -> Result<Arc<dyn EventStore>, StoreError> {
         match self {
-            DataLocation::Directory(path) => Ok(Arc::new(SledStore::open_with(
-                path,
-                StoreOptions::default(),
-            )?)),
+            DataLocation::Directory(path) => {
+                let options = StoreOptions {
+                    signer,
+                    ..StoreOptions::default()
+                };
+                Ok(Arc::new(SledStore::open_with(path, options)?))
+            }
             DataLocation::Postgres(url) => open_postgres(url),
         }
     }
 
-    /// Copies the whole log at `source` into this location, which must hold no event: every
-    /// event with its position, id, member version and hashes unchanged (each link checked on
-    /// the way), and every idempotency record. Projections are not copied: rebuild them
+    /// Copies a whole log into this location, which must hold no event: every record with its
+    /// position, id, member version and hash unchanged (each link checked on the way), and
+    /// every idempotency record. Projections are not copied: rebuild them
     /// ([`crate::Ledger::rebuild_projections`]). Returns the events copied.
-    pub fn import_log(&self, source: &dyn EventStore) -> Result<u64, StoreError> {
+    pub fn import_log(&self, source: &mut dyn ImportSource) -> Result<u64, StoreError> {
         match self {
-            DataLocation::Directory(path) => SledStore::import_from(path, source),
+            DataLocation::Directory(path) => SledStore::import(path, source),
             DataLocation::Postgres(url) => import_postgres(url, source),
         }
     }
@@ -120,8 +130,8 @@ fn open_postgres(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
 }
 
 #[cfg(feature = "postgres")]
-fn import_postgres(url: &str, source: &dyn EventStore) -> Result<u64, StoreError> {
-    super::PgStore::open(url)?.import_from(source)
+fn import_postgres(url: &str, source: &mut dyn ImportSource) -> Result<u64, StoreError> {
+    super::PgStore::open(url)?.import(source)
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -130,7 +140,7 @@ fn open_postgres(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
 }
 
 #[cfg(not(feature = "postgres"))]
-fn import_postgres(url: &str, _source: &dyn EventStore) -> Result<u64, StoreError> {
+fn import_postgres(url: &str, _source: &mut dyn ImportSource) -> Result<u64, StoreError> {
     Err(no_postgres(url))
 }
 

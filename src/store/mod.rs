@@ -18,23 +18,36 @@
 //! or nothing; a ticket's `durable` resolves only after the bytes are on disk (flushed and
 //! fsynced). [`ChainWalk`] checks all of it in one pass.
 
+pub mod append_rules;
+mod bytes;
 mod chain;
-mod envelope;
+pub mod chunk;
+mod event_id;
+mod idempotency;
 mod location;
+pub mod merkle;
 #[cfg(feature = "postgres")]
 mod pg_store;
+pub mod record;
+pub mod seal;
 mod sled_store;
 
-use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
-pub use chain::{check_hash, ChainWalk};
-pub use envelope::{chain_hash, NewEvent, StoredEvent, GENESIS_HASH};
+pub use chain::ChainWalk;
+pub use event_id::EventIds;
+pub use idempotency::{
+    canonical_json, command_digest, IdempotencyClaim, IdempotencyRecord, KeyOutcome,
+};
 pub use location::DataLocation;
 #[cfg(feature = "postgres")]
 pub use pg_store::{PgOptions, PgStore};
-pub use sled_store::{FaultPlan, SledStore, StoreOptions};
+pub use record::{NewEvent, StoredEvent, GENESIS_HASH};
+pub use sled_store::{
+    FaultPlan, ImportSource, LegacyEvent, LegacyLog, SledStore, StoreOptions, StoreSource,
+    ANCHOR_FILE, SLED_VALUE_BYTES_MAX,
+};
 
 /// A storage failure: the machine's problem, not the caller's. Nothing acknowledged is lost; the
 /// command that met it may or may not be in the log, and its result was never acknowledged.
@@ -70,6 +83,12 @@ pub enum StoreError {
     /// (or rebuild with `--features postgres`).
     #[error("{0}")]
     Unsupported(String),
+    /// Another process holds the ledger: the embedded store admits one process at a time.
+    #[error(
+        "the ledger at {0} is in use by another process (the embedded store admits one): \
+         talk to the process that holds it (`member-ledger serve`, then `--server URL`), or stop it"
+    )]
+    Locked(String),
     /// Readers are held below events already committed for longer than a walk of the whole log
     /// waits (PostgreSQL: a transaction in flight since before them). Try again.
     #[error("the log is busy: {0}")]
@@ -78,30 +97,12 @@ pub enum StoreError {
 
 /// The end of the log: the last event's position and hash. On PostgreSQL, the last event
 /// below every transaction still in flight: nothing will ever appear at or before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Head {
     /// Position of the last event (0 for an empty log).
     pub position: u64,
     /// Its hash (the genesis hash for an empty log).
     pub hash: [u8; 32],
-}
-
-/// An idempotency key's claim on an append: the key and a digest of the command it carried.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IdempotencyClaim {
-    /// The caller's key.
-    pub key: String,
-    /// SHA-256 of the command's canonical JSON (without the key).
-    pub payload_hash: [u8; 32],
-}
-
-/// What the log remembers of a key: the command's digest and the positions it wrote.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyRecord {
-    /// Hex SHA-256 of the command.
-    pub payload_hash: String,
-    /// Positions of the events the command appended.
-    pub positions: Vec<u64>,
 }
 
 /// One atomic append.
@@ -113,6 +114,11 @@ pub struct AppendRequest {
     pub expected: Vec<(Uuid, u64)>,
     /// The command's idempotency key, if any.
     pub idempotency: Option<IdempotencyClaim>,
+    /// With a key and no events: the rejection (contract code, message) to record under the
+    /// key, so that a retry gets the same answer.
+    pub rejection: Option<(String, String)>,
+    /// The submitting client's name, recorded in each event.
+    pub actor: Option<String>,
     /// Projection records (opaque keys and values) written in the same atomic batch;
     /// `None` deletes.
     pub projections: Vec<(Vec<u8>, Option<Vec<u8>>)>,
@@ -129,6 +135,8 @@ pub enum AppendOutcome {
     Duplicate(IdempotencyRecord),
     /// The key was used before with a different command: nothing written.
     KeyReused,
+    /// A record would break a bound (a field too long): nothing written.
+    Invalid(String),
     /// A member changed since the decision read it: nothing written; re-decide.
     VersionConflict {
         /// The member.
@@ -168,6 +176,19 @@ pub const SETTLE_WAIT_MS: u64 = 10_000;
 /// most [`SETTLE_WAIT_MS`], then answers [`StoreError::Busy`].
 pub fn settled_head(store: &dyn EventStore) -> Result<Head, StoreError> {
     let target = store.committed_position()?;
+    // Waited for by polling (not `blocking_recv`), so that a caller inside an async context
+    // (a test, a tool) is not refused by the runtime: on PostgreSQL the answer is immediate,
+    // on sled it comes with the next flush.
+    let mut synced = store.sync();
+    loop {
+        match synced.try_recv() {
+            Ok(result) => break result?,
+            Err(oneshot::error::TryRecvError::Empty) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(oneshot::error::TryRecvError::Closed) => return Err(StoreError::Closed),
+        }
+    }
     let started = std::time::Instant::now();
     loop {
         let head = store.head()?;
@@ -192,6 +213,12 @@ pub async fn answer<T>(rx: oneshot::Receiver<Result<T, StoreError>>) -> Result<T
 }
 
 /// An event log backend.
+///
+/// Two kinds of reads: what readers see (`head`, `read_from`, `read_member`, `event_at`) is only
+/// ever durable, so nothing a reader saw can vanish in a crash; what a decision reads
+/// (`member_version(s)`, `member_head`, `read_member(s)_after`, `idempotency`, `projection(s)`,
+/// `event_position`, `committed_position`) includes every applied append, durable or on its way,
+/// so that a decision never works on a state its own writer has moved past.
 pub trait EventStore: Send + Sync + 'static {
     /// The end of the log.
     fn head(&self) -> Result<Head, StoreError>;
@@ -204,8 +231,18 @@ pub trait EventStore: Send + Sync + 'static {
     fn committed_position(&self) -> Result<u64, StoreError> {
         Ok(self.head()?.position)
     }
+    /// How this log makes event ids (and reads positions back from them).
+    fn event_ids(&self) -> Result<EventIds, StoreError>;
+    /// A receiver of the last durable position: it changes whenever more events become
+    /// durable (what a subscription waits on).
+    fn watch_durable(&self) -> watch::Receiver<u64>;
     /// A member's current version (0 when the member has no events).
-    fn member_version(&self, member: Uuid) -> Result<u64, StoreError>;
+    fn member_version(&self, member: Uuid) -> Result<u64, StoreError> {
+        Ok(self.member_head(member)?.0)
+    }
+    /// A member's version and the hash of its last event, as the store records them (0 and the
+    /// genesis hash for a member without events).
+    fn member_head(&self, member: Uuid) -> Result<(u64, [u8; 32]), StoreError>;
     /// A member's events in order, up to `max_position` when given.
     fn read_member(
         &self,
@@ -284,4 +321,21 @@ pub trait EventStore: Send + Sync + 'static {
     fn sync(&self) -> oneshot::Receiver<Result<(), StoreError>>;
     /// Bytes on disk.
     fn size_on_disk(&self) -> Result<u64, StoreError>;
+    /// The log as a Merkle tree ([`merkle`]) up to the durable head: its size and where to read
+    /// its nodes; `None` where the backend keeps none (PostgreSQL, a log whose positions skip).
+    fn tree(&self) -> Result<Option<(u64, Box<dyn merkle::NodeSource + '_>)>, StoreError> {
+        Ok(None)
+    }
+    /// The latest signed checkpoint ([`seal`]) at or below the durable head, as text.
+    fn latest_checkpoint(&self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+    /// Every signed checkpoint kept in the log, smallest first, as text.
+    fn checkpoints(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Signs a checkpoint of the durable head now and keeps it; `None` without a signing key.
+    fn seal_now(&self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 }

@@ -4,12 +4,14 @@
 use chrono::NaiveDate;
 
 use super::{
-    alive_on, check_date, employee_scheme, not_before_last_event, not_retired, open_on, subject,
-    Context, Decision, Subject,
+    alive_on, check_date, credit, employee_scheme, interest, not_before_last_event, not_retired,
+    open_on, subject, Context, Decision, Subject,
 };
 use crate::domain::{
-    Command, DeemedBasis, ErrorCode, Event, MemberId, Rejection, Sex, SuspendReason,
+    coverage_on, Command, DeemedBasis, ErrorCode, Event, MemberId, MonthSpan, Payer, Rejection,
+    RetirementCategory, Sex, Status, SurchargePaid, SuspendReason,
 };
+use crate::money::Money;
 use crate::month::{add_months, Month};
 
 /// Most months one command may add: 100 years.
@@ -32,6 +34,7 @@ pub(super) fn enroll(ctx: &Context<'_>, command: &Command) -> Result<Decision, R
         sex,
         birth_date,
         date,
+        tier,
     } = command
     else {
         unreachable!("dispatched on type")
@@ -65,6 +68,8 @@ pub(super) fn enroll(ctx: &Context<'_>, command: &Command) -> Result<Decision, R
     }
     check_date(*birth_date, "birth date")?;
     check_date(*date, "enrolment date")?;
+    let tier = tier.unwrap_or_default();
+    credit::check_tier(policy, *scheme, tier, *date)?;
     if date < birth_date {
         return Err(Rejection::invalid(format!(
             "enrolment date {date} is before the birth date {birth_date}"
@@ -76,6 +81,7 @@ pub(super) fn enroll(ctx: &Context<'_>, command: &Command) -> Result<Decision, R
         sex: *sex,
         birth_date: *birth_date,
         date: *date,
+        tier,
     };
     Ok(vec![(*member, event)])
 }
@@ -132,12 +138,16 @@ pub(super) fn transfer_in(ctx: &Context<'_>, command: &Command) -> Result<Decisi
         from_region,
         balance,
         months,
+        paid_months,
+        last_paid_month,
     } = command
     else {
         unreachable!("dispatched on type")
     };
     let s = subject(ctx, *member)?;
     open_on(&s, *date, "transfer date")?;
+    let (paid_months, last_paid_month) =
+        transferred_months(*date, *months, paid_months.as_deref(), *last_paid_month)?;
     employee_scheme(&s, "a transfer of a personal account")?;
     alive_on(&s, *date, "transfer date")?;
     not_retired(&s, "a transfer in")?;
@@ -162,8 +172,71 @@ pub(super) fn transfer_in(ctx: &Context<'_>, command: &Command) -> Result<Decisi
         balance: *balance,
         months: *months,
         from_member: None,
+        paid_months,
+        last_paid_month,
     };
     Ok(vec![(*member, event)])
+}
+
+/// R6: the origin's calendar months, expanded from months and ranges, each once, none after the
+/// transfer's month and their number equal to `months`; and the origin's last paid month
+/// (R2), no later than the transfer's month, the latest of the list when both are given.
+fn transferred_months(
+    date: NaiveDate,
+    months: u32,
+    spans: Option<&[MonthSpan]>,
+    last_paid: Option<Month>,
+) -> Result<(Vec<Month>, Option<Month>), Rejection> {
+    let this_month = Month::of(date);
+    if last_paid.is_some_and(|m| m > this_month) {
+        return Err(Rejection::invalid(format!(
+            "last_paid_month is after the transfer's month {this_month}"
+        )));
+    }
+    let Some(spans) = spans else {
+        return Ok((Vec::new(), last_paid));
+    };
+    let mut list = Vec::new();
+    for span in spans {
+        let length = span.from.months_until(span.to) + 1;
+        let room =
+            i64::from(MONTHS_PER_COMMAND_MAX) - i64::try_from(list.len()).unwrap_or(i64::MAX);
+        if length > room {
+            return Err(Rejection::invalid(format!(
+                "paid_months name more than {MONTHS_PER_COMMAND_MAX} months"
+            )));
+        }
+        let mut m = span.from;
+        while m <= span.to {
+            list.push(m);
+            m = m.next();
+        }
+    }
+    list.sort();
+    if let Some(pair) = list.windows(2).find(|p| p[0] == p[1]) {
+        return Err(Rejection::invalid(format!(
+            "paid_months name {} twice; the origin counts each month once",
+            pair[0]
+        )));
+    }
+    let latest = list.last().copied();
+    if latest.is_some_and(|m| m > this_month) {
+        return Err(Rejection::invalid(format!(
+            "paid_months go past the transfer's month {this_month}"
+        )));
+    }
+    if u32::try_from(list.len()).ok() != Some(months) {
+        return Err(Rejection::invalid(format!(
+            "months {months} differs from the {} calendar months paid_months name [R6]",
+            list.len()
+        )));
+    }
+    if last_paid.is_some_and(|m| Some(m) != latest) {
+        return Err(Rejection::invalid(
+            "last_paid_month is not the latest of paid_months",
+        ));
+    }
+    Ok((list, last_paid.or(latest)))
 }
 
 pub(super) fn transfer_out(
@@ -188,28 +261,38 @@ pub(super) fn transfer_out(
             "to_region must name the receiving region",
         ));
     }
+    // R8: the interest up to the closing is credited in the same append and leaves with it.
+    let (interest, interest_total) = interest::at_closing(&s, date)?;
+    let balance = s.state.balance + interest_total;
+    let mut decision: Decision = interest.into_iter().map(|e| (member, e)).collect();
     let out = Event::TransferredOut {
         date,
         to_region: to_region.to_string(),
-        balance: s.state.balance,
+        balance,
         months_actual: s.state.months_actual(),
-        months_deemed: s.state.months_deemed,
+        months_deemed: s.state.months_deemed(),
         to_member,
     };
+    decision.push((member, out));
     let Some(to) = to_member else {
-        return Ok(vec![(member, out)]);
+        return Ok(decision);
     };
     receiving_account(ctx, &s, to, to_region, date)?;
     // Both sides in one decision, so in one append: the balance moves whole, to the fen, and the
     // months arrive as deemed months in the receiving region. DOMAIN §6 [000 Q28, Q35].
+    // The sender's calendar months travel exactly (R6): the receiver counts each once.
+    let paid_months: Vec<Month> = s.state.calendar_months().into_iter().collect();
     let arriving = Event::TransferredIn {
         date,
         from_region: s.profile.region.clone(),
-        balance: s.state.balance,
+        balance,
         months: s.state.months_total(),
         from_member: Some(member),
+        last_paid_month: paid_months.last().copied(),
+        paid_months,
     };
-    Ok(vec![(member, out), (to, arriving)])
+    decision.push((to, arriving));
+    Ok(decision)
 }
 
 /// The member's account in the receiving region of an in-ledger transfer: enrolled there, in the
@@ -262,16 +345,24 @@ pub(super) fn shortfall(s: &Subject<'_>, date: NaiveDate) -> Result<(u32, u32, u
     ))
 }
 
-pub(super) fn retire(
-    ctx: &Context<'_>,
-    member: MemberId,
-    date: NaiveDate,
-) -> Result<Decision, Rejection> {
+pub(super) fn retire(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
+    let Command::Retire {
+        member,
+        date,
+        category,
+        early,
+        ..
+    } = command
+    else {
+        unreachable!("dispatched on type")
+    };
+    let (member, date) = (*member, *date);
     let s = subject(ctx, member)?;
     open_on(&s, date, "retirement date")?;
     employee_scheme(&s, "retirement conversion")?;
     alive_on(&s, date, "retirement date")?;
     not_retired(&s, "retirement")?;
+    let (statutory_on, reached_on) = retirement_age(&s, date, *category, *early)?;
     let (short, required_total, required_actual) = shortfall(&s, date)?;
     if short > 0 {
         let msg = format!(
@@ -282,48 +373,94 @@ pub(super) fn retire(
         return Err(Rejection::new(ErrorCode::InsufficientYears, msg));
     }
     let rules = s.policy.retirement(date)?;
-    let (benefits_from, rule) = retired_benefits(
-        &s,
-        date,
-        rules.value.continuity_window_months,
-        rules.value.no_benefit_wait_months,
-    );
+    let (benefits_from, rule) = retired_benefits(&s, date, statutory_on.min(date), rules.value)?;
     let rule = format!("{rule} {}", rules.source);
     let event = Event::Retired {
         date,
         months_actual: s.state.months_actual(),
-        months_deemed: s.state.months_deemed,
+        months_deemed: s.state.months_deemed(),
         months_required_total: required_total,
         months_required_actual: required_actual,
         benefits_from,
         rule,
+        age_reached_on: Some(reached_on),
     };
     Ok(vec![(member, event)])
 }
 
-/// Benefit continuity at conversion. DOMAIN §5 [000 Q58].
+/// R12: the day the member reaches the statutory age (by sex, category and birth month) and the
+/// day the retirement needs (the earliest flexible early age with `early`); refused before it.
+fn retirement_age(
+    s: &Subject<'_>,
+    date: NaiveDate,
+    category: Option<RetirementCategory>,
+    early: bool,
+) -> Result<(NaiveDate, NaiveDate), Rejection> {
+    let ages = s.policy.retirement_ages(date)?;
+    let schedule = match (s.profile.sex, category) {
+        (Sex::Male, None) => ages.value.male,
+        (Sex::Male, Some(_)) => {
+            return Err(Rejection::invalid(
+                "category (female_worker, female_cadre) is for women",
+            ))
+        }
+        (Sex::Female, None | Some(RetirementCategory::FemaleWorker)) => ages.value.female_worker,
+        (Sex::Female, Some(RetirementCategory::FemaleCadre)) => ages.value.female_cadre,
+    };
+    let birth = s.profile.birth_date;
+    let statutory_months = schedule.age_months(Month::of(birth));
+    let needed_months = if early {
+        statutory_months
+            .saturating_sub(ages.value.early_months_max)
+            .max(schedule.original_months)
+    } else {
+        statutory_months
+    };
+    // An age is reached on the birthday's day of the month (the month's last day when shorter).
+    let on = |months: u32| birth.checked_add_months(chrono::Months::new(months));
+    let (Some(statutory_on), Some(reached_on)) = (on(statutory_months), on(needed_months)) else {
+        return Err(Rejection::invalid(
+            "the statutory age falls outside the calendar",
+        ));
+    };
+    if date < reached_on {
+        let what = if early {
+            "the earliest flexible early retirement age"
+        } else {
+            "the statutory retirement age"
+        };
+        let msg = format!(
+            "retirement date {date} is before {what} of {} years {} months, reached on {reached_on} (statutory {} years {} months) {}",
+            needed_months / 12,
+            needed_months % 12,
+            statutory_months / 12,
+            statutory_months % 12,
+            ages.source
+        );
+        return Err(Rejection::new(ErrorCode::BelowRetirementAge, msg));
+    }
+    Ok((statutory_on, reached_on))
+}
+
+/// Benefit continuity at conversion, counted from the day the member reached the statutory age
+/// (or the conversion, retiring early). DOMAIN §5 [000 Q58], §12 R12.
 fn retired_benefits(
     s: &Subject<'_>,
     date: NaiveDate,
-    window_months: u32,
-    wait_months: u32,
-) -> (Option<NaiveDate>, String) {
-    let month_after = Month::of(date).next().first_day();
-    let enjoying =
-        |on: NaiveDate| s.state.waiting.is_none() && s.state.benefits_from.is_some_and(|d| d <= on);
-    match s.state.suspended {
-        None if enjoying(date) => (s.state.benefits_from, "enjoying benefits at conversion: continuous".to_string()),
-        Some(gap) if gap.had_benefits && add_months(gap.date, window_months) >= date => {
-            (s.state.benefits_from, format!("converted within {window_months} months of leaving work while enjoying benefits: continuous"))
-        }
-        Some(gap) if gap.had_benefits => {
-            (Some(month_after), format!("converted more than {window_months} months after leaving work: benefits from the month after conversion"))
-        }
-        _ => {
-            let from = Month::of(date).plus(wait_months + 1).first_day();
-            (Some(from), format!("not enjoying benefits at conversion: benefits after {wait_months} months"))
-        }
+    reference: NaiveDate,
+    rules: crate::policy::RetirementRules,
+) -> Result<(Option<NaiveDate>, String), Rejection> {
+    let (window, wait) = (rules.continuity_window_months, rules.no_benefit_wait_months);
+    let at_age = coverage_on(s.state, s.policy, reference)?;
+    if at_age.status != Status::Active {
+        let from = add_months(date, wait);
+        return Ok((Some(from), format!("not enjoying benefits on {reference} (statutory age): benefits {wait} months after the conversion, from {from}")));
     }
+    if date <= add_months(reference, window) {
+        return Ok((at_age.benefits_from, format!("enjoying benefits on {reference} (statutory age) and converted within {window} months: continuous")));
+    }
+    let month_after = Month::of(date).next().first_day();
+    Ok((Some(month_after), format!("converted more than {window} months after reaching the statutory age on {reference}: benefits from the month after conversion")))
 }
 
 pub(super) fn lump_sum_makeup(
@@ -391,5 +528,84 @@ pub(super) fn record_death(
             "date of death {date} is before the birth date"
         )));
     }
-    Ok(vec![(member, Event::DeathRecorded { date })])
+    let mut decision = vec![(member, Event::DeathRecorded { date })];
+    let voided = voided_after(&s, date);
+    check_voided_balance(&s, &voided)?;
+    decision.extend(voided.into_iter().map(|e| (member, e)));
+    Ok(decision)
+}
+
+/// R11: every unrefunded contribution and every allocation for a month after the death month,
+/// each cancelled on its own date with the surcharges charged with it (R5).
+fn voided_after(s: &Subject<'_>, died_on: NaiveDate) -> Vec<Event> {
+    let after = Month::of(died_on).next();
+    let mut voided = Vec::new();
+    for (month, cover) in s.state.months.range(after..) {
+        for payer in [Payer::Employer, Payer::Individual] {
+            let Some(p) = cover.payment(payer).filter(|p| !p.refunded) else {
+                continue;
+            };
+            voided.push(Event::VoidedAfterDeath {
+                date: p.posted,
+                died_on,
+                month: *month,
+                payer: Some(payer),
+                base: p.base,
+                employee: p.employee,
+                employer: p.employer,
+                credited: p.credit,
+                refunded: p.paid(),
+                surcharges: carried_surcharges(s, *month, payer),
+            });
+        }
+    }
+    for (month, (date, amount)) in s.state.allocation_credits.range(after..) {
+        voided.push(Event::VoidedAfterDeath {
+            date: *date,
+            died_on,
+            month: *month,
+            payer: None,
+            base: Money::ZERO,
+            employee: Money::ZERO,
+            employer: Money::ZERO,
+            credited: *amount,
+            refunded: Money::ZERO,
+            surcharges: s
+                .state
+                .rules
+                .allocation_surcharges
+                .get(month)
+                .cloned()
+                .unwrap_or_default(),
+        });
+    }
+    voided
+}
+
+/// The surcharges (R5) the month's payment by `payer` carried: voided with it, paid back.
+fn carried_surcharges(s: &Subject<'_>, month: Month, payer: Payer) -> Vec<SurchargePaid> {
+    match s.state.rules.contribution_surcharges.get(&month) {
+        Some((carrier, surcharges)) if *carrier == payer => surcharges.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Taking the credits back may not drive the balance below zero on any date: spending after the
+/// death that relied on them is reversed first.
+fn check_voided_balance(s: &Subject<'_>, voided: &[Event]) -> Result<(), Rejection> {
+    let mut deltas = s.state.balance_by_date.clone();
+    for e in voided {
+        *deltas.entry(e.effective_date()).or_default() += e.balance_delta();
+    }
+    let mut running = Money::ZERO;
+    for (day, delta) in deltas {
+        running += delta;
+        if running.is_negative() {
+            let msg = format!(
+                "the contributions and allocations for months after the death would leave the account at {running} on {day}: spending relied on them; reverse that spending first [R11]"
+            );
+            return Err(Rejection::new(ErrorCode::InsufficientBalance, msg));
+        }
+    }
+    Ok(())
 }

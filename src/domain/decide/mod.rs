@@ -2,8 +2,11 @@
 //! given and the policy, computes every amount and date, and returns events to append. It never
 //! mutates and never does I/O, so a rejected command cannot leave anything behind.
 
-mod benefits;
+mod allocation;
 mod contribute;
+mod credit;
+mod family;
+mod interest;
 mod lifecycle;
 mod refund;
 mod resident;
@@ -65,15 +68,31 @@ pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejectio
             to_member,
         } => lifecycle::transfer_out(ctx, *member, *date, to_region, *to_member),
         Command::Refund { .. } => refund::refund(ctx, command),
-        Command::Retire { member, date } => lifecycle::retire(ctx, *member, *date),
+        Command::Retire {
+            member,
+            date,
+            pension,
+            ..
+        } => {
+            let mut decision = lifecycle::retire(ctx, command)?;
+            decision.extend(allocation::pension_at_retirement(*member, *date, *pension)?);
+            Ok(decision)
+        }
+        Command::SetPension {
+            member,
+            date,
+            pension,
+        } => allocation::set_pension(ctx, *member, *date, *pension),
         Command::LumpSumMakeup {
             member,
             date,
             months,
         } => lifecycle::lump_sum_makeup(ctx, *member, *date, *months),
         Command::CreditRetireeAllocation { month, member } => {
-            spending::credit_retiree_allocation(ctx, *month, *member)
+            allocation::credit_retiree_allocation(ctx, *month, *member)
         }
+        Command::CreditInterest { year, member } => interest::credit_interest(ctx, *year, *member),
+        Command::RegisterRelative { .. } => family::register_relative(ctx, command),
         Command::Spend { .. } => spending::spend(ctx, command),
         Command::RecordDeath { member, date } => lifecycle::record_death(ctx, *member, *date),
         Command::SettleInheritance {

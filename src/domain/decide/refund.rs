@@ -4,8 +4,8 @@ use chrono::NaiveDate;
 
 use super::{open_on, resident, subject, Context, Decision, Subject};
 use crate::domain::{
-    Command, ErrorCode, Event, Payer, RefundMonths, RefundReason, RefundedPayment, Rejection,
-    Scheme,
+    coverage_on, Command, ErrorCode, Event, Payer, RefundMonths, RefundReason, RefundedPayment,
+    Rejection, Scheme,
 };
 use crate::money::Money;
 use crate::month::Month;
@@ -109,8 +109,8 @@ fn refund_one(
             if !(cover.paid_by(Payer::Employer) && cover.paid_by(Payer::Individual)) {
                 return not_allowed(format!("{month} was not paid by both the employer and the member; only duplicates are refunded [000 Q56]"));
             }
-            if let Some(used) = s.state.last_benefit_use.filter(|d| *d >= month.first_day()) {
-                return not_allowed(format!("benefits were used on {used}, after the duplicate month {month}: it is not refunded [000 Q56]"));
+            if let Some(used) = use_in_overlap_from(s, month) {
+                return not_allowed(format!("benefits were used on {used}, inside the overlap in {month} or a later month of it: {month} is not refunded [R13, 000 Q56]"));
             }
             Payer::Individual
         }
@@ -121,10 +121,11 @@ fn refund_one(
             if !cover.paid_by(Payer::Individual) {
                 return not_allowed(format!("{month} has no payment by the member; employer declarations are refunded only for errors"));
             }
-            let begun =
-                s.state.waiting.is_none() && s.state.benefits_from.is_some_and(|from| from <= date);
-            if begun {
-                return not_allowed(format!("the benefit period began on {}; an individual's contributions are no longer refunded [000 Q56]", s.state.benefits_from.map_or_else(String::new, |d| d.to_string())));
+            let began = coverage_on(s.state, s.policy, date)?
+                .benefits_from
+                .filter(|from| *from <= date);
+            if let Some(from) = began {
+                return not_allowed(format!("the benefit period began on {from}; an individual's contributions are no longer refunded [000 Q56]"));
             }
             Payer::Individual
         }
@@ -147,4 +148,20 @@ fn refund_one(
         amount,
         month_still_counts: cover.paid_by(other),
     })
+}
+
+/// R13: a day the member used benefits inside the overlap (a month paid by both the employer and
+/// the member) falling in `month` or a later month of the overlap, if any.
+fn use_in_overlap_from(s: &Subject<'_>, month: Month) -> Option<NaiveDate> {
+    let in_overlap = |m: &Month| {
+        s.state
+            .months
+            .get(m)
+            .is_some_and(|c| c.paid_by(Payer::Employer) && c.paid_by(Payer::Individual))
+    };
+    s.state
+        .benefit_use_days
+        .range(month.first_day()..)
+        .map(|(day, _)| *day)
+        .find(|day| in_overlap(&Month::of(*day)))
 }

@@ -119,7 +119,14 @@ fn check_reversible(
         | Event::Spent { .. }
         | Event::LumpSumPaid { .. }
         | Event::ContributionRefunded { .. }
-        | Event::PremiumRefunded { .. } => Ok(()),
+        | Event::PremiumRefunded { .. }
+        | Event::InterestCredited { .. } => Ok(()),
+        Event::PensionSet { .. }
+        | Event::RelativeRegistered { .. }
+        | Event::SurchargeCharged { .. } => Err(not_reversible(
+            target,
+            "it moves no money in the account; a pension is changed by set_pension",
+        )),
         Event::Reversed { .. } => Err(not_reversible(
             target,
             "it is itself a reversal; post the original again instead",
@@ -127,6 +134,10 @@ fn check_reversible(
         Event::StatementIssued { .. } => Err(not_reversible(
             target,
             "it records what the member was told; issue a corrected statement instead",
+        )),
+        Event::VoidedAfterDeath { .. } => Err(not_reversible(
+            target,
+            "it was decided with the death it follows from [R11]",
         )),
         Event::Enrolled { .. }
         | Event::Suspended { .. }

@@ -1,18 +1,17 @@
-//! Money leaving or entering the account outside contributions: spending, retiree allocations,
-//! inheritance. DOMAIN §2, §8, §9.
+//! Money leaving or entering the account outside contributions: spending and inheritance.
+//! DOMAIN §8, §9 (retiree allocations: `allocation.rs`).
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 
 use super::{
-    alive_on, employee_scheme, not_before_last_event, open_on, subject, Context, Decision,
+    alive_on, employee_scheme, family, interest, not_before_last_event, open_on, subject, Context,
+    Decision,
 };
 use crate::domain::{
     Command, ErrorCode, Event, Heir, HeirDestination, InheritanceShare, MemberId, MemberState,
-    Rejection, Scheme,
+    Rejection, Scheme, Share, Tier,
 };
 use crate::money::Money;
-use crate::month::{age_on, Month};
 
 /// Most heirs one settlement may name.
 pub const HEIRS_MAX: usize = 64;
@@ -24,6 +23,7 @@ pub(super) fn spend(ctx: &Context<'_>, command: &Command) -> Result<Decision, Re
         amount,
         purpose,
         beneficiary,
+        coverage_year,
     } = command
     else {
         unreachable!("dispatched on type")
@@ -49,6 +49,8 @@ pub(super) fn spend(ctx: &Context<'_>, command: &Command) -> Result<Decision, Re
             ));
         }
     }
+    // R14: a registered relative, and for a premium the relative's coverage year.
+    let relative = family::check_relative_spending(&s, command)?;
     let available = s.state.balance.min(s.state.balance_floor_from(*date));
     if *amount > available {
         let msg = format!(
@@ -62,65 +64,12 @@ pub(super) fn spend(ctx: &Context<'_>, command: &Command) -> Result<Decision, Re
         amount: *amount,
         purpose: *purpose,
         beneficiary: beneficiary.clone(),
+        coverage_year: *coverage_year,
     };
-    Ok(vec![(*member, event)])
-}
-
-pub(super) fn credit_retiree_allocation(
-    ctx: &Context<'_>,
-    month: Month,
-    member: Option<MemberId>,
-) -> Result<Decision, Rejection> {
-    if let Some(member) = member {
-        let s = subject(ctx, member)?;
-        let event = allocation(ctx, s.state, month)?;
-        return Ok(vec![(member, event)]);
-    }
-    // Every retiree: those for whom the month is not allocatable (already credited, after death,
-    // before retirement) are skipped, so a rerun of the month credits only the missing ones.
-    Ok(ctx
-        .states
-        .values()
-        .filter(|s| s.retired_on.is_some())
-        .filter_map(|s| allocation(ctx, s, month).ok().map(|e| (s.member, e)))
-        .collect())
-}
-
-fn allocation(ctx: &Context<'_>, state: &MemberState, month: Month) -> Result<Event, Rejection> {
-    let s = subject(ctx, state.member)?;
-    let Some(retired_on) = state.retired_on else {
-        return Err(Rejection::new(
-            ErrorCode::NotRetired,
-            format!(
-                "member {} has not retired; allocations are for retirees",
-                state.member
-            ),
-        ));
-    };
-    if month.last_day() < retired_on {
-        return Err(Rejection::invalid(format!(
-            "{month} ends before the member retired on {retired_on}"
-        )));
-    }
-    let date = month.first_day().max(retired_on);
-    open_on(&s, date, "allocation date")?;
-    alive_on(&s, month.first_day(), "allocation month starting")?;
-    if state.allocations.contains(&month) {
-        return Err(Rejection::new(
-            ErrorCode::DuplicateMonth,
-            format!("the allocation for {month} is already credited"),
-        ));
-    }
-    let age = age_on(s.profile.birth_date, month.first_day());
-    let (amount, source) = s.policy.retiree_allocation(month, age)?;
-    let rule = format!("retiree allocation {amount} at age {age} {source}");
-    Ok(Event::RetireeAllocationCredited {
-        month,
-        date,
-        age,
-        amount,
-        rule,
-    })
+    let mut decision = vec![(*member, event)];
+    // The relative's premium, in the same write, when the relative is in the ledger.
+    decision.extend(family::relative_premium(ctx, &s, relative, command)?);
+    Ok(decision)
 }
 
 pub(super) fn settle_inheritance(
@@ -144,8 +93,10 @@ pub(super) fn settle_inheritance(
         )));
     }
     not_before_last_event(&s, date, "settlement date")?;
-    let amounts = split(s.state.balance, heirs)?;
-    let balance = s.state.balance;
+    // R8: the interest up to the settlement is credited in the same append and handed on.
+    let (interest, interest_total) = interest::at_closing(&s, date)?;
+    let balance = s.state.balance + interest_total;
+    let amounts = split(balance, heirs)?;
     let mut shares = Vec::with_capacity(heirs.len().max(1));
     let mut decision = Vec::new();
     for (heir, amount) in heirs.iter().zip(amounts) {
@@ -153,7 +104,7 @@ pub(super) fn settle_inheritance(
             .heir
             .filter(|h| *h != member)
             .and_then(|h| ctx.states.get(&h))
-            .filter(|h| can_receive(h, date));
+            .filter(|h| can_receive(h, date, &s.profile.region));
         let destination = if receiving.is_some() {
             HeirDestination::Account
         } else {
@@ -172,17 +123,16 @@ pub(super) fn settle_inheritance(
         shares.push(InheritanceShare {
             heir: heir.heir,
             name: heir.name.clone(),
-            share: heir.share,
+            share: heir.share.clone(),
             amount,
             destination,
         });
     }
     if heirs.is_empty() {
-        let share = crate::money::Rate::new(Decimal::ONE);
         shares.push(InheritanceShare {
             heir: None,
             name: "pooled fund".into(),
-            share,
+            share: Share::one(),
             amount: balance,
             destination: HeirDestination::PooledFund,
         });
@@ -198,32 +148,38 @@ pub(super) fn settle_inheritance(
             },
         ),
     );
-    Ok(decision)
+    let mut events: Decision = interest.into_iter().map(|e| (member, e)).collect();
+    events.extend(decision);
+    Ok(events)
 }
 
-/// An heir insured here: an employee-scheme member whose account is open and alive on `date`.
-fn can_receive(heir: &MemberState, date: NaiveDate) -> bool {
-    let employee = heir
-        .profile
-        .as_ref()
-        .is_some_and(|p| p.scheme == Scheme::Employee && p.enrolled_on <= date);
-    employee && heir.closed_on.is_none() && heir.died_on.is_none_or(|d| d >= date)
+/// An heir insured here (R11): an employee-scheme member of the same region whose account is
+/// open and alive on `date`, and who has an account (a `pool_only` member has none, R3); any
+/// other heir's share is paid out.
+fn can_receive(heir: &MemberState, date: NaiveDate, region: &str) -> bool {
+    let employee_here = heir.profile.as_ref().is_some_and(|p| {
+        p.scheme == Scheme::Employee && p.region == region && p.enrolled_on <= date
+    });
+    let has_account = heir.rules.tier == Tier::WithAccount;
+    employee_here
+        && has_account
+        && heir.closed_on.is_none()
+        && heir.died_on.is_none_or(|d| d >= date)
 }
 
-/// Splits `balance` by shares to the fen, losing and creating nothing: each share is rounded down,
-/// then the fen left over go one each to the largest remainders (earlier heirs first on ties).
+/// Splits `balance` by shares to the fen, losing and creating nothing (R11): each share is
+/// rounded down, then the fen left over go one each to the largest remainders (list order on
+/// ties). Shares are exact fractions, so 400.00 in thirds is 133.34, 133.33, 133.33.
 fn split(balance: Money, heirs: &[Heir]) -> Result<Vec<Money>, Rejection> {
     if heirs.len() > HEIRS_MAX {
         return Err(Rejection::invalid(format!(
             "at most {HEIRS_MAX} heirs per settlement"
         )));
     }
-    if heirs.iter().any(|h| h.share.as_decimal() <= Decimal::ZERO) {
+    if heirs.iter().any(|h| !h.share.is_positive()) {
         return Err(Rejection::invalid("every heir's share must be positive"));
     }
-    // A share above 1 can never sum to 1 with positive others; refusing it here also keeps the
-    // sum below from overflowing (HEIRS_MAX shares of at most 1 each).
-    if heirs.iter().any(|h| h.share.as_decimal() > Decimal::ONE) {
+    if heirs.iter().any(|h| h.share.exceeds_one()) {
         return Err(Rejection::invalid(
             "every heir's share is a fraction of at most 1",
         ));
@@ -231,31 +187,56 @@ fn split(balance: Money, heirs: &[Heir]) -> Result<Vec<Money>, Rejection> {
     if heirs.iter().any(|h| h.name.trim().is_empty()) {
         return Err(Rejection::invalid("every heir needs a name"));
     }
-    let total: Decimal = heirs.iter().map(|h| h.share.as_decimal()).sum();
-    if !heirs.is_empty() && total != Decimal::ONE {
+    let too_fine = || {
+        Rejection::invalid(
+            "the shares are too fine to add up exactly; write them with smaller denominators",
+        )
+    };
+    let total = Share::sum(heirs.iter().map(|h| &h.share)).ok_or_else(too_fine)?;
+    if !heirs.is_empty() && total != (1, 1) {
+        let (n, d) = total;
         return Err(Rejection::invalid(format!(
-            "heirs' shares sum to {total}, not 1"
+            "heirs' shares sum to {n}/{d}, not 1"
         )));
     }
-    let exact: Vec<Decimal> = heirs
-        .iter()
-        .map(|h| balance.as_decimal() * h.share.as_decimal())
-        .collect();
-    let mut amounts: Vec<Money> = exact.iter().map(|e| Money::round_down(*e)).collect();
-    let handed: Money = amounts.iter().copied().sum();
-    let mut left_fen = (balance - handed).fen();
+    let fen = i128::from(balance.fen());
+    // Each heir's exact part in fen is fen × n / d: its floor and the remainder over d.
+    let mut parts = Vec::with_capacity(heirs.len());
+    for h in heirs {
+        let product = fen.checked_mul(h.share.numerator()).ok_or_else(too_fine)?;
+        let d = h.share.denominator();
+        parts.push((product / d, product % d, d));
+    }
+    let handed: i128 = parts.iter().map(|(floor, _, _)| *floor).sum();
+    let mut left = fen - handed;
     let mut order: Vec<usize> = (0..heirs.len()).collect();
+    // Larger remainder first: r_a / d_a > r_b / d_b ⇔ r_a × d_b > r_b × d_a.
+    let cross = |a: usize, b: usize| {
+        let (_, ra, da) = parts[a];
+        let (_, rb, db) = parts[b];
+        ra.checked_mul(db).zip(rb.checked_mul(da))
+    };
+    if (0..heirs.len()).any(|a| (0..heirs.len()).any(|b| cross(a, b).is_none())) {
+        return Err(too_fine());
+    }
     order.sort_by(|a, b| {
-        (exact[*b] - amounts[*b].as_decimal())
-            .cmp(&(exact[*a] - amounts[*a].as_decimal()))
-            .then(a.cmp(b))
+        let (x, y) = cross(*a, *b).unwrap_or_default();
+        y.cmp(&x).then(a.cmp(b))
     });
+    let mut amounts: Vec<i128> = parts.iter().map(|(floor, _, _)| *floor).collect();
     for i in order {
-        if left_fen <= 0 {
+        if left <= 0 {
             break;
         }
-        amounts[i] += Money::from_fen(1);
-        left_fen -= 1;
+        amounts[i] += 1;
+        left -= 1;
     }
-    Ok(amounts)
+    amounts
+        .into_iter()
+        .map(|a| {
+            i64::try_from(a)
+                .map(Money::from_fen)
+                .map_err(|_| too_fine())
+        })
+        .collect()
 }

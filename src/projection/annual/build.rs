@@ -20,6 +20,7 @@ use crate::domain::{
 };
 use crate::money::{Money, Rate};
 use crate::month::Month;
+use crate::policy::PolicySet;
 use crate::projection::AccountView;
 use crate::store::{EventStore, StoreError, StoredEvent};
 
@@ -54,20 +55,22 @@ pub(super) fn decode_known(
 
 impl AnnualStatement {
     /// The member's statement of `year` from the member's events (in log order), as the ledger
-    /// knew it after position `known_at` (everything given, when `None`). `None` when the member
-    /// had not enrolled by the year's end.
+    /// knew it after position `known_at` (everything given, when `None`), with the policies that
+    /// judge the status on 31 December. `None` when the member had not enrolled by the year's
+    /// end.
     pub fn build(
         member: MemberId,
         events: &[StoredEvent],
         year: i32,
         known_at: Option<u64>,
+        policies: &PolicySet,
     ) -> Result<Option<AnnualStatement>, StoreError> {
         let decoded = decode_known(member, events, known_at)?;
-        let Some(mut statement) = figures(member, &decoded, year)? else {
+        let Some(mut statement) = figures(member, &decoded, year, policies)? else {
             return Ok(None);
         };
         statement.issued = issued_of(&decoded, year);
-        statement.corrections = corrections::since_previous(member, &decoded, year)?;
+        statement.corrections = corrections::since_previous(member, &decoded, year, policies)?;
         Ok(Some(statement))
     }
 
@@ -89,6 +92,7 @@ impl AnnualStatement {
 /// version check agree on what was sealed). `None` for any other command.
 pub fn seals_for(
     store: &dyn EventStore,
+    policies: &PolicySet,
     command: &Command,
     states: &BTreeMap<MemberId, MemberState>,
 ) -> Result<Option<StatementSeals>, StoreError> {
@@ -102,7 +106,7 @@ pub fn seals_for(
             .into_iter()
             .filter(|e| e.member_version <= state.version)
             .collect();
-        if let Some(statement) = AnnualStatement::build(*member, &events, *year, None)? {
+        if let Some(statement) = AnnualStatement::build(*member, &events, *year, None, policies)? {
             seals.insert(*member, statement.seal(state.version));
         }
     }
@@ -114,6 +118,7 @@ pub(super) fn figures(
     member: MemberId,
     decoded: &[Decoded],
     year: i32,
+    policies: &PolicySet,
 ) -> Result<Option<AnnualStatement>, StoreError> {
     let (Some(first), Some(last)) = (
         NaiveDate::from_ymd_opt(year, 1, 1),
@@ -124,7 +129,9 @@ pub(super) fn figures(
     let known_at = decoded.last().map_or(0, |d| d.position);
     let opening_state = fold(member, decoded, |d| d < first);
     let closing_state = fold(member, decoded, |d| d <= last);
-    let Some(view) = AccountView::of(&closing_state, last, known_at) else {
+    // Money as in force on 31 December, coverage as known (what `account --as-of` shows).
+    let known_state = fold(member, decoded, |_| true);
+    let Some(view) = AccountView::of(&closing_state, &known_state, policies, last, known_at) else {
         return Ok(None);
     };
     let opening_date = first.pred_opt().unwrap_or(first);
@@ -193,7 +200,7 @@ fn year_end(state: &MemberState, date: NaiveDate) -> YearEnd {
         credited: state.credited,
         debited: state.debited,
         months_actual: state.months_actual(),
-        months_deemed: state.months_deemed,
+        months_deemed: state.months_deemed(),
         months_total: state.months_total(),
     }
 }
@@ -373,8 +380,7 @@ fn line_of(d: &Decoded) -> Option<AnnualLine> {
     Some(line)
 }
 
-/// The kind of a balance-moving event. Interest is told by its type name, so that the line is
-/// right whether or not this build knows the R8 event (`interest_credited`) as a variant.
+/// The kind of a balance-moving event.
 fn kind_of(event: &Event, debit: bool) -> LineKind {
     match event {
         Event::ContributionPosted(_) => LineKind::Contribution,
@@ -384,7 +390,8 @@ fn kind_of(event: &Event, debit: bool) -> LineKind {
         Event::Spent { .. } => LineKind::Spending,
         Event::TransferredOut { .. } => LineKind::TransferOut,
         Event::InheritanceSettled { .. } => LineKind::InheritanceOut,
-        other if other.type_name() == "interest_credited" => LineKind::Interest,
+        Event::VoidedAfterDeath { .. } => LineKind::Voided,
+        Event::InterestCredited { .. } => LineKind::Interest,
         _ if debit => LineKind::OtherDebit,
         _ => LineKind::OtherCredit,
     }
@@ -398,6 +405,8 @@ fn fill_details(event: &Event, line: &mut AnnualLine) {
             line.month = Some(*month);
             line.rule = Some(rule.clone());
         }
+        Event::InterestCredited { rule, .. } => line.rule = Some(rule.clone()),
+        Event::VoidedAfterDeath { month, .. } => line.month = Some(*month),
         Event::Spent {
             purpose,
             beneficiary,

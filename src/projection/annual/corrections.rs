@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use super::build::{figures, issued_ref, Decoded};
 use super::{Corrections, IssuedRef, LateEntry, PreviousStatement, Restated};
 use crate::domain::{Event, MemberId};
+use crate::policy::PolicySet;
 use crate::store::StoreError;
 
 /// The corrections to list on the statement of `year` built over `decoded` (log order).
@@ -19,6 +20,7 @@ pub(super) fn since_previous(
     member: MemberId,
     decoded: &[Decoded],
     year: i32,
+    policies: &PolicySet,
 ) -> Result<Corrections, StoreError> {
     let Some((previous_year, previous)) = decoded.iter().rev().find_map(issued_ref) else {
         return Ok(Corrections::default());
@@ -37,7 +39,7 @@ pub(super) fn since_previous(
     if let Some(earliest) = entries.iter().map(|e| e.date).min() {
         for (issued_year, issued) in latest_per_year(decoded) {
             if issued_year <= year && earliest <= last_day(issued_year) {
-                restated.extend(restate(member, decoded, issued_year, issued)?);
+                restated.extend(restate(member, decoded, issued_year, issued, policies)?);
             }
         }
     }
@@ -67,15 +69,16 @@ fn restate(
     decoded: &[Decoded],
     year: i32,
     issued: IssuedRef,
+    policies: &PolicySet,
 ) -> Result<Option<Restated>, StoreError> {
-    let Some(now) = figures(member, decoded, year)? else {
+    let Some(now) = figures(member, decoded, year, policies)? else {
         return Ok(None);
     };
     if now.digest == issued.digest {
         return Ok(None);
     }
     let known_then = decoded.partition_point(|d| d.position <= issued.position);
-    let then = figures(member, &decoded[..known_then], year)?;
+    let then = figures(member, &decoded[..known_then], year, policies)?;
     Ok(Some(Restated {
         year,
         reproduced: then.is_some_and(|t| t.digest == issued.digest),

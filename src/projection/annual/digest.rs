@@ -19,7 +19,7 @@
 //!
 //! `kind` is the line kind's snake_case name (`contribution`, `allocation`, `interest`,
 //! `transfer_in`, `inheritance_in`, `other_credit`, `spending`, `transfer_out`,
-//! `inheritance_out`, `other_debit`), `reason` the contract's refund reason. The digest is the
+//! `inheritance_out`, `voided`, `other_debit`), `reason` the contract's refund reason. The digest is the
 //! lowercase hex SHA-256 of the text. It covers the figures the member is told, nothing of the
 //! wording, the member's name, the notices, the corrections of other years, or the log's
 //! bookkeeping (positions, the template): a statement printed with another template, or after an

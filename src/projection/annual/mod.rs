@@ -9,10 +9,13 @@
 //!   member's previous statement.
 //! - [`digest`]: the canonical text of the figures and its SHA-256 (what `statement_issued`
 //!   carries), form [`FIGURES_FORM`].
+//! - [`recheck`]: `verify`'s check of each `statement_issued` against the statement rebuilt
+//!   from the member's events as they stood when it was issued.
 //! - [`page`]: the HTML page (A4, Chinese) and the clerk's text, from the templates in
 //!   `templates/annual/` through minijinja with auto-escaping; [`page::template_version`].
-//! - [`seals_for`]: the figures an `issue_statement` decision records; the [`crate::Ledger`]
-//!   methods `annual_statement`, `annual_statements` and `annual_members` (in `query`).
+//! - [`seals_for`]: the figures an `issue_statement` decision records; [`issued_of_year`]: the
+//!   latest statement of a year as issued (the [`crate::Ledger`] methods `annual_statement`,
+//!   `annual_members` and `issued_statement` use these).
 //!
 //! **Which year an event belongs to**: its effective date's (for a contribution, the posting
 //! date, not the contribution month), so that the statement's closing balance is the balance in
@@ -24,6 +27,7 @@ mod corrections;
 pub mod digest;
 pub mod page;
 mod query;
+pub mod recheck;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -35,6 +39,7 @@ use crate::projection::YearRow;
 
 pub use build::seals_for;
 pub use digest::FIGURES_FORM;
+pub use query::issued_of_year;
 
 /// One member's annual statement.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +128,7 @@ pub struct KindTotals {
     pub spending: Money,
     /// Transfers out and inheritances handed on.
     pub transfers_out: Money,
-    /// Any other debit.
+    /// Credits voided after a death (R11) and any other debit.
     pub other_debits: Money,
     /// All debits.
     pub debits: Money,
@@ -140,7 +145,7 @@ impl KindTotals {
             LineKind::OtherCredit => &mut self.other_credits,
             LineKind::Spending => &mut self.spending,
             LineKind::TransferOut | LineKind::InheritanceOut => &mut self.transfers_out,
-            LineKind::OtherDebit => &mut self.other_debits,
+            LineKind::Voided | LineKind::OtherDebit => &mut self.other_debits,
         };
         *field += line.credit + line.debit;
         self.credits += line.credit;
@@ -181,6 +186,8 @@ pub enum LineKind {
     TransferOut,
     /// The balance handed to heirs.
     InheritanceOut,
+    /// A month's credit cancelled because it came after the member's death (R11).
+    Voided,
     /// Any other debit.
     OtherDebit,
 }
@@ -198,6 +205,7 @@ impl LineKind {
             LineKind::Spending => "spending",
             LineKind::TransferOut => "transfer_out",
             LineKind::InheritanceOut => "inheritance_out",
+            LineKind::Voided => "voided",
             LineKind::OtherDebit => "other_debit",
         }
     }

@@ -1,0 +1,259 @@
+//! Folding members from the log: one member's state from its snapshot and the events after it,
+//! every member from scratch (a rebuild, an as-of replay), and the whole log in position order
+//! with its chain checked.
+//!
+//! Memory holds the states of the members being folded at once ([`REBUILD_MEMBERS_PER_WRITE`]),
+//! never every member's, except in [`replay_log`], which returns them all (tests and small logs).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+
+use super::snapshot;
+use crate::codec;
+use crate::domain::{MemberId, MemberState};
+use crate::store::{settled_head, ChainWalk, EventStore, StoreError, StoredEvent};
+
+/// Members whose rebuilt snapshots are written together.
+pub const REBUILD_MEMBERS_PER_WRITE: usize = 512;
+/// Events read per step when walking the whole log.
+pub const READ_CHUNK_EVENTS: usize = 4096;
+
+/// A snapshot brought up to date with the member's events after it (`tail`, in order).
+pub fn fold_tail(
+    mut state: MemberState,
+    tail: Vec<StoredEvent>,
+) -> Result<MemberState, StoreError> {
+    for stored in tail {
+        if stored.member_version != state.version + 1 {
+            return Err(StoreError::Corrupt {
+                position: stored.position,
+                reason: format!(
+                    "member {} jumps from version {} to {}",
+                    state.member, state.version, stored.member_version
+                ),
+            });
+        }
+        state.apply(&codec::decode(&stored)?);
+    }
+    Ok(state)
+}
+
+/// Members' states as the stored projections give them (snapshot plus the events after it), in
+/// three store reads for all of them. A snapshot of another state shape, one that does not
+/// decode, or one ahead of the member's log counts as absent: the member is folded from its
+/// first event.
+pub fn stored_states(
+    store: &dyn EventStore,
+    members: &[MemberId],
+) -> Result<Vec<MemberState>, StoreError> {
+    let keys: Vec<Vec<u8>> = members.iter().map(|m| snapshot::snapshot_key(*m)).collect();
+    let snapshots = store.projections(&keys)?;
+    let versions = store.member_versions(members)?;
+    let states: Vec<MemberState> = members
+        .iter()
+        .zip(snapshots)
+        .zip(versions)
+        .map(|((member, bytes), version)| {
+            bytes
+                .and_then(|b| snapshot::decode(&b).ok().flatten())
+                .filter(|s| s.member == *member && s.version <= version)
+                .unwrap_or_else(|| MemberState::new(*member))
+        })
+        .collect();
+    let from: Vec<(MemberId, u64)> = states.iter().map(|s| (s.member, s.version)).collect();
+    let tails = store.read_members_after(&from)?;
+    states
+        .into_iter()
+        .zip(tails)
+        .map(|(state, tail)| fold_tail(state, tail))
+        .collect()
+}
+
+/// Folds each member's own events from scratch (effective on or before `as_of`, when given),
+/// the members split over two threads. Checks member versions when folding everything.
+pub fn fold_members(
+    store: &dyn EventStore,
+    members: &[MemberId],
+    as_of: Option<NaiveDate>,
+) -> Result<Vec<MemberState>, StoreError> {
+    let one = |member: &MemberId| -> Result<MemberState, StoreError> {
+        let mut state = MemberState::new(*member);
+        let mut version = 0;
+        for stored in store.read_member_after(*member, 0)? {
+            if stored.member_version != version + 1 {
+                return Err(StoreError::Corrupt {
+                    position: stored.position,
+                    reason: format!(
+                        "member {member} jumps from version {version} to {}",
+                        stored.member_version
+                    ),
+                });
+            }
+            version = stored.member_version;
+            if as_of.is_some_and(|d| stored.effective_date > d) {
+                continue;
+            }
+            state.apply(&codec::decode(&stored)?);
+        }
+        Ok(state)
+    };
+    let (first, second) = members.split_at(members.len() / 2);
+    let (a, b) = std::thread::scope(|scope| {
+        let helper = scope.spawn(|| second.iter().map(one).collect::<Vec<_>>());
+        let a: Vec<_> = first.iter().map(one).collect();
+        let b = helper
+            .join()
+            .unwrap_or_else(|_| second.iter().map(one).collect());
+        (a, b)
+    });
+    a.into_iter().chain(b).collect()
+}
+
+/// Rebuilds every projection from the log (snapshots and the retiree index), replacing what is
+/// stored; calls `progress(events_done, events_total)` after each part. Returns the events folded
+/// and the members rebuilt.
+pub fn rebuild(
+    store: &dyn EventStore,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<(u64, usize), StoreError> {
+    let total = settled_head(store)?.position;
+    let members = store.members()?;
+    let known: BTreeSet<MemberId> = members.iter().copied().collect();
+    let mut done = 0u64;
+    for part in members.chunks(REBUILD_MEMBERS_PER_WRITE) {
+        let states = fold_members(store, part, None)?;
+        let mut records = Vec::with_capacity(states.len() * 2);
+        for state in &states {
+            done += state.version;
+            let bytes = snapshot::encode(state).map_err(|reason| StoreError::Corrupt {
+                position: 0,
+                reason,
+            })?;
+            records.push((snapshot::snapshot_key(state.member), Some(bytes)));
+            let retiree = snapshot::is_retiree(state);
+            records.push((snapshot::retiree_key(state.member), retiree.then(Vec::new)));
+        }
+        store.write_projections(records)?;
+        progress(done, total);
+    }
+    let mut stale = Vec::new();
+    for (key, _) in store.projection_scan(&snapshot::snapshot_prefix())? {
+        if snapshot::member_of_key(&key).is_none_or(|m| !known.contains(&m)) {
+            stale.push((key, None));
+        }
+    }
+    store.write_projections(stale)?;
+    Ok((done, members.len()))
+}
+
+/// Every member with events, and its state as the stored projections give it: what `verify`
+/// compares with a replay. Snapshots of members without events are reported as corrupt.
+pub fn checkpoints(store: &dyn EventStore) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+    let mut out = BTreeMap::new();
+    for part in store.members()?.chunks(REBUILD_MEMBERS_PER_WRITE) {
+        for state in stored_states(store, part)? {
+            out.insert(state.member, state);
+        }
+    }
+    for (key, _) in store.projection_scan(&snapshot::snapshot_prefix())? {
+        let member = snapshot::member_of_key(&key);
+        if member.is_none_or(|m| !out.contains_key(&m)) {
+            return Err(StoreError::Corrupt {
+                position: 0,
+                reason: format!("a snapshot of member {member:?} who has no events"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Folds the whole log in position order (events effective on or before `as_of`, when given)
+/// into member states, checking each member's chain on the way and calling
+/// `progress(done, total)` after each step. Writes nothing; holds every member's state.
+pub fn replay_log(
+    store: &dyn EventStore,
+    as_of: Option<NaiveDate>,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<BTreeMap<MemberId, MemberState>, StoreError> {
+    let head = settled_head(store)?;
+    let mut states: BTreeMap<MemberId, MemberState> = BTreeMap::new();
+    let mut walk = ChainWalk::new(store.positions_gapless()?);
+    while walk.last().position < head.position {
+        let chunk = store.read_from(walk.expected_position(), READ_CHUNK_EVENTS)?;
+        let chunk: Vec<StoredEvent> = chunk
+            .into_iter()
+            .take_while(|e| e.position <= head.position)
+            .collect();
+        if chunk.is_empty() {
+            break;
+        }
+        for stored in &chunk {
+            walk.check(stored)?;
+            let state = states
+                .entry(stored.member)
+                .or_insert_with(|| MemberState::new(stored.member));
+            if as_of.is_none_or(|date| stored.effective_date <= date) {
+                state.apply(&codec::decode(stored)?);
+            }
+        }
+        progress(walk.last().position, head.position);
+    }
+    walk.finish(&head)?;
+    if as_of.is_some() {
+        states.retain(|_, s| s.version > 0);
+    }
+    Ok(states)
+}
+
+/// What was in force on a date, summed over every member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TotalsAsOf {
+    /// The date.
+    pub date: NaiveDate,
+    /// Members with events.
+    pub members: usize,
+    /// Members enrolled by the date.
+    pub enrolled: usize,
+    /// Their balances, summed.
+    pub balance: crate::money::Money,
+    /// Their contribution months (actual + deemed), summed.
+    pub months: u64,
+    /// Events folded (effective by the date or not).
+    pub events: u64,
+}
+
+/// Members enrolled, balances and months in force on `date`, folding each member's events
+/// (memory holds a few hundred members at a time). Writes nothing.
+pub fn totals_as_of(
+    store: &dyn EventStore,
+    date: NaiveDate,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<TotalsAsOf, StoreError> {
+    let total = settled_head(store)?.position;
+    let members = store.members()?;
+    let mut totals = TotalsAsOf {
+        date,
+        members: members.len(),
+        enrolled: 0,
+        balance: crate::money::Money::ZERO,
+        months: 0,
+        events: 0,
+    };
+    for part in members.chunks(REBUILD_MEMBERS_PER_WRITE) {
+        let versions = store.member_versions(part)?;
+        for (state, version) in fold_members(store, part, Some(date))?
+            .into_iter()
+            .zip(versions)
+        {
+            totals.events += version;
+            if state.is_known() {
+                totals.enrolled += 1;
+                totals.balance += state.balance;
+                totals.months += u64::from(state.months_total());
+            }
+        }
+        progress(totals.events, total);
+    }
+    Ok(totals)
+}
