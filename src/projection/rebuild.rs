@@ -187,7 +187,7 @@ pub fn rebuild(
         progress(done, total);
     }
     let mut stale = Vec::new();
-    for (key, _) in store.projection_scan(&snapshot::snapshot_prefix())? {
+    for key in store.projection_keys(&snapshot::snapshot_prefix())? {
         if snapshot::member_of_key(&key).is_none_or(|m| !known.contains(&m)) {
             stale.push((key, None));
         }
@@ -205,7 +205,7 @@ pub fn checkpoints(store: &dyn EventStore) -> Result<BTreeMap<MemberId, MemberSt
             out.insert(state.member, state);
         }
     }
-    for (key, _) in store.projection_scan(&snapshot::snapshot_prefix())? {
+    for key in store.projection_keys(&snapshot::snapshot_prefix())? {
         let member = snapshot::member_of_key(&key);
         if member.is_none_or(|m| !out.contains_key(&m)) {
             return Err(StoreError::Corrupt {
