@@ -326,30 +326,35 @@ impl Serialize for Money {
 }
 
 /// Reads a decimal given as a string, or (for leniency) as a JSON number, as its shortest text.
-struct DecimalText(&'static str);
+/// Reads a decimal given as a string, or (for leniency) as a JSON number read as its shortest
+/// text, and parses it with `parse`: a string is parsed where it lies, never copied.
+struct DecimalText<T> {
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+}
 
-impl serde::de::Visitor<'_> for DecimalText {
-    type Value = String;
+impl<T> serde::de::Visitor<'_> for DecimalText<T> {
+    type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.expecting)
     }
 
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_string())
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        (self.parse)(v).map_err(E::custom)
     }
 
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
-        Ok(v.to_string())
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        (self.parse)(&v.to_string()).map_err(E::custom)
     }
 
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
-        Ok(v.to_string())
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        (self.parse)(&v.to_string()).map_err(E::custom)
     }
 
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
         // The shortest text that reads back as this number: `12.5`, never a float's tail.
-        Ok(v.to_string())
+        (self.parse)(&v.to_string()).map_err(E::custom)
     }
 }
 
@@ -357,8 +362,10 @@ impl<'de> Deserialize<'de> for Money {
     /// Accepts the contract's decimal string, and for leniency a JSON number whose shortest text
     /// has at most two decimals (`12.5`), never a number that only a float could hold.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = deserializer.deserialize_any(DecimalText("a decimal amount as a string"))?;
-        Money::parse(&text).map_err(serde::de::Error::custom)
+        deserializer.deserialize_any(DecimalText {
+            expecting: "a decimal amount as a string",
+            parse: |text| Money::parse(text).map_err(|e| e.to_string()),
+        })
     }
 }
 
@@ -406,10 +413,14 @@ impl Serialize for Rate {
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = deserializer.deserialize_any(DecimalText("a decimal fraction"))?;
-        let d = Decimal::from_str(text.trim())
-            .map_err(|_| serde::de::Error::custom(format!("'{text}' is not a decimal fraction")))?;
-        Ok(Rate::new(d))
+        deserializer.deserialize_any(DecimalText {
+            expecting: "a decimal fraction",
+            parse: |text| {
+                Decimal::from_str(text.trim())
+                    .map(Rate::new)
+                    .map_err(|_| format!("'{text}' is not a decimal fraction"))
+            },
+        })
     }
 }
 

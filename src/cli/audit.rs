@@ -164,8 +164,14 @@ pub(super) async fn verify_dossier_file(data: &Path, file: &Path, against_ledger
             } else {
                 String::new()
             };
+            let sealed = match &r.sealed {
+                Some((size, key)) => format!(
+                    "; its last event is proven under the checkpoint of {size} events signed by {key}"
+                ),
+                None => "; not sealed (the ledger signs no checkpoint)".to_string(),
+            };
             println!(
-                "verify-dossier: ok: member {}, {} events whose hashes recompute, {} year-end accounts and the statement equal a replay; claims ledger head {} ({}){against}",
+                "verify-dossier: ok: member {}, {} events whose hashes recompute, {} year-end accounts and the statement equal a replay; claims ledger head {} ({}){sealed}{against}",
                 r.member, r.events, r.year_ends, r.ledger_head.position, r.ledger_head.hash
             );
             EXIT_OK

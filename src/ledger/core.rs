@@ -16,7 +16,7 @@ use crate::projection::snapshot;
 use crate::store::{AppendRequest, EventStore, IdempotencyClaim, StoreError};
 
 /// Member states kept in memory between commands (the cache is emptied when full).
-pub const STATE_CACHE_MEMBERS: usize = 4096;
+pub const STATE_CACHE_MEMBERS: usize = 1024;
 
 /// The store, the policies, and the states of recently written members.
 pub struct Core {
@@ -120,7 +120,7 @@ impl Core {
         let mut ids = command.members_read();
         ids.extend(extra);
         if let Command::CreditRetireeAllocation { member: None, .. } = command {
-            for (key, _) in self.store.projection_scan(&snapshot::retiree_prefix())? {
+            for key in self.store.projection_keys(&snapshot::retiree_prefix())? {
                 ids.extend(snapshot::member_of_key(&key));
             }
         }

@@ -70,49 +70,90 @@ pub fn stored_states(
         .collect()
 }
 
+/// Threads that fold members at once.
+pub const FOLD_THREADS: usize = 2;
+
+/// Folds one member's own events from scratch (effective on or before `as_of`, when given),
+/// checking its versions.
+fn fold_one(
+    store: &dyn EventStore,
+    member: MemberId,
+    as_of: Option<NaiveDate>,
+) -> Result<MemberState, StoreError> {
+    let mut state = MemberState::new(member);
+    let mut version = 0;
+    for stored in store.read_member_after(member, 0)? {
+        if stored.member_version != version + 1 {
+            return Err(StoreError::Corrupt {
+                position: stored.position,
+                reason: format!(
+                    "member {member} jumps from version {version} to {}",
+                    stored.member_version
+                ),
+            });
+        }
+        version = stored.member_version;
+        if as_of.is_some_and(|d| stored.effective_date > d) {
+            continue;
+        }
+        state.apply(&codec::decode(&stored)?);
+    }
+    Ok(state)
+}
+
+/// Folds each member from scratch and hands its state to `then`, on [`FOLD_THREADS`] threads
+/// that take the next member as they finish one (long and short histories even out); the
+/// results come back in the members' order.
+pub fn fold_each<T: Send>(
+    store: &dyn EventStore,
+    members: &[MemberId],
+    as_of: Option<NaiveDate>,
+    then: impl Fn(MemberState) -> Result<T, StoreError> + Sync,
+) -> Result<Vec<T>, StoreError> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(member) = members.get(i) else {
+                return done;
+            };
+            done.push((i, fold_one(store, *member, as_of).and_then(&then)));
+        }
+    };
+    let mut results: Vec<(usize, Result<T, StoreError>)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..FOLD_THREADS).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for helper in helpers {
+            // A helper that panicked left its members undone: they are folded here.
+            all.extend(helper.join().unwrap_or_default());
+        }
+        all
+    });
+    results.sort_by_key(|(i, _)| *i);
+    let missing =
+        (0..members.len()).filter(|i| results.binary_search_by_key(i, |(j, _)| *j).is_err());
+    let redo: Vec<(usize, Result<T, StoreError>)> = missing
+        .map(|i| (i, fold_one(store, members[i], as_of).and_then(&then)))
+        .collect();
+    results.extend(redo);
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Folds each member's own events from scratch (effective on or before `as_of`, when given),
-/// the members split over two threads. Checks member versions when folding everything.
+/// on [`FOLD_THREADS`] threads. Checks member versions when folding everything.
 pub fn fold_members(
     store: &dyn EventStore,
     members: &[MemberId],
     as_of: Option<NaiveDate>,
 ) -> Result<Vec<MemberState>, StoreError> {
-    let one = |member: &MemberId| -> Result<MemberState, StoreError> {
-        let mut state = MemberState::new(*member);
-        let mut version = 0;
-        for stored in store.read_member_after(*member, 0)? {
-            if stored.member_version != version + 1 {
-                return Err(StoreError::Corrupt {
-                    position: stored.position,
-                    reason: format!(
-                        "member {member} jumps from version {version} to {}",
-                        stored.member_version
-                    ),
-                });
-            }
-            version = stored.member_version;
-            if as_of.is_some_and(|d| stored.effective_date > d) {
-                continue;
-            }
-            state.apply(&codec::decode(&stored)?);
-        }
-        Ok(state)
-    };
-    let (first, second) = members.split_at(members.len() / 2);
-    let (a, b) = std::thread::scope(|scope| {
-        let helper = scope.spawn(|| second.iter().map(one).collect::<Vec<_>>());
-        let a: Vec<_> = first.iter().map(one).collect();
-        let b = helper
-            .join()
-            .unwrap_or_else(|_| second.iter().map(one).collect());
-        (a, b)
-    });
-    a.into_iter().chain(b).collect()
+    fold_each(store, members, as_of, Ok)
 }
 
 /// Rebuilds every projection from the log (snapshots and the retiree index), replacing what is
 /// stored; calls `progress(events_done, events_total)` after each part. Returns the events folded
-/// and the members rebuilt.
+/// and the members rebuilt. The snapshots are encoded on the folding threads.
 pub fn rebuild(
     store: &dyn EventStore,
     progress: &mut (dyn FnMut(u64, u64) + Send),
@@ -121,24 +162,32 @@ pub fn rebuild(
     let members = store.members()?;
     let known: BTreeSet<MemberId> = members.iter().copied().collect();
     let mut done = 0u64;
-    for part in members.chunks(REBUILD_MEMBERS_PER_WRITE) {
-        let states = fold_members(store, part, None)?;
-        let mut records = Vec::with_capacity(states.len() * 2);
-        for state in &states {
-            done += state.version;
-            let bytes = snapshot::encode(state).map_err(|reason| StoreError::Corrupt {
+    let encode =
+        |state: MemberState| -> Result<(u64, [(Vec<u8>, Option<Vec<u8>>); 2]), StoreError> {
+            let bytes = snapshot::encode(&state).map_err(|reason| StoreError::Corrupt {
                 position: 0,
                 reason,
             })?;
-            records.push((snapshot::snapshot_key(state.member), Some(bytes)));
-            let retiree = snapshot::is_retiree(state);
-            records.push((snapshot::retiree_key(state.member), retiree.then(Vec::new)));
+            let retiree = snapshot::is_retiree(&state);
+            Ok((
+                state.version,
+                [
+                    (snapshot::snapshot_key(state.member), Some(bytes)),
+                    (snapshot::retiree_key(state.member), retiree.then(Vec::new)),
+                ],
+            ))
+        };
+    for part in members.chunks(REBUILD_MEMBERS_PER_WRITE) {
+        let mut records = Vec::with_capacity(part.len() * 2);
+        for (version, pair) in fold_each(store, part, None, encode)? {
+            done += version;
+            records.extend(pair);
         }
         store.write_projections(records)?;
         progress(done, total);
     }
     let mut stale = Vec::new();
-    for (key, _) in store.projection_scan(&snapshot::snapshot_prefix())? {
+    for key in store.projection_keys(&snapshot::snapshot_prefix())? {
         if snapshot::member_of_key(&key).is_none_or(|m| !known.contains(&m)) {
             stale.push((key, None));
         }
@@ -156,7 +205,7 @@ pub fn checkpoints(store: &dyn EventStore) -> Result<BTreeMap<MemberId, MemberSt
             out.insert(state.member, state);
         }
     }
-    for (key, _) in store.projection_scan(&snapshot::snapshot_prefix())? {
+    for key in store.projection_keys(&snapshot::snapshot_prefix())? {
         let member = snapshot::member_of_key(&key);
         if member.is_none_or(|m| !out.contains_key(&m)) {
             return Err(StoreError::Corrupt {

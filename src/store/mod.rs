@@ -304,6 +304,15 @@ pub trait EventStore: Send + Sync + 'static {
     }
     /// Projection records whose key starts with `prefix`.
     fn projection_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// The keys of the projection records whose key starts with `prefix`, without their values
+    /// (a check of which members have a snapshot reads no snapshot).
+    fn projection_keys(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .projection_scan(prefix)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
     /// Rewrites projection records outside any append (a rebuild); durable on return.
     fn write_projections(&self, records: Vec<(Vec<u8>, Option<Vec<u8>>)>)
         -> Result<(), StoreError>;

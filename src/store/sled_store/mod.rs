@@ -567,6 +567,14 @@ impl EventStore for SledStore {
         read::projection(&self.tree, key)
     }
 
+    fn projection_keys(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut keys = Vec::new();
+        for item in self.tree.scan_prefix(prefixed(b'P', prefix)) {
+            keys.push(item?.0[1..].to_vec());
+        }
+        Ok(keys)
+    }
+
     fn projection_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         read::projection_scan(&self.tree, prefix)
     }

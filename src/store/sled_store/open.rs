@@ -12,7 +12,7 @@ use crate::store::{Head, StoreError};
 /// a moment after the previous handle in this process was dropped.
 pub const LOCK_WAIT_MS: u64 = 3000;
 /// sled's page cache, in bytes.
-pub const CACHE_CAPACITY_BYTES: u64 = 128 * 1024 * 1024;
+pub const CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The anchor file's name inside the store's directory.
 pub const ANCHOR_FILE: &str = "durable-head";

@@ -11,7 +11,7 @@ use crate::store::chunk::{self, Chunk};
 use crate::store::{IdempotencyRecord, StoreError, StoredEvent};
 
 /// Decoded chunks kept for readers, bytes of uncompressed payload.
-pub const READ_CACHE_BYTES: usize = 32 * 1024 * 1024;
+pub const READ_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the log remembers of a key.
 pub fn key_record(tree: &sled::Tree, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {

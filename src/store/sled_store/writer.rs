@@ -39,7 +39,7 @@ pub const GROUP_COMMIT_APPENDS_MAX: usize = 1024;
 /// flush when it ends; this only bounds how long an abandoned batch stays unflushed).
 pub const DEFERRED_FLUSH_MS: u64 = 250;
 /// Members whose heads and open runs the writer keeps in memory (emptied when full).
-pub const WRITER_MEMBERS_CACHED: usize = 65_536;
+pub const WRITER_MEMBERS_CACHED: usize = 16_384;
 /// A chunk is sealed at this many records…
 pub const CHUNK_SEAL_RECORDS: usize = 128;
 /// …or at this many uncompressed bytes.
