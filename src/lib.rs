@@ -15,6 +15,7 @@ pub mod projection;
 pub mod server;
 pub mod store;
 pub mod synthetic;
+pub mod terms;
 
 pub use audit::verify;
 pub use ledger::{Ledger, QueryError, Receipt, SubmitError, Subscription, SubscriptionCheckpoint};

@@ -271,7 +271,7 @@ fn share_steps(
     policy: Option<&RegionPolicy>,
 ) -> [String; 2] {
     let on = c.month.first_day();
-    let individual = c.credit.is_some() && c.payer == crate::domain::Payer::Individual;
+    let individual = c.credit.is_some() && c.payer == crate::terms::Payer::Individual;
     let (own, pooled, section) = if individual {
         ("the member's own part", "the pooled part", "§2, §12 R3")
     } else {
@@ -307,11 +307,11 @@ fn credit_step(c: &crate::domain::Contribution, tag: String) -> String {
     let Some(parts) = &c.credit else {
         return format!("{step} {tag}");
     };
-    if parts.tier == crate::domain::Tier::PoolOnly {
+    if parts.tier == crate::terms::Tier::PoolOnly {
         return format!("{step}: pool_only tier, no personal account [§12 R3] {tag}");
     }
     let mut notes = String::new();
-    if c.payer == crate::domain::Payer::Individual {
+    if c.payer == crate::terms::Payer::Individual {
         notes.push_str(", the member's own part only [§12 R3]");
     }
     if parts.rounding == crate::policy::CreditRounding::Combined {

@@ -183,7 +183,7 @@ fn depth(checked_policy: bool) -> Depth {
 fn voided_surcharges(
     before: &MemberState,
     month: Month,
-    payer: Option<crate::domain::Payer>,
+    payer: Option<crate::terms::Payer>,
     surcharges: &[SurchargePaid],
 ) -> Result<(), String> {
     let on_record = match payer {

@@ -150,7 +150,7 @@ fn account_text(v: &AccountView) -> String {
         "months    {} actual + {} deemed = {}\n",
         v.months.actual, v.months.deemed, v.months.total
     ));
-    if v.tier != member_ledger::domain::Tier::WithAccount {
+    if v.tier != member_ledger::terms::Tier::WithAccount {
         out.push_str(&format!("tier      {}\n", wire_name(&v.tier)));
     }
     if let Some(pension) = v.pension {

@@ -4,11 +4,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Rejection, Relation,
-    Scheme, Sex, Share, SuspendReason, Tier,
+    DeemedBasis, MemberId, Purpose, RefundReason, Rejection, Relation, Share, SuspendReason,
 };
 use crate::money::Money;
 use crate::month::Month;
+use crate::terms::{EmployerClass, Payer, Scheme, Sex, Tier};
 
 /// Longest idempotency key accepted, in bytes.
 pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 256;

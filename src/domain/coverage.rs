@@ -24,9 +24,10 @@
 
 use chrono::{Days, NaiveDate};
 
-use super::{MemberState, Payer, Status};
+use super::{MemberState, Status};
 use crate::month::Month;
 use crate::policy::{NotInForce, RegionPolicy};
+use crate::terms::Payer;
 
 /// Most gaps one walk handles; a history holds at most one per month of the ledger's years.
 pub const SCAN_STEPS_MAX: usize = 4000;

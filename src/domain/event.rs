@@ -8,13 +8,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::accrual::YuanDays;
-use super::{
-    DeemedBasis, EmployerClass, MemberId, Payer, Purpose, RefundReason, Relation, Scheme, Sex,
-    Share, SuspendReason, Tier,
-};
+use super::{DeemedBasis, MemberId, Purpose, RefundReason, Relation, Share, SuspendReason};
 use crate::money::{Money, Rate};
 use crate::month::Month;
 use crate::policy::CreditRounding;
+use crate::terms::{EmployerClass, Payer, Scheme, Sex, Tier};
 
 /// The schema version of every event type written by this build.
 pub const EVENT_SCHEMA_VERSION: u32 = 1;

@@ -36,6 +36,10 @@ pub use state::{
     RetirementRequirement, RuleState, Status, Suspension, YearTotals,
 };
 
+// The shared vocabulary lives below both `domain` and `policy`; re-exported here so that
+// `member_ledger::domain::Scheme` keeps working. Code inside the crate imports `crate::terms`.
+pub use crate::terms::{EmployerClass, Payer, Scheme, Sex, Tier};
+
 /// A member's stable id (a UUID).
 pub type MemberId = uuid::Uuid;
 
@@ -60,57 +64,6 @@ pub struct ReversalTarget {
     pub member: MemberId,
     /// The event as stored.
     pub event: Event,
-}
-
-/// The insurance scheme a member is enrolled in. DOMAIN §1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scheme {
-    /// 职工医保: contributions and a personal account.
-    Employee,
-    /// 城乡居民医保: yearly premiums, no personal account.
-    Resident,
-}
-
-impl Scheme {
-    /// The scheme's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Employee => "employee",
-            Scheme::Resident => "resident",
-        }
-    }
-}
-
-/// Sex, which sets the retirement threshold. DOMAIN §5.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Sex {
-    /// Male.
-    Male,
-    /// Female.
-    Female,
-}
-
-/// Who paid a contribution. DOMAIN §2.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Payer {
-    /// Declared and paid by an employer (employee share withheld).
-    Employer,
-    /// Paid by the member as a flexible worker (both shares).
-    Individual,
-}
-
-/// The employer's class, which sets its rate. DOMAIN §2.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EmployerClass {
-    /// An enterprise (the default).
-    #[default]
-    Enterprise,
-    /// State organs, social organisations, fiscally funded institutions.
-    Public,
 }
 
 /// Why months are recognised as deemed. DOMAIN §3.
@@ -178,24 +131,6 @@ impl Purpose {
     /// Whether the spending is for a relative rather than the member.
     pub fn is_for_relative(self) -> bool {
         matches!(self, Purpose::RelativeCare | Purpose::RelativePremium)
-    }
-}
-
-/// A member's tier in a region that offers more than one. DOMAIN §12 R3.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Tier {
-    /// Contributions credit the personal account (the default).
-    #[default]
-    WithAccount,
-    /// Contributions go wholly to the pooled fund: no personal account.
-    PoolOnly,
-}
-
-impl Tier {
-    /// Whether this is the default tier (left out of events).
-    pub fn is_default(&self) -> bool {
-        *self == Tier::WithAccount
     }
 }
 

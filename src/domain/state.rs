@@ -6,12 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Event, HeirDestination, MemberId, Payer, Relation, Scheme, Sex, SurchargePaid, SuspendReason,
-    Tier,
-};
+use super::{Event, HeirDestination, MemberId, Relation, SurchargePaid, SuspendReason};
 use crate::money::Money;
 use crate::month::Month;
+use crate::terms::{Payer, Scheme, Sex, Tier};
 
 /// Who the member is, set at enrolment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ mod schema;
 
 use std::collections::BTreeMap;
 
+use crate::terms::{EmployerClass, Scheme};
 use chrono::{Datelike, NaiveDate};
 use sha2::{Digest, Sha256};
 
@@ -29,7 +30,6 @@ pub use schema::{
     RetirementRules, Series, MONTHS_PARAMETER_MAX, WINDOW_DAYS_MAX,
 };
 
-use crate::domain::{EmployerClass, Scheme};
 use crate::money::{Money, Rate};
 use crate::month::Month;
 

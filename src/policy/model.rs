@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::{fault, Fault};
 use super::{Dated, NotInForce, RegionPolicy};
-use crate::domain::{EmployerClass, Payer, Tier};
 use crate::money::{Money, Rate};
 use crate::month::Month;
+use crate::terms::{EmployerClass, Payer, Tier};
 
 /// The largest flat amount a policy may name (a surcharge, an allocation, a premium), in yuan:
 /// far above any real figure, and small enough that sums over a century of months stay exact.

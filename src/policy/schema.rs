@@ -10,9 +10,9 @@ use super::model::{
     InterestRates, MonthDay, PremiumCategory, ResidentWait, Surcharge, TierRules, POLICY_AGE_MAX,
     POLICY_CAREER_MONTHS_MAX, POLICY_DAYS_MAX, POLICY_MONTHS_MAX, PREMIUM_CATEGORIES_MAX,
 };
-use crate::domain::Scheme;
 use crate::money::{Money, Rate};
 use crate::month::Month;
+use crate::terms::Scheme;
 
 /// One value of a parameter with the date it takes effect and where it comes from.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -3,9 +3,10 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{coverage_on, MemberId, MemberState, Scheme, Sex, Status, Tier};
+use crate::domain::{coverage_on, MemberId, MemberState, Status};
 use crate::money::Money;
 use crate::policy::PolicySet;
+use crate::terms::{Scheme, Sex, Tier};
 
 /// Contribution months. DOMAIN §3.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,9 +4,10 @@
 use chrono::NaiveDate;
 
 use super::{alive_on, credit, employee_scheme, open_on, subject, Context, Decision};
-use crate::domain::{ErrorCode, Event, MemberId, MemberState, Rejection, Tier};
+use crate::domain::{ErrorCode, Event, MemberId, MemberState, Rejection};
 use crate::money::Money;
 use crate::month::{age_on, Month};
+use crate::terms::Tier;
 
 /// Decides `credit_retiree_allocation`: one retiree's allocation (and surcharges), or every
 /// retiree's for whom the month is allocatable.

@@ -7,11 +7,11 @@ use super::{
     alive_on, credit, employee_scheme, not_retired, open_on, subject, Context, Decision, Subject,
 };
 use crate::domain::{
-    current_gap, is_past_month, Command, Contribution, ErrorCode, Event, MonthCover, Payer,
-    Rejection,
+    current_gap, is_past_month, Command, Contribution, ErrorCode, Event, MonthCover, Rejection,
 };
 use crate::money::Money;
 use crate::month::{age_on, Month};
+use crate::terms::Payer;
 
 pub(super) fn contribute(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
     let Command::Contribute {

@@ -5,12 +5,11 @@
 use chrono::NaiveDate;
 
 use super::Subject;
-use crate::domain::{
-    CreditParts, EmployerClass, ErrorCode, Payer, Rejection, Scheme, SurchargePaid, Tier,
-};
+use crate::domain::{CreditParts, ErrorCode, Rejection, SurchargePaid};
 use crate::money::{Money, Rate};
 use crate::month::Month;
 use crate::policy::{ContributionTerms, RegionPolicy, SurchargeGroup, SurchargePer};
+use crate::terms::{EmployerClass, Payer, Scheme, Tier};
 
 /// A contribution's shares, credit and surcharges, with the rule in words.
 pub(super) struct Priced {

@@ -9,9 +9,10 @@ use chrono::{Datelike, NaiveDate};
 
 use super::{employee_scheme, subject, Context, Decision, Subject};
 use crate::domain::accrual::{accrue, Accrual};
-use crate::domain::{ErrorCode, Event, MemberId, MemberState, Rejection, Scheme};
+use crate::domain::{ErrorCode, Event, MemberId, MemberState, Rejection};
 use crate::money::{Money, MONEY_YUAN_MAX};
 use crate::month::{YEAR_MAX, YEAR_MIN};
+use crate::terms::Scheme;
 
 /// Decides `credit_interest` for `year`: one member's, or every open employee account's for
 /// which the year is due (others are skipped, so a rerun credits only the missing ones).

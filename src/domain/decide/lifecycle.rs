@@ -8,11 +8,12 @@ use super::{
     open_on, subject, Context, Decision, Subject,
 };
 use crate::domain::{
-    coverage_on, Command, DeemedBasis, ErrorCode, Event, MemberId, MonthSpan, Payer, Rejection,
-    RetirementCategory, Sex, Status, SurchargePaid, SuspendReason,
+    coverage_on, Command, DeemedBasis, ErrorCode, Event, MemberId, MonthSpan, Rejection,
+    RetirementCategory, Status, SurchargePaid, SuspendReason,
 };
 use crate::money::Money;
 use crate::month::{add_months, Month};
+use crate::terms::{Payer, Sex};
 
 /// Most months one command may add: 100 years.
 pub const MONTHS_PER_COMMAND_MAX: u32 = 1200;
@@ -487,7 +488,7 @@ pub(super) fn lump_sum_makeup(
     let month = Month::of(date);
     let (employer_rate, _) = s
         .policy
-        .employer_rate(month, crate::domain::EmployerClass::Enterprise)?;
+        .employer_rate(month, crate::terms::EmployerClass::Enterprise)?;
     let (employee_rate, _) = s.policy.employee_rate(month)?;
     let rate = employer_rate.plus(employee_rate);
     let amount = base.value.times(months).times_rate(rate);

@@ -20,11 +20,10 @@ use chrono::NaiveDate;
 
 pub use statement::{statement_due, StatementSeal, StatementSeals};
 
-use super::{
-    Command, ErrorCode, Event, MemberId, MemberState, Profile, Rejection, ReversalTarget, Scheme,
-};
+use super::{Command, ErrorCode, Event, MemberId, MemberState, Profile, Rejection, ReversalTarget};
 use crate::month::{YEAR_MAX, YEAR_MIN};
 use crate::policy::{NotInForce, PolicySet, RegionPolicy};
+use crate::terms::Scheme;
 
 /// What a decision reads: the states of the members a command names (see
 /// [`Command::members_read`]; for an allocation to every retiree, every retiree) and the policies.

@@ -4,11 +4,11 @@ use chrono::NaiveDate;
 
 use super::{open_on, resident, subject, Context, Decision, Subject};
 use crate::domain::{
-    coverage_on, Command, ErrorCode, Event, Payer, RefundMonths, RefundReason, RefundedPayment,
-    Rejection, Scheme,
+    coverage_on, Command, ErrorCode, Event, RefundMonths, RefundReason, RefundedPayment, Rejection,
 };
 use crate::money::Money;
 use crate::month::Month;
+use crate::terms::{Payer, Scheme};
 
 /// Most months one refund may name.
 pub const REFUND_MONTHS_MAX: usize = 600;

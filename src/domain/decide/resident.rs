@@ -5,11 +5,12 @@ use chrono::{Datelike, Duration, NaiveDate};
 
 use super::{alive_on, open_on, subject, Context, Decision, Subject};
 use crate::domain::{
-    Command, ErrorCode, Event, MemberId, RefundReason, Rejection, ResidentWaitApplied, Scheme,
+    Command, ErrorCode, Event, MemberId, RefundReason, Rejection, ResidentWaitApplied,
 };
 use crate::money::Money;
 use crate::month::{add_months, age_on, Month, YEAR_MAX, YEAR_MIN};
 use crate::policy::ResidentRules;
+use crate::terms::Scheme;
 
 /// Most missed years one premium may repair (R9): a century.
 pub const REPAIR_YEARS_MAX: u32 = 100;

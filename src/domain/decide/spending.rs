@@ -9,9 +9,10 @@ use super::{
 };
 use crate::domain::{
     Command, ErrorCode, Event, Heir, HeirDestination, InheritanceShare, MemberId, MemberState,
-    Rejection, Scheme, Share, Tier,
+    Rejection, Share,
 };
 use crate::money::Money;
+use crate::terms::{Scheme, Tier};
 
 /// Most heirs one settlement may name.
 pub const HEIRS_MAX: usize = 64;

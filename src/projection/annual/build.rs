@@ -442,7 +442,7 @@ fn note_rates(event: &Event, rates: &mut RatesSeen) {
             if !rates.contribution_credits.contains(&share) {
                 rates.contribution_credits.push(share);
             }
-            rates.individual_payer |= c.payer == crate::domain::Payer::Individual;
+            rates.individual_payer |= c.payer == crate::terms::Payer::Individual;
             rates.second_payment |= !c.counts_month;
         }
         Event::RetireeAllocationCredited { amount, .. } if !rates.allocations.contains(amount) => {

@@ -32,10 +32,11 @@ pub mod recheck;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{MemberId, Payer, Purpose, RefundReason, Scheme, Status};
+use crate::domain::{MemberId, Purpose, RefundReason, Status};
 use crate::money::Money;
 use crate::month::Month;
 use crate::projection::YearRow;
+use crate::terms::{Payer, Scheme};
 
 pub use build::seals_for;
 pub use digest::FIGURES_FORM;
