@@ -5,14 +5,17 @@
 mod allocation;
 mod contribute;
 mod credit;
+mod death;
 mod family;
 mod interest;
 mod lifecycle;
 mod refund;
 mod resident;
+mod retire;
 mod reverse;
 mod spending;
 mod statement;
+mod transfer;
 
 use std::collections::BTreeMap;
 
@@ -59,13 +62,13 @@ pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejectio
             date,
             reason,
         } => lifecycle::suspend(ctx, *member, *date, *reason),
-        Command::TransferIn { .. } => lifecycle::transfer_in(ctx, command),
+        Command::TransferIn { .. } => transfer::transfer_in(ctx, command),
         Command::TransferOut {
             member,
             date,
             to_region,
             to_member,
-        } => lifecycle::transfer_out(ctx, *member, *date, to_region, *to_member),
+        } => transfer::transfer_out(ctx, *member, *date, to_region, *to_member),
         Command::Refund { .. } => refund::refund(ctx, command),
         Command::Retire {
             member,
@@ -73,7 +76,7 @@ pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejectio
             pension,
             ..
         } => {
-            let mut decision = lifecycle::retire(ctx, command)?;
+            let mut decision = retire::retire(ctx, command)?;
             decision.extend(allocation::pension_at_retirement(*member, *date, *pension)?);
             Ok(decision)
         }
@@ -86,14 +89,14 @@ pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejectio
             member,
             date,
             months,
-        } => lifecycle::lump_sum_makeup(ctx, *member, *date, *months),
+        } => retire::lump_sum_makeup(ctx, *member, *date, *months),
         Command::CreditRetireeAllocation { month, member } => {
             allocation::credit_retiree_allocation(ctx, *month, *member)
         }
         Command::CreditInterest { year, member } => interest::credit_interest(ctx, *year, *member),
         Command::RegisterRelative { .. } => family::register_relative(ctx, command),
         Command::Spend { .. } => spending::spend(ctx, command),
-        Command::RecordDeath { member, date } => lifecycle::record_death(ctx, *member, *date),
+        Command::RecordDeath { member, date } => death::record_death(ctx, *member, *date),
         Command::SettleInheritance {
             member,
             date,
