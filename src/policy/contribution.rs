@@ -1,0 +1,176 @@
+//! What a contribution's shares and account credit are under a region's policy: employer and
+//! individual payers, the tiers and the credit's rounding. DOMAIN §2, §12 R3, R7.
+
+use chrono::NaiveDate;
+
+use super::{CreditRounding, NotInForce, RegionPolicy};
+use crate::money::{Money, Rate};
+use crate::month::Month;
+use crate::terms::{EmployerClass, Payer, Tier};
+
+impl RegionPolicy {
+    /// An individual payer's whole rate for a month: the policy's `individual_rate`, or the
+    /// employer rate of `class` plus the employee rate. DOMAIN §12 R3.
+    pub fn individual_rate_of(
+        &self,
+        month: Month,
+        class: EmployerClass,
+    ) -> Result<(Rate, String), NotInForce> {
+        if let Some(entry) = self.individual_rate.at(month.first_day()) {
+            return Ok((entry.value, entry.source.clone()));
+        }
+        let (employer, employer_src) = self.employer_rate(month, class)?;
+        let (employee, employee_src) = self.employee_rate(month)?;
+        Ok((
+            employer.plus(employee),
+            format!("(employer + employee rate: {employer_src} {employee_src})"),
+        ))
+    }
+
+    /// The share of base an individual's payment credits: the policy's `individual_credit_rate`,
+    /// or the employee rate (the member's own part, never an employer share). DOMAIN §12 R3.
+    pub fn individual_credit_rate_of(&self, month: Month) -> Result<(Rate, String), NotInForce> {
+        if let Some(entry) = self.individual_credit_rate.at(month.first_day()) {
+            return Ok((entry.value, entry.source.clone()));
+        }
+        let (employee, src) = self.employee_rate(month)?;
+        Ok((employee, format!("(the employee rate: {src})")))
+    }
+
+    /// Whether the region offers a tier on a date (`with_account` always). DOMAIN §12 R3.
+    pub fn offers_tier(&self, tier: Tier, date: NaiveDate) -> bool {
+        match tier {
+            Tier::WithAccount => true,
+            Tier::PoolOnly => self
+                .tiers
+                .at(date)
+                .is_some_and(|t| t.value.pool_only.is_some()),
+        }
+    }
+
+    /// The terms of a contribution: what each share is and what the account receives.
+    /// DOMAIN §2, §12 R3, R7.
+    pub fn contribution_terms(
+        &self,
+        month: Month,
+        payer: Payer,
+        class: EmployerClass,
+        tier: Tier,
+        age: u32,
+    ) -> Result<ContributionTerms, NotInForce> {
+        let rounding = self
+            .account_credit
+            .at(month.first_day())
+            .map(|e| e.value.credit_rounding)
+            .unwrap_or_default();
+        match payer {
+            Payer::Employer => {
+                let (employee_rate, employee_src) = self.employee_rate(month)?;
+                let (employer_rate, employer_src) = self.employer_rate(month, class)?;
+                let (own, part, credit_src) = self.account_credit_rate(month, age)?;
+                let (own_rate, employer_part_rate) = match tier {
+                    Tier::WithAccount => (own, part),
+                    Tier::PoolOnly => (Rate::ZERO, Rate::ZERO),
+                };
+                Ok(ContributionTerms {
+                    employee_rate,
+                    employer_rate,
+                    own_rate,
+                    employer_part_rate,
+                    rounding,
+                    rule: format!(
+                        "employee {} {employee_src}; employer {} {employer_src}; account credit {} + {} at age {age} {credit_src}{}",
+                        employee_rate.percent(),
+                        employer_rate.percent(),
+                        own_rate.percent(),
+                        employer_part_rate.percent(),
+                        pool_only_note(tier),
+                    ),
+                })
+            }
+            Payer::Individual => self.individual_terms(month, class, tier, rounding),
+        }
+    }
+
+    fn individual_terms(
+        &self,
+        month: Month,
+        class: EmployerClass,
+        tier: Tier,
+        rounding: CreditRounding,
+    ) -> Result<ContributionTerms, NotInForce> {
+        let tier_rate = self.tiers.at(month.first_day()).and_then(|t| {
+            let rate = t.value.pool_only.and_then(|p| p.individual_rate)?;
+            Some((rate, t.source.clone()))
+        });
+        let (total, total_src) = match (tier, tier_rate) {
+            (Tier::PoolOnly, Some(rate)) => rate,
+            _ => self.individual_rate_of(month, class)?,
+        };
+        let (own, own_src) = self.individual_credit_rate_of(month)?;
+        let rule = match tier {
+            Tier::WithAccount => format!(
+                "individual rate {} {total_src}: own part {} credited {own_src}, the rest pooled",
+                total.percent(),
+                own.percent()
+            ),
+            Tier::PoolOnly => format!(
+                "pool_only tier: individual rate {} {total_src}, all pooled, nothing credited [R3]",
+                total.percent()
+            ),
+        };
+        let own = if tier == Tier::WithAccount {
+            own
+        } else {
+            Rate::ZERO
+        };
+        Ok(ContributionTerms {
+            employee_rate: own,
+            employer_rate: Rate::new(total.as_decimal() - own.as_decimal()),
+            own_rate: own,
+            employer_part_rate: Rate::ZERO,
+            rounding,
+            rule,
+        })
+    }
+}
+
+fn pool_only_note(tier: Tier) -> &'static str {
+    match tier {
+        Tier::WithAccount => "",
+        Tier::PoolOnly => "; pool_only tier: nothing credited [R3]",
+    }
+}
+
+/// What a contribution's shares and credit are, and the rules that say so. DOMAIN §12 R3, R7.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContributionTerms {
+    /// The rate of the employee share (an individual: his own, credited part).
+    pub employee_rate: Rate,
+    /// The rate of the employer share (an individual: the part that goes to the pooled fund).
+    pub employer_rate: Rate,
+    /// The credited share of the member's own part.
+    pub own_rate: Rate,
+    /// The credited part of the employer share (before the reform, by age).
+    pub employer_part_rate: Rate,
+    /// How the credit is rounded.
+    pub rounding: CreditRounding,
+    /// The rule in words, with sources.
+    pub rule: String,
+}
+
+impl ContributionTerms {
+    /// The account credit of a base under these terms, rounded as they say.
+    pub fn credit(&self, base: Money) -> Money {
+        credit_of(base, self.own_rate, self.employer_part_rate, self.rounding)
+    }
+}
+
+/// The account credit of `base`: own and employer part each rounded half-up and summed, or
+/// (combined) their sum rounded once. DOMAIN §12 R7.
+pub fn credit_of(base: Money, own: Rate, part: Rate, rounding: CreditRounding) -> Money {
+    match rounding {
+        CreditRounding::Separate => base.times_rate(own) + base.times_rate(part),
+        CreditRounding::Combined => base.times_rate(own.plus(part)),
+    }
+}
