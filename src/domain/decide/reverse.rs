@@ -9,7 +9,7 @@
 //! months alone (enrolment, suspension, retirement, death, transfer out, inheritance).
 
 use super::{subject, Context, Decision};
-use crate::domain::{ErrorCode, Event, Rejection, ReversalTarget};
+use crate::domain::{Contribution, ErrorCode, Event, Rejection, ReversalTarget};
 
 /// Decides `reverse`: the compensating event, or why not.
 pub(super) fn reverse(
@@ -81,23 +81,7 @@ fn check_reversible(
     target: &ReversalTarget,
 ) -> Result<(), Rejection> {
     match &target.event {
-        Event::ContributionPosted(c) => {
-            let payment = state
-                .months
-                .get(&c.month)
-                .and_then(|cover| cover.payment(c.payer));
-            match payment {
-                Some(p) if p.refunded => Err(not_reversible(
-                    target,
-                    "the payment was refunded since; reverse the refund first",
-                )),
-                Some(p) if p.posted == c.date && p.credit == c.account_credit => Ok(()),
-                _ => Err(not_reversible(
-                    target,
-                    "a later payment replaced it for that month",
-                )),
-            }
-        }
+        Event::ContributionPosted(c) => check_payment_on_record(state, target, c),
         Event::PremiumPaid { coverage_year, .. } => match state.coverage.get(coverage_year) {
             Some(c) if c.refunded => Err(not_reversible(
                 target,
@@ -148,6 +132,30 @@ fn check_reversible(
         | Event::InheritanceReceived { .. } => Err(not_reversible(
             target,
             "it changes the member's status, not only money and months",
+        )),
+    }
+}
+
+/// A contribution is reversed only while its payment is the one on record for the month, and
+/// not refunded.
+fn check_payment_on_record(
+    state: &crate::domain::MemberState,
+    target: &ReversalTarget,
+    c: &Contribution,
+) -> Result<(), Rejection> {
+    let payment = state
+        .months
+        .get(&c.month)
+        .and_then(|cover| cover.payment(c.payer));
+    match payment {
+        Some(p) if p.refunded => Err(not_reversible(
+            target,
+            "the payment was refunded since; reverse the refund first",
+        )),
+        Some(p) if p.posted == c.date && p.credit == c.account_credit => Ok(()),
+        _ => Err(not_reversible(
+            target,
+            "a later payment replaced it for that month",
         )),
     }
 }

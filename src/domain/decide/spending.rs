@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 
 use super::{
     alive_on, employee_scheme, family, interest, not_before_last_event, open_on, subject, Context,
-    Decision,
+    Decision, Subject,
 };
 use crate::domain::{
     Command, ErrorCode, Event, Heir, HeirDestination, InheritanceShare, MemberId, MemberState,
@@ -98,6 +98,30 @@ pub(super) fn settle_inheritance(
     let (interest, interest_total) = interest::at_closing(&s, date)?;
     let balance = s.state.balance + interest_total;
     let amounts = split(balance, heirs)?;
+    let (shares, received) = hand_out(ctx, &s, date, heirs, amounts, balance);
+    let settled = Event::InheritanceSettled {
+        date,
+        balance,
+        shares,
+    };
+    let mut events: Decision = interest.into_iter().map(|e| (member, e)).collect();
+    events.push((member, settled));
+    events.extend(received);
+    Ok(events)
+}
+
+/// Each heir's share as the settlement records it, and an `inheritance_received` for each heir
+/// whose account takes a positive share (R11); without heirs the whole balance goes to the
+/// pooled fund.
+fn hand_out(
+    ctx: &Context<'_>,
+    s: &Subject<'_>,
+    date: NaiveDate,
+    heirs: &[Heir],
+    amounts: Vec<Money>,
+    balance: Money,
+) -> (Vec<InheritanceShare>, Decision) {
+    let member = s.state.member;
     let mut shares = Vec::with_capacity(heirs.len().max(1));
     let mut decision = Vec::new();
     for (heir, amount) in heirs.iter().zip(amounts) {
@@ -138,20 +162,7 @@ pub(super) fn settle_inheritance(
             destination: HeirDestination::PooledFund,
         });
     }
-    decision.insert(
-        0,
-        (
-            member,
-            Event::InheritanceSettled {
-                date,
-                balance,
-                shares,
-            },
-        ),
-    );
-    let mut events: Decision = interest.into_iter().map(|e| (member, e)).collect();
-    events.extend(decision);
-    Ok(events)
+    (shares, decision)
 }
 
 /// An heir insured here (R11): an employee-scheme member of the same region whose account is
