@@ -690,7 +690,7 @@ async fn check(ledger: &Ledger, model: &Model, step: usize) -> Result<(), TestCa
     );
     let head = ledger.head().expect("head").position;
     prop_assert_eq!(head, model.events, "step {}: events appended", step);
-    let events = ledger.store().read_from(1, usize::MAX).expect("read");
+    let events = ledger.log().read_from(1, usize::MAX).expect("read");
     let positions: Vec<u64> = events.iter().map(|e| e.position).collect();
     prop_assert_eq!(positions, (1..=head).collect::<Vec<_>>(), "gapless");
     let report = ledger.verify(|_, _| {}).await.expect("chain");

@@ -160,7 +160,7 @@ async fn replay_equals_checkpoints_after_the_demo_sample() {
         .collect();
     let dir = tempfile::tempdir().expect("tempdir");
     let l = Ledger::open(dir.path()).await.expect("open");
-    assert!(l.submit_batch(&lines).await.iter().all(Result::is_ok));
+    assert!(l.submit_json_batch(&lines).await.iter().all(Result::is_ok));
     let report = l.verify(|_, _| {}).await.expect("verify");
     assert!(report.is_clean(), "{report}");
     assert_eq!(

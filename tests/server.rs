@@ -400,7 +400,7 @@ fn sigterm_during_load_keeps_every_acknowledged_command_and_closes_streams() {
         let ledger = member_ledger::Ledger::open(&data).await.expect("reopens");
         for (position, hash, key) in &acknowledged {
             let stored = ledger
-                .store()
+                .log()
                 .event_at(*position)
                 .expect("read")
                 .expect("present");
