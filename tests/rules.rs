@@ -1,4 +1,4 @@
-//! Rule tests, given / when / then, each named for its DOMAIN.md rule and tag.
+//! Rule tests, given / when / then, each named for its docs/RULES.md section and tag (`s4_…`: §4).
 
 use member_ledger::projection::ViewAt;
 use member_ledger::Ledger;

@@ -221,7 +221,7 @@ enum Sub {
         #[command(subcommand)]
         action: PolicyAction,
     },
-    /// Serve the ledger over HTTP (CONTRACT.md "HTTP service") until SIGTERM; prints
+    /// Serve the ledger over HTTP (docs/CONTRACT.md "HTTP service") until SIGTERM; prints
     /// `listening on ADDR` once it accepts connections. SIGHUP reads the tokens file again.
     Serve {
         /// Address to listen on (`127.0.0.1:0` picks a free port).

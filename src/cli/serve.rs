@@ -1,4 +1,4 @@
-//! `serve`: the ledger over HTTP (CONTRACT.md "HTTP service") until SIGTERM or Ctrl-C, the
+//! `serve`: the ledger over HTTP (docs/CONTRACT.md "HTTP service") until SIGTERM or Ctrl-C, the
 //! tokens file read again on SIGHUP.
 
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Views derived from the log: the account view, the statement, and replay.
 //!
-//! - [`AccountView`]: CONTRACT.md's account view of a [`crate::domain::MemberState`] on a date.
+//! - [`AccountView`]: docs/CONTRACT.md's account view of [`crate::domain::MemberState`] on a date.
 //! - [`Statement`]: every event of a member with its effect and running balance.
 //! - [`AnnualStatement`]: the member's annual statement (年度对账单) of a year, its page and its
 //!   sealed digest ([`annual`]).
