@@ -148,7 +148,7 @@ async fn not_found(_caller: Caller) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "no such route; see CONTRACT.md \"HTTP service\"",
+        "no such route; see docs/CONTRACT.md \"HTTP service\"",
     )
 }
 
