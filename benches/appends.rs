@@ -149,7 +149,7 @@ async fn batched(ledger: &Ledger, rounds: u64) -> Duration {
         .collect();
     let started = Instant::now();
     for lines in &batches {
-        let results = ledger.submit_batch(lines).await;
+        let results = ledger.submit_json_batch(lines).await;
         assert!(results.iter().all(Result::is_ok), "a batch was refused");
     }
     started.elapsed()
@@ -219,20 +219,20 @@ impl Case {
         }
     }
 
-    async fn run(self, ledger: &Ledger, rounds: u64) -> Duration {
+    async fn run(self, ledger: &Ledger, store: &Arc<dyn EventStore>, rounds: u64) -> Duration {
         match self {
             Case::OneAtATime => one_at_a_time(ledger, rounds).await,
             Case::Concurrent => concurrently(ledger, rounds).await,
             Case::Batched => batched(ledger, rounds).await,
             Case::StoreOne | Case::StoreConcurrent => {
-                let store = ledger.store().clone();
+                let store = Arc::clone(store);
                 let threads = self.writers();
                 tokio::task::spawn_blocking(move || store_concurrently(&store, threads, rounds))
                     .await
                     .expect("the appends")
             }
             Case::StoreGroups => {
-                let store = ledger.store().clone();
+                let store = Arc::clone(store);
                 tokio::task::spawn_blocking(move || store_groups(store.as_ref(), rounds))
                     .await
                     .expect("the groups")
@@ -263,9 +263,9 @@ fn appends(c: &mut Criterion) {
         group.measurement_time(Duration::from_secs(10));
         group.throughput(Throughput::Elements(case.elements()));
         for (backend, store, _dir) in backends(case.writers()) {
-            let ledger = Ledger::with_store(store, PolicySet::shipped());
+            let ledger = Ledger::with_store(Arc::clone(&store), PolicySet::shipped());
             group.bench_function(backend, |b| {
-                b.iter_custom(|rounds| rt.block_on(case.run(&ledger, rounds)))
+                b.iter_custom(|rounds| rt.block_on(case.run(&ledger, &store, rounds)))
             });
         }
         group.finish();

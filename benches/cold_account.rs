@@ -26,7 +26,7 @@ fn main() {
         };
         let lines: Vec<String> = (0..p.members).flat_map(|i| p.career(i)).collect();
         assert!(runtime
-            .block_on(ledger.submit_batch(&lines))
+            .block_on(ledger.submit_json_batch(&lines))
             .iter()
             .all(Result::is_ok));
         path
@@ -38,7 +38,7 @@ fn main() {
     let opened = Instant::now();
     let ledger = runtime.block_on(Ledger::open(&path)).expect("open");
     let open = opened.elapsed();
-    let members = ledger.store().members().expect("members");
+    let members = ledger.log().members().expect("members");
     let step = (members.len() / reads.max(1)).max(1);
     let mut times: Vec<Duration> = Vec::new();
     for member in members.iter().step_by(step).take(reads) {

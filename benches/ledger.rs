@@ -101,7 +101,7 @@ fn submits(c: &mut Criterion) {
                     (0..p.members).flat_map(|i| p.career(i)).collect::<Vec<_>>()
                 },
                 |lines| {
-                    let results = rt.block_on(ledger.submit_batch(&lines));
+                    let results = rt.block_on(ledger.submit_json_batch(&lines));
                     assert!(results.iter().all(Result::is_ok));
                 },
                 BatchSize::PerIteration,
@@ -123,7 +123,7 @@ fn reads(c: &mut Criterion) {
     let p = population(members, 7);
     for chunk in (0..p.members).collect::<Vec<_>>().chunks(14) {
         let lines: Vec<String> = chunk.iter().flat_map(|i| p.career(*i)).collect();
-        let results = rt.block_on(ledger.submit_batch(&lines));
+        let results = rt.block_on(ledger.submit_json_batch(&lines));
         assert!(results.iter().all(Result::is_ok));
     }
     let events = ledger.head().expect("head").position;

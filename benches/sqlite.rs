@@ -37,7 +37,7 @@ fn stored_batches(rt: &tokio::runtime::Runtime) -> Vec<Vec<(StoredEvent, String)
                 start_year: 1998,
             };
             let lines: Vec<String> = (0..p.members).flat_map(|i| p.career(i)).collect();
-            rt.block_on(ledger.submit_batch(&lines))
+            rt.block_on(ledger.submit_json_batch(&lines))
                 .into_iter()
                 .flat_map(|r| r.expect("accepted").events)
                 .map(|e| {
@@ -171,7 +171,7 @@ fn sqlite(c: &mut Criterion) {
         };
         let lines: Vec<String> = (0..p.members).flat_map(|i| p.career(i)).collect();
         assert!(rt
-            .block_on(ledger.submit_batch(&lines))
+            .block_on(ledger.submit_json_batch(&lines))
             .iter()
             .all(Result::is_ok));
     }
@@ -186,7 +186,7 @@ fn sqlite(c: &mut Criterion) {
                 .len()
         })
     });
-    let members = ledger.store().members().expect("members");
+    let members = ledger.log().members().expect("members");
     group.bench_function(format!("by member on two threads, {events} events"), |b| {
         b.iter(|| {
             rt.block_on(ledger.fold_members(members.clone(), None))

@@ -18,4 +18,14 @@ pub mod synthetic;
 pub mod terms;
 
 pub use audit::verify;
-pub use ledger::{Ledger, QueryError, Receipt, SubmitError, Subscription, SubscriptionCheckpoint};
+
+// What a service needs to submit commands, read views and follow the log, at the crate root.
+pub use codec::EventJson;
+pub use domain::{parse_command, Command, ErrorCode, Event, MemberId, Rejection};
+pub use ledger::{
+    Ledger, QueryError, Receipt, Submission, SubmitError, Subscription, SubscriptionCheckpoint,
+};
+pub use money::{Money, Rate};
+pub use policy::PolicySet;
+pub use projection::{AccountView, AnnualStatement, Point, PointSpec, Statement, ViewAt};
+pub use store::{Head, LogReader, StoreError, StoredEvent};

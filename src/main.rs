@@ -1,4 +1,4 @@
-//! The `member-ledger` command line: JSON Lines in, JSON out, exit codes per CONTRACT.md.
+//! The `member-ledger` command line: JSON Lines in, JSON out, exit codes per docs/CONTRACT.md.
 //!
 //! Only this binary knows about terminals, files and exit codes; everything else is the library.
 

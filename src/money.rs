@@ -304,6 +304,15 @@ impl Money {
     }
 }
 
+impl FromStr for Money {
+    type Err = MoneyError;
+
+    /// The same as [`Money::parse`]: `"1234.56".parse::<Money>()`.
+    fn from_str(text: &str) -> Result<Money, MoneyError> {
+        Money::parse(text)
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = [0u8; 48];

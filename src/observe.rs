@@ -7,8 +7,6 @@
 
 use std::time::Instant;
 
-use crate::store::StoreError;
-
 /// Histogram: seconds one storage flush took (sled: flush + fsync; PostgreSQL: the commit).
 pub const FLUSH_SECONDS: &str = "member_ledger_flush_seconds";
 /// Counter: events made durable (appended) by the store.
@@ -37,7 +35,7 @@ impl Flush {
     }
 
     /// Records how the flush ended: `Ok(events)` made durable, or the error.
-    pub fn finish(self, result: Result<u64, &StoreError>) {
+    pub fn finish(self, result: Result<u64, &dyn std::fmt::Display>) {
         let elapsed = self.started.elapsed();
         let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         metrics::histogram!(FLUSH_SECONDS, "backend" => self.backend).record(elapsed.as_secs_f64());

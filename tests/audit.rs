@@ -276,7 +276,7 @@ async fn a_value_changed_directly_in_sled_is_named_by_its_position() {
 
 #[tokio::test]
 async fn diff_lists_exactly_the_events_between_two_points() {
-    use member_ledger::audit::diff::Point;
+    use member_ledger::projection::Point;
 
     let (_d, l) = given(&[
         enroll("female", "1990-01-01", "2024-01-01"), // 1
@@ -412,8 +412,8 @@ async fn folding_by_member_equals_one_walk_of_the_log() {
         start_year: 2010,
     };
     let lines: Vec<String> = (0..p.members).flat_map(|i| p.career(i)).collect();
-    assert!(l.submit_batch(&lines).await.iter().all(Result::is_ok));
-    let members = l.store().members().expect("members");
+    assert!(l.submit_json_batch(&lines).await.iter().all(Result::is_ok));
+    let members = l.log().members().expect("members");
     assert_eq!(members.len(), 6);
     for as_of in [None, Some("2015-06-30".parse().expect("date"))] {
         let walked = l

@@ -38,7 +38,11 @@ async fn two_handles_batching_on_the_same_members_lose_nothing() {
             )
         })
         .collect();
-    assert!(a.submit_batch(&enrolments).await.iter().all(Result::is_ok));
+    assert!(a
+        .submit_json_batch(&enrolments)
+        .await
+        .iter()
+        .all(Result::is_ok));
     // Warm both caches, so each decides on states the other moves on.
     for i in 0..MEMBERS {
         let id = member(i).parse().expect("uuid");
@@ -64,7 +68,8 @@ async fn two_handles_batching_on_the_same_members_lose_nothing() {
         lines
     };
     let (lines_a, lines_b) = (batch(0), batch(1));
-    let (results_a, results_b) = tokio::join!(a.submit_batch(&lines_a), b.submit_batch(&lines_b));
+    let (results_a, results_b) =
+        tokio::join!(a.submit_json_batch(&lines_a), b.submit_json_batch(&lines_b));
     for (line, result) in lines_a
         .iter()
         .zip(&results_a)
@@ -90,4 +95,76 @@ async fn two_handles_batching_on_the_same_members_lose_nothing() {
     );
     let report = a.verify(|_, _| {}).await.expect("verify");
     assert!(report.is_clean(), "{report}");
+}
+
+/// Given the same commands as JSON lines and as typed submissions (one of them under a key of
+/// 257 bytes, one over the balance), when each form is submitted as a batch to its own ledger,
+/// then both answer the same for each command (positions, events, rejection codes) and the
+/// oversized key is `invalid_input` that wrote nothing, in both.
+#[tokio::test]
+async fn a_typed_batch_answers_as_the_same_json_lines() {
+    use member_ledger::{parse_command, Submission};
+    let long_key = "k".repeat(257);
+    let m = member(900);
+    let lines = vec![
+        format!(
+            r#"{{"type":"enroll","member":"{m}","region":"luzhou","scheme":"employee","sex":"male","birth_date":"1980-01-01","date":"2024-01-01"}}"#
+        ),
+        format!(
+            r#"{{"type":"contribute","member":"{m}","month":"2024-01","wage":"6000.00","payer":"employer","key":"c-1"}}"#
+        ),
+        format!(
+            r#"{{"type":"spend","member":"{m}","date":"2024-02-01","amount":"10.00","purpose":"pharmacy","key":"{long_key}"}}"#
+        ),
+        format!(
+            r#"{{"type":"spend","member":"{m}","date":"2024-02-02","amount":"99999.00","purpose":"pharmacy"}}"#
+        ),
+        format!(
+            r#"{{"type":"spend","member":"{m}","date":"2024-02-03","amount":"10.00","purpose":"pharmacy","key":"s-1"}}"#
+        ),
+    ];
+    // The typed form of each line; the long key is set by hand (JSON parsing refuses it).
+    let typed: Vec<Submission> = lines
+        .iter()
+        .map(|line| {
+            let cut = line.replace(&format!(r#","key":"{long_key}""#), "");
+            let (command, key) = parse_command(&cut).expect("the line parses");
+            let key = if cut.len() == line.len() {
+                key
+            } else {
+                Some(long_key.clone())
+            };
+            Submission { command, key }
+        })
+        .collect();
+    let (_a_dir, a) = common_ledger().await;
+    let (_b_dir, b) = common_ledger().await;
+    let from_json = a.submit_json_batch(&lines).await;
+    let from_typed = b.submit_batch(typed).await;
+    assert_eq!(from_json.len(), 5);
+    let answer = |r: &Result<member_ledger::Receipt, member_ledger::SubmitError>| match r {
+        Ok(receipt) => format!("ok {} {}", receipt.position, receipt.events.len()),
+        Err(member_ledger::SubmitError::Rejected(r)) => format!("refused {}", r.code.as_str()),
+        Err(e) => format!("failed {e}"),
+    };
+    let json_answers: Vec<String> = from_json.iter().map(answer).collect();
+    let typed_answers: Vec<String> = from_typed.iter().map(answer).collect();
+    assert_eq!(json_answers, typed_answers);
+    assert_eq!(typed_answers[2], "refused invalid_input");
+    assert_eq!(typed_answers[3], "refused insufficient_balance");
+    assert!(typed_answers[4].starts_with("ok "), "{}", typed_answers[4]);
+    for ledger in [&a, &b] {
+        let id = m.parse().expect("member id");
+        let events = ledger.log().read_member(id, None).expect("events");
+        assert_eq!(events.len(), 3, "enrolment, contribution, one spend");
+        assert!(events
+            .iter()
+            .all(|e| e.idempotency_key.as_deref() != Some(long_key.as_str())));
+    }
+}
+
+async fn common_ledger() -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Ledger::open(dir.path()).await.expect("open");
+    (dir, ledger)
 }

@@ -184,7 +184,7 @@ async fn sixteen_tasks_lose_nothing_and_equal_a_sequential_replay() {
 
     // Gapless positions, and every event past the enrolments was acknowledged to someone.
     let head = ledger.head().expect("head").position;
-    let events = ledger.store().read_from(1, usize::MAX).expect("read");
+    let events = ledger.log().read_from(1, usize::MAX).expect("read");
     let positions: Vec<u64> = events.iter().map(|e| e.position).collect();
     assert_eq!(positions, (1..=head).collect::<Vec<_>>(), "gapless");
     for e in &events[usize::try_from(MEMBERS).expect("small")..] {

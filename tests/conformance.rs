@@ -512,7 +512,7 @@ fn the_ledger_submits_answers_and_verifies_on_every_backend() {
             let again = ledger.submit_json(&contribute("2024-01")).await.expect("retry");
             assert_eq!(first, again, "{}: a retried key answers the first receipt", f.backend);
             let lines: Vec<String> = ["2024-02", "2024-03", "2024-01"].map(contribute).to_vec();
-            let results = ledger.submit_batch(&lines).await;
+            let results = ledger.submit_json_batch(&lines).await;
             assert!(results[..2].iter().all(Result::is_ok), "{}", f.backend);
             assert_eq!(results[2].as_ref().ok(), Some(&first), "{}", f.backend);
             let duplicate_month = format!(

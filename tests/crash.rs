@@ -98,7 +98,7 @@ fn run_and_kill(data: &std::path::Path, cycle: usize) -> Vec<(u64, String)> {
 /// Every keyed command is whole: its record names exactly the events carrying its key, and a
 /// settlement has its three events. Returns the number of events checked.
 fn assert_whole_commands(ledger: &member_ledger::Ledger) -> usize {
-    let events = ledger.store().read_from(1, usize::MAX).expect("read log");
+    let events = ledger.log().read_from(1, usize::MAX).expect("read log");
     let mut by_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for e in &events {
         let key = e
@@ -108,7 +108,7 @@ fn assert_whole_commands(ledger: &member_ledger::Ledger) -> usize {
         by_key.entry(key).or_default().push(e.position);
     }
     for (key, positions) in &by_key {
-        let record = ledger.store().idempotency(key).expect("read key");
+        let record = ledger.log().idempotency(key).expect("read key");
         let record = record.unwrap_or_else(|| panic!("events of {key} without its key record"));
         assert_eq!(
             record.positions(),
@@ -151,7 +151,7 @@ fn acknowledged_commands_survive_sigkill_and_nothing_is_half_visible() {
             assert!(report.is_clean(), "{report}");
             events_checked += assert_whole_commands(&ledger);
             for (position, hash) in &acknowledged {
-                let events = ledger.store().read_from(*position, 1).expect("read");
+                let events = ledger.log().read_from(*position, 1).expect("read");
                 assert_eq!(
                     events.first().map(|e| hex::encode(e.hash())),
                     Some(hash.clone()),

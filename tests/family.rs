@@ -174,7 +174,7 @@ async fn r14_a_relatives_premium_in_a_batch_reads_and_writes_both_members() {
     let (_d, l) = given_with(example_policies(), &[]).await;
     let mut lines = family();
     lines.push(premium_for(C, "300.00", Some(2025)));
-    let results = l.submit_batch(&lines).await;
+    let results = l.submit_json_batch(&lines).await;
     let last = results.last().expect("results").as_ref().expect("accepted");
     assert_eq!(last.events.len(), 2);
     assert_eq!(balance(&l, P).await, "500.00");

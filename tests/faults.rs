@@ -82,7 +82,7 @@ fn assert_storage_error(result: Result<member_ledger::Receipt, SubmitError>, wha
 /// carry its key, and the settlement has all of its events or none.
 async fn assert_whole_commands(ledger: &Ledger) -> usize {
     let head = ledger.head().expect("head").position;
-    let events = ledger.store().read_from(1, usize::MAX).expect("read log");
+    let events = ledger.log().read_from(1, usize::MAX).expect("read log");
     assert_eq!(events.len() as u64, head, "gapless up to the head");
     let mut by_key: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
     for e in &events {
@@ -91,7 +91,7 @@ async fn assert_whole_commands(ledger: &Ledger) -> usize {
         }
     }
     for (key, positions) in &by_key {
-        let record = ledger.store().idempotency(key).expect("read key");
+        let record = ledger.log().idempotency(key).expect("read key");
         let record = record.unwrap_or_else(|| panic!("events of key {key} without its record"));
         assert_eq!(
             record.positions(),

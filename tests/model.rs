@@ -4,7 +4,7 @@
 //! for another command, and restarts (the ledger dropped and its directory reopened).
 //!
 //! The reference model below shares no code with the ledger's domain: it holds balances in integer
-//! fen and recomputes the few rules it needs from DOMAIN.md, on a timeline chosen so that each
+//! fen and recomputes the few rules it needs from docs/RULES.md, on a timeline chosen so that each
 //! rule stays simple (all contribution months fall after the Luzhou reform of 2023-01-01, so an
 //! account credit is the member's own 2 % of the wage, rounded half-up to the fen; every debit is
 //! dated after every credit). Contributions may be posted late (up to 2024-07-31) and for the
@@ -690,7 +690,7 @@ async fn check(ledger: &Ledger, model: &Model, step: usize) -> Result<(), TestCa
     );
     let head = ledger.head().expect("head").position;
     prop_assert_eq!(head, model.events, "step {}: events appended", step);
-    let events = ledger.store().read_from(1, usize::MAX).expect("read");
+    let events = ledger.log().read_from(1, usize::MAX).expect("read");
     let positions: Vec<u64> = events.iter().map(|e| e.position).collect();
     prop_assert_eq!(positions, (1..=head).collect::<Vec<_>>(), "gapless");
     let report = ledger.verify(|_, _| {}).await.expect("chain");

@@ -108,7 +108,7 @@ proptest! {
                 .map(|i| format!(r#"{{"type":"enroll","member":"{}","region":"luzhou","scheme":"employee","sex":"male","birth_date":"1980-01-01","date":"2022-01-01"}}"#, member(i)))
                 .collect();
             lines.extend(ops.iter().map(line));
-            ledger.submit_batch(&lines).await;
+            ledger.submit_json_batch(&lines).await;
             let states = ledger.replay_all().await.expect("replay");
             prop_assert_eq!(&states, &ledger.checkpoints().await.expect("checkpoints"));
             let mut inflow = Money::ZERO;
@@ -120,7 +120,7 @@ proptest! {
                 balances += s.balance;
                 let counted: BTreeSet<_> = s.months.iter().filter(|(_, c)| c.counts()).map(|(m, _)| *m).collect();
                 prop_assert_eq!(s.months_actual() as usize, counted.len());
-                let events = ledger.store().read_member(s.member, None).expect("events");
+                let events = ledger.log().read_member(s.member, None).expect("events");
                 for e in events {
                     let event = member_ledger::codec::decode(&e).expect("decode");
                     match event {

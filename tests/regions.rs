@@ -1,4 +1,4 @@
-//! Per-region rule tests, given / when / then, each named for its DOMAIN.md section and the tag
+//! Per-region rule tests, given / when / then, each named for its docs/RULES.md section and the tag
 //! of its source (`004` Chongqing, `003` Shenyang and Fuzhou, `001` Shanghai children, `000 Q44`
 //! Luzhou's base bounds with an [ill] wage table).
 

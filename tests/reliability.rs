@@ -137,7 +137,7 @@ async fn commands_decided_after_a_storage_failure_answer_storage_error() {
     lines.push(enroll("00000000-0000-4000-8000-000000000590"));
     lines.push("{not json".into());
     plan.fail_nth_batch(2);
-    let results = l.submit_batch(&lines).await;
+    let results = l.submit_json_batch(&lines).await;
     for (i, result) in results.iter().enumerate().take(601) {
         assert!(
             matches!(result, Err(SubmitError::Storage(_))),

@@ -1,4 +1,4 @@
-//! Rule tests, given / when / then, each named for its DOMAIN.md rule and tag.
+//! Rule tests, given / when / then, each named for its docs/RULES.md section and tag (`s4_…`: §4).
 
 use member_ledger::projection::ViewAt;
 use member_ledger::Ledger;
@@ -160,7 +160,7 @@ async fn replay_equals_checkpoints_after_the_demo_sample() {
         .collect();
     let dir = tempfile::tempdir().expect("tempdir");
     let l = Ledger::open(dir.path()).await.expect("open");
-    assert!(l.submit_batch(&lines).await.iter().all(Result::is_ok));
+    assert!(l.submit_json_batch(&lines).await.iter().all(Result::is_ok));
     let report = l.verify(|_, _| {}).await.expect("verify");
     assert!(report.is_clean(), "{report}");
     assert_eq!(

@@ -1,4 +1,4 @@
-//! End to end against a spawned `member-ledger serve` (CONTRACT.md "HTTP service"), with a real
+//! End to end against a spawned `member-ledger serve` (docs/CONTRACT.md "HTTP service"), by a real
 //! HTTP client: access control, batches, idempotency through the header, the event stream
 //! resumed after a disconnect, SIGTERM during load, hostile requests, and the command line
 //! talking to the server.
@@ -400,7 +400,7 @@ fn sigterm_during_load_keeps_every_acknowledged_command_and_closes_streams() {
         let ledger = member_ledger::Ledger::open(&data).await.expect("reopens");
         for (position, hash, key) in &acknowledged {
             let stored = ledger
-                .store()
+                .log()
                 .event_at(*position)
                 .expect("read")
                 .expect("present");

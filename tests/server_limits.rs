@@ -208,7 +208,7 @@ fn a_shutdown_answers_the_command_in_flight_and_it_is_durable() {
     assert!(TcpStream::connect(&server.addr).is_err());
     let runtime = Arc::clone(&server.runtime);
     let stored = runtime
-        .block_on(async { server.ledger.store().event_at(1) })
+        .block_on(async { server.ledger.log().event_at(1) })
         .expect("read");
     assert!(stored.is_some_and(|e| e.actor.as_deref() == Some("t")));
 }

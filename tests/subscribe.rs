@@ -92,7 +92,11 @@ fn no_call_blocks_a_current_thread_runtime_while_storage_works() {
         // Each of these runs for many milliseconds on storage; the timer keeps ticking.
         let before = ticks.load(Ordering::Relaxed);
         let started = std::time::Instant::now();
-        assert!(ledger.submit_batch(&lines).await.iter().all(Result::is_ok));
+        assert!(ledger
+            .submit_json_batch(&lines)
+            .await
+            .iter()
+            .all(Result::is_ok));
         ledger.replay_all().await.expect("replay");
         let report = ledger.verify(|_, _| {}).await.expect("verify");
         assert!(report.is_clean(), "{report}");

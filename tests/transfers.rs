@@ -108,11 +108,11 @@ proptest! {
             let ledger = Ledger::open(dir.path()).await.expect("open");
             let mut lines = enrolments();
             lines.extend(ops.iter().map(line));
-            ledger.submit_batch(&lines).await;
+            ledger.submit_json_batch(&lines).await;
             let states = ledger.replay_all().await.expect("replay");
             prop_assert_eq!(&states, &ledger.checkpoints().await.expect("checkpoints"));
             let head = ledger.head().expect("head").position;
-            let events = ledger.store().read_from(1, usize::try_from(head).expect("usize")).expect("read");
+            let events = ledger.log().read_from(1, usize::try_from(head).expect("usize")).expect("read");
             let decoded: Vec<_> = events.iter().map(|e| (e, decode(e).expect("decode"))).collect();
             let (mut inflow, mut outflow) = (Money::ZERO, Money::ZERO);
             for (i, (stored, event)) in decoded.iter().enumerate() {

@@ -6,8 +6,6 @@
 //! "what did the member's statement of position 812 not yet know about 2023?".
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::str::FromStr;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -17,61 +15,8 @@ use crate::codec;
 use crate::domain::MemberId;
 use crate::money::Money;
 use crate::policy::PolicySet;
-use crate::projection::{describe, fold_member, AccountView};
+use crate::projection::{describe, fold_member, AccountView, Point};
 use crate::store::{StoreError, StoredEvent};
-
-/// A point of a member's history.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Point {
-    /// In force on this date.
-    Date(NaiveDate),
-    /// Known after this log position.
-    Position(u64),
-    /// Known after this log position and in force on this date: what a statement issued at
-    /// that position said about that date (`P@YYYY-MM-DD`; the command line also takes
-    /// `issued:YEAR`, the member's latest statement of the year as issued).
-    Known {
-        /// The log position.
-        position: u64,
-        /// The date.
-        date: NaiveDate,
-    },
-}
-
-impl FromStr for Point {
-    type Err = String;
-
-    /// `YYYY-MM-DD` is a date; digits are a position; `P@YYYY-MM-DD` both.
-    fn from_str(text: &str) -> Result<Point, String> {
-        if let Ok(position) = text.parse::<u64>() {
-            return Ok(Point::Position(position));
-        }
-        if let Some((position, date)) = text.split_once('@') {
-            return match (position.parse::<u64>(), date.parse::<Point>()) {
-                (Ok(position), Ok(Point::Date(date))) => Ok(Point::Known { position, date }),
-                _ => Err(format!(
-                    "'{text}' is not a log position and a date (P@YYYY-MM-DD)"
-                )),
-            };
-        }
-        NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .map(Point::Date)
-            .map_err(|_| format!("'{text}' is neither a date YYYY-MM-DD nor a log position"))
-    }
-}
-
-impl fmt::Display for Point {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Point::Date(d) => write!(f, "as of {d}"),
-            Point::Position(p) => write!(f, "at position {p}"),
-            Point::Known { position, date } => {
-                write!(f, "as known at position {position}, in force on {date}")
-            }
-        }
-    }
-}
 
 /// An event one side includes and the other does not.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,14 +7,12 @@
 //! - [`diff`]: which events changed which figure between two dates or positions.
 //! - [`dossier`]: a member's events with their hashes, the account at each year end and the
 //!   statement, in one JSON file; [`dossier::verify_dossier`] checks it without the database.
-//! - [`explain`]: each event's amounts spelled out as the rule that produced them.
 //! - [`html`]: one static page for the member.
 //! - [`witness`]: signed checkpoints handed out, checks of the log against them (rollback,
 //!   rewrite), and the inclusion proof a dossier carries.
 
 pub mod diff;
 pub mod dossier;
-pub mod explain;
 pub mod html;
 pub mod recheck;
 pub mod verify;

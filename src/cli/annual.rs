@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use super::audit::progress_bar;
 use super::browser::{find_chromium, print_pdf};
-use super::query::{open, parse_date, parse_member, query_failed};
+use super::common::progress_bar;
+use super::common::{open, parse_date, parse_member, query_failed};
 use super::{fail, EXIT_OK, EXIT_REJECTED};
-use member_ledger::audit::diff::Point;
 use member_ledger::domain::{Command, MemberId};
 use member_ledger::projection::annual::page::{render_html, render_text, Register};
 use member_ledger::projection::AnnualStatement;
@@ -296,40 +295,4 @@ async fn region_member(
         to_pdf(&page, Some(&html), &base.with_extension("pdf"))?;
     }
     Ok(())
-}
-
-/// The prefix of a `diff` point that names an issued statement: `issued:2024`.
-const ISSUED_PREFIX: &str = "issued:";
-
-/// Checks a `diff` point's spelling before the ledger opens.
-pub(super) fn check_point(text: &str) -> Result<(), String> {
-    match text.strip_prefix(ISSUED_PREFIX) {
-        Some(year) => year
-            .parse::<i32>()
-            .map(|_| ())
-            .map_err(|_| format!("'{text}' is not issued:YEAR")),
-        None => text.parse::<Point>().map(|_| ()),
-    }
-}
-
-/// A `diff` point: a date, a position, `P@DATE`, or `issued:YEAR` (the member's latest statement
-/// of the year as issued: known at its position, in force on 31 December).
-pub(super) async fn resolve_point(
-    ledger: &Ledger,
-    member: MemberId,
-    text: &str,
-) -> Result<Point, String> {
-    let Some(year) = text.strip_prefix(ISSUED_PREFIX) else {
-        return text.parse();
-    };
-    let year: i32 = year
-        .parse()
-        .map_err(|_| format!("'{text}' is not issued:YEAR"))?;
-    match ledger.issued_statement(member, year).await {
-        Ok(Some(issued)) => Ok(issued.point(year)),
-        Ok(None) => Err(format!(
-            "no statement of {year} was issued to member {member}"
-        )),
-        Err(e) => Err(e.to_string()),
-    }
 }

@@ -4,24 +4,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::query::{open, parse_date, parse_member, query_failed};
+use super::common::{open, parse_date, parse_member, progress_bar, query_failed};
 use super::{fail, EXIT_OK, EXIT_REJECTED};
-use member_ledger::audit::diff::Point;
 use member_ledger::audit::dossier::{verify_dossier_with, Dossier};
-
-/// A progress bar on standard error for a walk of `total` events (hidden when not a terminal).
-pub(super) fn progress_bar(what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    let style =
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_message(what.to_string());
-    bar
-}
+use member_ledger::domain::MemberId;
+use member_ledger::projection::{Point, PointSpec};
+use member_ledger::Ledger;
 
 pub(super) async fn replay(data: &Path, as_of: Option<&str>) -> u8 {
     let as_of: Option<NaiveDate> = match as_of.map(|d| parse_date(d, "--as-of")).transpose() {
@@ -75,18 +64,17 @@ pub(super) async fn diff(data: &Path, member: &str, from: &str, to: &str, json: 
         Ok(m) => m,
         Err(e) => return fail(e),
     };
-    for text in [from, to] {
-        if let Err(e) = super::annual::check_point(text) {
-            return fail(e);
-        }
-    }
+    let (from, to): (PointSpec, PointSpec) = match (from.parse(), to.parse()) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
+    };
     let ledger = match open(data).await {
         Ok(l) => l,
         Err(status) => return status,
     };
-    let (from, to): (Point, Point) = match (
-        super::annual::resolve_point(&ledger, member, from).await,
-        super::annual::resolve_point(&ledger, member, to).await,
+    let (from, to) = match (
+        resolve(&ledger, member, from).await,
+        resolve(&ledger, member, to).await,
     ) {
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => return fail(e),
@@ -101,6 +89,20 @@ pub(super) async fn diff(data: &Path, member: &str, from: &str, to: &str, json: 
             EXIT_OK
         }
         Err(e) => query_failed(e),
+    }
+}
+
+/// A point of `diff`, or why it names nothing.
+async fn resolve(ledger: &Ledger, member: MemberId, spec: PointSpec) -> Result<Point, String> {
+    match ledger.resolve_point(member, spec).await {
+        Ok(Some(point)) => Ok(point),
+        Ok(None) => Err(match spec {
+            PointSpec::Issued(year) => {
+                format!("no statement of {year} was issued to member {member}")
+            }
+            PointSpec::At(point) => format!("{point} names nothing for member {member}"),
+        }),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -178,6 +180,72 @@ pub(super) async fn verify_dossier_file(data: &Path, file: &Path, against_ledger
         }
         Err(e) => {
             println!("verify-dossier: {e}");
+            EXIT_REJECTED
+        }
+    }
+}
+
+/// `verify`: the whole log checked, with a report; damage is a report, never a crash.
+pub(super) async fn verify(data: &Path) -> u8 {
+    if !super::ledger_may_exist(data) {
+        return fail(format!("no ledger at {}", super::shown(data)));
+    }
+    // Damaged files can make the storage engine itself fail: whatever happens, the answer is a
+    // report of damage, not a crash.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        eprintln!("verify: the storage engine failed on damaged data: {message}");
+    }));
+    let data = data.to_path_buf();
+    let job = tokio::spawn(async move {
+        let ledger = match super::open_ledger(&data).await {
+            Ok(l) => l,
+            Err(e @ member_ledger::store::StoreError::Locked(_)) => {
+                eprintln!("member-ledger: {e}");
+                return super::EXIT_FAILURE;
+            }
+            Err(e) => {
+                println!(
+                    "verify: the database at {} is damaged and does not open: {e}",
+                    super::shown(&data)
+                );
+                return EXIT_REJECTED;
+            }
+        };
+        let bar = progress_bar("verify");
+        let tick = {
+            let bar = bar.clone();
+            move |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+        };
+        let result = ledger.verify(tick).await;
+        bar.finish_and_clear();
+        match result {
+            Ok(report) => {
+                println!("{report}");
+                if report.is_clean() {
+                    EXIT_OK
+                } else {
+                    EXIT_REJECTED
+                }
+            }
+            Err(e) => {
+                println!("verify: the log is damaged: {e}");
+                EXIT_REJECTED
+            }
+        }
+    });
+    match job.await {
+        Ok(status) => status,
+        Err(_) => {
+            println!("verify: the database is damaged: reading it failed (see above)");
             EXIT_REJECTED
         }
     }

@@ -14,14 +14,9 @@ const SAMPLE: &str = include_str!("../../samples/demo.jsonl");
 const POSTED_TWICE_KEY: &str = "demo-li-pharmacy-posted-twice";
 
 pub(super) async fn run(data: &Path) -> u8 {
-    let ledger = match super::open_ledger(data).await {
+    let ledger = match super::common::open_or_create(data).await {
         Ok(l) => l,
-        Err(e) => {
-            return fail(format!(
-                "cannot open the ledger at {}: {e}",
-                super::shown(data)
-            ))
-        }
+        Err(status) => return status,
     };
     let lines: Vec<String> = SAMPLE
         .lines()
@@ -29,7 +24,7 @@ pub(super) async fn run(data: &Path) -> u8 {
         .map(str::to_string)
         .collect();
     let before = ledger.head().map(|h| h.position).unwrap_or(0);
-    let results = ledger.submit_batch(&lines).await;
+    let results = ledger.submit_json_batch(&lines).await;
     let mut rejected = 0;
     for (line, result) in lines.iter().zip(&results) {
         if let Err(e) = result {

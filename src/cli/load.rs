@@ -3,24 +3,19 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::{fail, EXIT_OK, EXIT_REJECTED};
+use super::{EXIT_OK, EXIT_REJECTED};
 use member_ledger::synthetic::Population;
 
-/// Commands per `submit_batch` (one shared flush each).
+/// Commands per `submit_json_batch` (one shared flush each).
 const LOAD_BATCH_COMMANDS: usize = 4096;
 
 pub(super) async fn run(data: &Path, population: Population) -> u8 {
-    let ledger = match super::open_ledger(data).await {
+    let ledger = match super::common::open_or_create(data).await {
         Ok(l) => l,
-        Err(e) => {
-            return fail(format!(
-                "cannot open the ledger at {}: {e}",
-                super::shown(data)
-            ))
-        }
+        Err(status) => return status,
     };
     let before = ledger.head().map(|h| h.position).unwrap_or(0);
-    let bar = super::audit::progress_bar("load");
+    let bar = super::common::progress_bar("load");
     bar.set_length(u64::from(population.members));
     let started = Instant::now();
     let (mut commands, mut rejected) = (0u64, 0u64);
@@ -29,7 +24,7 @@ pub(super) async fn run(data: &Path, population: Population) -> u8 {
     for i in 0..population.members {
         batch.extend(population.career(i));
         if batch.len() >= LOAD_BATCH_COMMANDS || i + 1 == population.members {
-            for (line, result) in batch.iter().zip(ledger.submit_batch(&batch).await) {
+            for (line, result) in batch.iter().zip(ledger.submit_json_batch(&batch).await) {
                 commands += 1;
                 if let Err(member_ledger::SubmitError::Storage(e)) = &result {
                     storage_failed.get_or_insert_with(|| e.to_string());
@@ -53,7 +48,7 @@ pub(super) async fn run(data: &Path, population: Population) -> u8 {
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     let after = ledger.head().map(|h| h.position).unwrap_or(0);
     let events = after - before;
-    let disk = ledger.store().size_on_disk().unwrap_or(0);
+    let disk = ledger.log().size_on_disk().unwrap_or(0);
     #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
     let (rate, per_command) = (events as f64 / seconds, commands as f64 / seconds);
     println!(

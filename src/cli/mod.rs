@@ -4,6 +4,7 @@
 mod annual;
 mod audit;
 mod browser;
+mod common;
 mod demo;
 mod load;
 mod migrate;
@@ -220,7 +221,7 @@ enum Sub {
         #[command(subcommand)]
         action: PolicyAction,
     },
-    /// Serve the ledger over HTTP (CONTRACT.md "HTTP service") until SIGTERM; prints
+    /// Serve the ledger over HTTP (docs/CONTRACT.md "HTTP service") until SIGTERM; prints
     /// `listening on ADDR` once it accepts connections. SIGHUP reads the tokens file again.
     Serve {
         /// Address to listen on (`127.0.0.1:0` picks a free port).
@@ -382,7 +383,7 @@ async fn dispatch(args: Args) -> u8 {
 /// The subcommands that work on the ledger's own files only.
 async fn run_local(data: &Path, command: Sub) -> u8 {
     match command {
-        Sub::Verify { witness: None } => query::verify(data).await,
+        Sub::Verify { witness: None } => audit::verify(data).await,
         Sub::Verify {
             witness: Some(file),
         } => seal::verify_witness(data, &file).await,

@@ -1,46 +1,15 @@
-//! `account`, `statement` and `verify`.
+//! `account` and `statement`.
 
 use std::path::Path;
 
 use chrono::NaiveDate;
 
+use super::common::{open, parse_date, parse_member, query_failed};
 use super::remote::{Remote, RemoteError};
 use super::{fail, EXIT_OK, EXIT_REJECTED};
 use member_ledger::domain::{wire_name, MemberId};
 use member_ledger::projection::{AccountView, Statement, ViewAt};
-use member_ledger::{Ledger, QueryError};
-
-pub(super) fn parse_member(text: &str) -> Result<MemberId, String> {
-    text.parse()
-        .map_err(|_| format!("'{text}' is not a member id (a UUID)"))
-}
-
-pub(super) fn parse_date(text: &str, flag: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("{flag} '{text}' is not a date YYYY-MM-DD"))
-}
-
-pub(super) async fn open(data: &Path) -> Result<Ledger, u8> {
-    if !super::ledger_may_exist(data) {
-        return Err(fail(format!("no ledger at {}", super::shown(data))));
-    }
-    super::open_ledger(data).await.map_err(|e| {
-        fail(format!(
-            "cannot open the ledger at {}: {e}",
-            super::shown(data)
-        ))
-    })
-}
-
-pub(super) fn query_failed(e: QueryError) -> u8 {
-    match e {
-        QueryError::UnknownMember(m) => {
-            eprintln!("member-ledger: member {m} is not enrolled (at that point)");
-            EXIT_REJECTED
-        }
-        other => fail(other),
-    }
-}
+use member_ledger::Ledger;
 
 /// What `account` was asked.
 pub(super) struct AccountArgs<'a> {
@@ -288,69 +257,4 @@ pub(super) enum StatementFormat<'a> {
     Json,
     /// A static page written to a file.
     Html(&'a Path),
-}
-
-pub(super) async fn verify(data: &Path) -> u8 {
-    if !super::ledger_may_exist(data) {
-        return fail(format!("no ledger at {}", super::shown(data)));
-    }
-    // Damaged files can make the storage engine itself fail: whatever happens, the answer is a
-    // report of damage, not a crash.
-    std::panic::set_hook(Box::new(|info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        eprintln!("verify: the storage engine failed on damaged data: {message}");
-    }));
-    let data = data.to_path_buf();
-    let job = tokio::spawn(async move {
-        let ledger = match super::open_ledger(&data).await {
-            Ok(l) => l,
-            Err(e @ member_ledger::store::StoreError::Locked(_)) => {
-                eprintln!("member-ledger: {e}");
-                return super::EXIT_FAILURE;
-            }
-            Err(e) => {
-                println!(
-                    "verify: the database at {} is damaged and does not open: {e}",
-                    super::shown(&data)
-                );
-                return EXIT_REJECTED;
-            }
-        };
-        let bar = super::audit::progress_bar("verify");
-        let tick = {
-            let bar = bar.clone();
-            move |done: u64, total: u64| {
-                bar.set_length(total);
-                bar.set_position(done);
-            }
-        };
-        let result = ledger.verify(tick).await;
-        bar.finish_and_clear();
-        match result {
-            Ok(report) => {
-                println!("{report}");
-                if report.is_clean() {
-                    EXIT_OK
-                } else {
-                    EXIT_REJECTED
-                }
-            }
-            Err(e) => {
-                println!("verify: the log is damaged: {e}");
-                EXIT_REJECTED
-            }
-        }
-    });
-    match job.await {
-        Ok(status) => status,
-        Err(_) => {
-            println!("verify: the database is damaged: reading it failed (see above)");
-            EXIT_REJECTED
-        }
-    }
 }

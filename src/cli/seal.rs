@@ -38,7 +38,7 @@ pub(super) fn load_signer(flag: Option<&Path>) -> Result<Option<Signer>, String>
 
 /// `checkpoint export [--out FILE]`: the latest signed checkpoint of the whole log.
 pub(super) async fn export(data: &Path, out: Option<&Path>) -> u8 {
-    let ledger = match super::query::open(data).await {
+    let ledger = match super::common::open(data).await {
         Ok(l) => l,
         Err(status) => return status,
     };
@@ -72,7 +72,7 @@ pub(super) async fn verify_witness(data: &Path, file: &Path) -> u8 {
             ))
         }
     };
-    let ledger = match super::query::open(data).await {
+    let ledger = match super::common::open(data).await {
         Ok(l) => l,
         Err(status) => return status,
     };

@@ -1,4 +1,4 @@
-//! `serve`: the ledger over HTTP (CONTRACT.md "HTTP service") until SIGTERM or Ctrl-C, the
+//! `serve`: the ledger over HTTP (docs/CONTRACT.md "HTTP service") until SIGTERM or Ctrl-C, the
 //! tokens file read again on SIGHUP.
 
 use std::path::Path;
@@ -20,14 +20,9 @@ pub(super) async fn run(data: &Path, listen: &str, tokens: Option<&Path>) -> u8 
             "no tokens (give --tokens FILE): every request but /v1/health is refused with 401"
         );
     }
-    let ledger = match super::open_ledger(data).await {
+    let ledger = match super::common::open_or_create(data).await {
         Ok(l) => l,
-        Err(e) => {
-            return fail(format!(
-                "cannot open the ledger at {}: {e}",
-                super::shown(data)
-            ))
-        }
+        Err(status) => return status,
     };
     let listener = match TcpListener::bind(listen).await {
         Ok(l) => l,

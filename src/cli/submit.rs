@@ -171,7 +171,7 @@ async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Answer> {
         .iter()
         .filter_map(|l| l.as_ref().ok().cloned())
         .collect();
-    let mut submitted = ledger.submit_batch(&texts).await.into_iter();
+    let mut submitted = ledger.submit_json_batch(&texts).await.into_iter();
     batch
         .into_iter()
         .map(|line| match line {

@@ -13,11 +13,11 @@ use crate::terms::{EmployerClass, Payer, Scheme, Sex, Tier};
 /// Longest idempotency key accepted, in bytes.
 pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 256;
 
-/// A command of CONTRACT.md. `"type"` selects the variant; unknown fields are refused so a typo
+/// A command of docs/CONTRACT.md. `"type"` selects the variant; unknown fields are refused: a typo
 /// never passes silently.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-#[allow(missing_docs)] // The fields are the contract's; CONTRACT.md documents each.
+#[allow(missing_docs)] // The fields are the contract's; docs/CONTRACT.md documents each.
 pub enum Command {
     /// Enrol a member in a region and scheme.
     Enroll {

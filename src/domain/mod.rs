@@ -21,7 +21,10 @@ pub mod strict_json;
 
 use serde::{Deserialize, Serialize};
 
-pub use command::{parse_command, Command, Heir, MonthSpan, RefundMonths, RetirementCategory};
+pub use command::{
+    parse_command, Command, Heir, MonthSpan, RefundMonths, RetirementCategory,
+    IDEMPOTENCY_KEY_BYTES_MAX,
+};
 pub use coverage::{coverage_on, current_gap, is_past_month, CoverageOn, Gap, SCAN_STEPS_MAX};
 pub use decide::{decide, statement_due, Context, Decision, StatementSeal, StatementSeals};
 pub use event::{

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The stable snake_case codes of CONTRACT.md (and a few more the project adds).
+/// The stable snake_case codes of docs/CONTRACT.md "Errors" (and those it lists as added).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::core::{Core, Refused};
 use super::submit::{claim, recordable, rejection_request, wait, Durable};
-use super::{Receipt, SubmitError};
+use super::{Receipt, Submission, SubmitError};
 use crate::domain::{decide, parse_command, Command, Context, MemberId, MemberState, Rejection};
 use crate::store::{AppendOutcome, AppendRequest, GroupTicket, StoreError};
 
@@ -21,6 +21,37 @@ pub const PIPELINE_GROUP_COMMANDS: usize = 512;
 
 /// A command line as parsed: the command and its key, or why it is refused.
 type Parsed = Result<(Command, Option<String>), Rejection>;
+
+/// The commands of a batch: JSON lines (each parsed as the batch reaches it, so a bad line is
+/// that line's rejection) or typed submissions.
+#[derive(Clone, Copy, Debug)]
+pub enum BatchInput<'a> {
+    /// JSON command lines, as `submit` reads them.
+    Json(&'a [String]),
+    /// Commands built in code.
+    Typed(&'a [Submission]),
+}
+
+impl BatchInput<'_> {
+    /// How many commands.
+    fn len(&self) -> usize {
+        match self {
+            BatchInput::Json(lines) => lines.len(),
+            BatchInput::Typed(submissions) => submissions.len(),
+        }
+    }
+
+    /// Command `index` and its key, or why it is refused.
+    fn parse(&self, index: usize) -> Parsed {
+        match self {
+            BatchInput::Json(lines) => parse_command(&lines[index]),
+            BatchInput::Typed(submissions) => {
+                let s = &submissions[index];
+                Ok((s.command.clone(), s.key.clone()))
+            }
+        }
+    }
+}
 
 /// One result slot per line.
 type Results = Vec<Option<Result<Receipt, SubmitError>>>;
@@ -101,10 +132,10 @@ enum Ahead {
     Alone,
 }
 
-/// A batch in progress: its lines, their results, the durability answers still to await, the
+/// A batch in progress: its commands, their results, the durability answers still to await, the
 /// keyed rejections it recorded, and the group sent but not yet answered.
 struct Run<'a> {
-    lines: &'a [String],
+    items: BatchInput<'a>,
     actor: Option<String>,
     results: Results,
     pending: Vec<Durable>,
@@ -127,7 +158,7 @@ struct Carried {
 }
 
 impl Core {
-    /// Submits JSON command lines in order, sharing one flush: each result is as if submitted
+    /// Submits commands in order, sharing one flush: each result is as if submitted
     /// alone, and all are durable when this returns (a storage failure turns every result that
     /// depended on it into that error, since none was acknowledged).
     ///
@@ -137,13 +168,13 @@ impl Core {
     /// again, alone, in order.
     pub fn submit_batch(
         &self,
-        lines: &[String],
+        items: BatchInput<'_>,
         actor: Option<String>,
     ) -> Vec<Result<Receipt, SubmitError>> {
         let mut run = Run {
-            lines,
+            items,
             actor,
-            results: (0..lines.len()).map(|_| None).collect(),
+            results: (0..items.len()).map(|_| None).collect(),
             pending: Vec::new(),
             recorded: Vec::new(),
             inflight: None,
@@ -151,7 +182,7 @@ impl Core {
         let mut next = 0;
         let mut carried = Carried::default();
         let failed = loop {
-            if next >= lines.len() {
+            if next >= items.len() {
                 break self.collect_last(&mut run, carried).err();
             }
             match self.batch_step(&mut run, next, carried) {
@@ -193,7 +224,7 @@ impl Core {
         };
         redo.extend(group.drop_tainted(&tainted, &mut run.results));
         let alone_next =
-            end < run.lines.len() && end < next + PIPELINE_GROUP_COMMANDS && group.stopped;
+            end < run.items.len() && end < next + PIPELINE_GROUP_COMMANDS && group.stopped;
         let Group {
             units,
             rejected,
@@ -236,11 +267,9 @@ impl Core {
         next: usize,
         carried: Carried,
     ) -> Result<(Group, usize), String> {
-        let ahead = (next + PIPELINE_GROUP_COMMANDS).min(run.lines.len());
-        let mut parsed: Vec<Option<Parsed>> = run.lines[next..ahead]
-            .iter()
-            .map(|l| Some(parse_command(l)))
-            .collect();
+        let ahead = (next + PIPELINE_GROUP_COMMANDS).min(run.items.len());
+        let mut parsed: Vec<Option<Parsed>> =
+            (next..ahead).map(|i| Some(run.items.parse(i))).collect();
         let mut group = Group {
             states: carried.states,
             keys: carried.keys,
@@ -382,7 +411,7 @@ impl Core {
 
     /// Submits line `index` on its own (not waiting for its flush); `Err` is a storage failure.
     fn alone(&self, run: &mut Run<'_>, index: usize) -> Result<(), String> {
-        let outcome = match parse_command(&run.lines[index]) {
+        let outcome = match run.items.parse(index) {
             Ok((command, key)) => self.submit_one(&command, key, run.actor.clone(), false),
             Err(rejection) => Err(rejection.into()),
         };
@@ -455,14 +484,14 @@ impl Core {
         if alone {
             return Ok(Ahead::Alone);
         }
+        if let Err(rejection) = super::core::check_inputs(command, key.as_deref()) {
+            return Ok(Ahead::Rejected(Vec::new(), rejection));
+        }
         if let Some(key) = &key {
             let stored = !group.absent_keys.contains(key) && self.store.idempotency(key)?.is_some();
             if group.keys.contains(key) || stored {
                 return Ok(Ahead::Alone);
             }
-        }
-        if let Err(rejection) = super::core::check_inputs(command) {
-            return Ok(Ahead::Rejected(Vec::new(), rejection));
         }
         let read = command.members_read();
         let mut states = BTreeMap::new();

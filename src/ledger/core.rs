@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::codec;
+use crate::domain::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::domain::{Command, ErrorCode, Event, MemberId, MemberState, Rejection};
 use crate::money::{Money, MONEY_YUAN_MAX, WAGE_YUAN_MAX};
 use crate::policy::PolicySet;
@@ -267,9 +268,21 @@ impl Core {
     }
 }
 
+// A key the contract accepts always fits the stored record.
+const _: () = assert!(IDEMPOTENCY_KEY_BYTES_MAX <= crate::store::record::IDEMPOTENCY_KEY_BYTES_MAX);
+
 /// Refuses a command whose inputs are beyond what the ledger's sums are bounded by (see
-/// [`MemberState::largest_amount`]): a contribution's wage within [`WAGE_YUAN_MAX`].
-pub fn check_inputs(command: &Command) -> Result<(), Rejection> {
+/// [`MemberState::largest_amount`]): a contribution's wage within [`WAGE_YUAN_MAX`]; and a key
+/// outside the contract's bound (a typed submission has not been through
+/// [`crate::domain::parse_command`], which checks it for JSON lines).
+pub fn check_inputs(command: &Command, key: Option<&str>) -> Result<(), Rejection> {
+    if let Some(key) = key {
+        if key.is_empty() || key.len() > IDEMPOTENCY_KEY_BYTES_MAX {
+            return Err(Rejection::invalid(format!(
+                "\"key\" must be a non-empty string of at most {IDEMPOTENCY_KEY_BYTES_MAX} bytes"
+            )));
+        }
+    }
     if let Command::Contribute { wage, .. } = command {
         if *wage > Money::yuan(WAGE_YUAN_MAX) {
             return Err(Rejection::new(

@@ -23,8 +23,9 @@ pub use self::core::STATE_CACHE_MEMBERS;
 pub use self::submit::DECIDE_ATTEMPTS_MAX;
 pub use self::subscribe::{Subscription, SubscriptionCheckpoint, SUBSCRIPTION_READ_EVENTS};
 
+use self::batch::BatchInput;
 use self::core::Core;
-use crate::audit::diff::{Diff, Point};
+use crate::audit::diff::Diff;
 use crate::audit::dossier::{Dossier, DossierError, DossierReport};
 use crate::audit::witness::{self, WitnessError, WitnessReport};
 use crate::codec::EventJson;
@@ -32,9 +33,10 @@ use crate::domain::{parse_command, Command, MemberId, MemberState, Rejection};
 use crate::policy::PolicySet;
 use crate::projection::annual::{AnnualStatement, IssuedRef};
 use crate::projection::{rebuild, AccountView, Statement, ViewAt};
+use crate::projection::{Point, PointSpec};
 use crate::store::seal::Signer;
 use crate::store::{
-    DataLocation, EventStore, Head, SledStore, StoreError, StoreOptions, StoredEvent,
+    DataLocation, EventStore, Head, LogReader, SledStore, StoreError, StoreOptions, StoredEvent,
 };
 
 /// Why a submit did not go through.
@@ -70,6 +72,31 @@ pub enum QueryError {
     /// Storage failed or the log is damaged.
     #[error(transparent)]
     Storage(#[from] StoreError),
+}
+
+/// A command to submit, with the idempotency key it carries (a retry with the same key and
+/// command answers the first result and writes nothing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Submission {
+    /// The command.
+    pub command: Command,
+    /// Its idempotency key, if any.
+    pub key: Option<String>,
+}
+
+impl Submission {
+    /// A command without a key.
+    pub fn new(command: Command) -> Submission {
+        Submission { command, key: None }
+    }
+
+    /// A command under an idempotency key.
+    pub fn keyed(command: Command, key: impl Into<String>) -> Submission {
+        Submission {
+            command,
+            key: Some(key.into()),
+        }
+    }
 }
 
 /// What an accepted command did: the position of its last event and the events.
@@ -183,9 +210,10 @@ impl Ledger {
         &self.core.policies
     }
 
-    /// The underlying store.
-    pub fn store(&self) -> &Arc<dyn EventStore> {
-        &self.core.store
+    /// A read-only handle on the log (events, members, keys). Appends go through the ledger's
+    /// rules only: nothing it hands out can append.
+    pub fn log(&self) -> LogReader {
+        LogReader::new(Arc::clone(&self.core.store))
     }
 
     /// The end of the log as readers see it (the last durable event).
@@ -226,22 +254,55 @@ impl Ledger {
         .await
     }
 
-    /// Submits JSON command lines in order, sharing one flush: each result is as if submitted
-    /// alone, and all are durable when this returns (see [`batch`]).
-    pub async fn submit_batch(&self, lines: &[String]) -> Vec<Result<Receipt, SubmitError>> {
-        self.submit_batch_as(lines.to_vec(), None).await
+    /// Submits commands in order, sharing one flush: each result is as if submitted alone, and
+    /// all are durable when this returns (see [`batch`]).
+    pub async fn submit_batch(
+        &self,
+        commands: Vec<Submission>,
+    ) -> Vec<Result<Receipt, SubmitError>> {
+        self.submit_batch_as(commands, None).await
     }
 
     /// [`Ledger::submit_batch`] on behalf of a client, whose name each event records.
     pub async fn submit_batch_as(
         &self,
+        commands: Vec<Submission>,
+        actor: Option<String>,
+    ) -> Vec<Result<Receipt, SubmitError>> {
+        let count = commands.len();
+        self.batch(count, move |core| {
+            core.submit_batch(BatchInput::Typed(&commands), actor)
+        })
+        .await
+    }
+
+    /// [`Ledger::submit_batch`] of JSON command lines, as `submit` reads them: a line that does
+    /// not parse is that line's `invalid_input`, the others go on.
+    pub async fn submit_json_batch(&self, lines: &[String]) -> Vec<Result<Receipt, SubmitError>> {
+        self.submit_json_batch_as(lines.to_vec(), None).await
+    }
+
+    /// [`Ledger::submit_json_batch`] on behalf of a client, whose name each event records.
+    pub async fn submit_json_batch_as(
+        &self,
         lines: Vec<String>,
         actor: Option<String>,
     ) -> Vec<Result<Receipt, SubmitError>> {
-        let core = Arc::clone(&self.core);
         let count = lines.len();
-        let job = move || Ok::<_, SubmitError>(core.submit_batch(&lines, actor));
-        match blocking(job).await {
+        self.batch(count, move |core| {
+            core.submit_batch(BatchInput::Json(&lines), actor)
+        })
+        .await
+    }
+
+    /// Runs a batch of `count` commands on a blocking thread; a batch the runtime lost answers
+    /// `Closed` for each command.
+    async fn batch<F>(&self, count: usize, run: F) -> Vec<Result<Receipt, SubmitError>>
+    where
+        F: FnOnce(&Core) -> Vec<Result<Receipt, SubmitError>> + Send + 'static,
+    {
+        let core = Arc::clone(&self.core);
+        match blocking(move || Ok::<_, SubmitError>(run(&core))).await {
             Ok(results) => results,
             Err(_) => (0..count).map(|_| Err(StoreError::Closed.into())).collect(),
         }
@@ -335,6 +396,22 @@ impl Ledger {
     ) -> Result<Option<IssuedRef>, QueryError> {
         let core = Arc::clone(&self.core);
         blocking(move || core.issued_statement(member, year)).await
+    }
+
+    /// The [`Point`] a [`PointSpec`] names for `member`: itself, or where and on what date the
+    /// member's latest statement of the year was issued (`None` when none was).
+    pub async fn resolve_point(
+        &self,
+        member: MemberId,
+        spec: PointSpec,
+    ) -> Result<Option<Point>, QueryError> {
+        match spec {
+            PointSpec::At(point) => Ok(Some(point)),
+            PointSpec::Issued(year) => Ok(self
+                .issued_statement(member, year)
+                .await?
+                .map(|issued| issued.point(year))),
+        }
     }
 
     /// The member's dispute dossier (see [`crate::audit::dossier`]).

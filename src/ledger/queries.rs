@@ -8,11 +8,12 @@ use chrono::NaiveDate;
 use super::core::Core;
 use super::submit::wait;
 use super::QueryError;
-use crate::audit::diff::{Diff, Point};
+use crate::audit::diff::Diff;
 use crate::audit::dossier::{verify_dossier_with, Dossier, DossierError, DossierReport};
 use crate::domain::{statement_due, MemberId};
 use crate::projection::annual::{self, AnnualStatement, IssuedRef};
 use crate::projection::rebuild::REBUILD_MEMBERS_PER_WRITE;
+use crate::projection::Point;
 use crate::projection::{self, AccountView, Statement, ViewAt};
 use crate::store::{settled_head, StoreError, StoredEvent};
 

@@ -78,7 +78,7 @@ impl Core {
         actor: Option<String>,
         sync: bool,
     ) -> Result<(Receipt, Option<Durable>), SubmitError> {
-        super::core::check_inputs(command)?;
+        super::core::check_inputs(command, key.as_deref())?;
         let claim = claim(command, key);
         for _ in 0..DECIDE_ATTEMPTS_MAX {
             if let Some(claim) = &claim {

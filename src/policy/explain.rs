@@ -20,7 +20,7 @@ pub struct Figure {
     pub value: Value,
     /// The first day the entry is in force; `None` for a value that does not change with time.
     pub effective_from: Option<NaiveDate>,
-    /// The entry's source (its DOMAIN.md tag); `None` for descriptive keys (`name`, `schemes`).
+    /// The entry's source (its docs/RULES.md tag); `None` for descriptive keys (`name`, `schemes`).
     pub source: Option<String>,
 }
 

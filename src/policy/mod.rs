@@ -2,7 +2,7 @@
 //!
 //! A [`PolicySet`] holds one [`RegionPolicy`] per pooling region, loaded from JSON files (the
 //! shipped ones are embedded in the binary from `policy/`). Every parameter is a [`Series`] of
-//! values, each with the date it takes effect and the DOMAIN.md tag of its source. Code asks a
+//! values, each with the date it takes effect and its source tag (docs/RULES.md). Code asks a
 //! question ("what is the employer rate for 2005-03?") and gets back the value *and* the entry it
 //! came from ([`Dated`]), so an event can record which rule decided it. Replaying 2005 uses 2005's
 //! rules because the question is always asked with the event's own date, never today's.

@@ -12,7 +12,7 @@ pub struct Dated<T> {
     pub effective_from: NaiveDate,
     /// The value.
     pub value: T,
-    /// The DOMAIN.md tag and a few words: why this figure.
+    /// The source tag (docs/RULES.md "Sources") and a few words: why this figure.
     pub source: String,
 }
 
@@ -22,7 +22,7 @@ pub struct Dated<T> {
 pub struct Fixed<T> {
     /// The value.
     pub value: T,
-    /// The DOMAIN.md tag and a few words.
+    /// The source tag (docs/RULES.md "Sources") and a few words.
     pub source: String,
 }
 

@@ -1,4 +1,4 @@
-//! The account view of CONTRACT.md.
+//! The account view of docs/CONTRACT.md ("Account view").
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,7 @@ pub struct YearRow {
     pub interest: Money,
 }
 
-/// CONTRACT.md's account view, with a few added fields.
+/// The account view of docs/CONTRACT.md, with the fields its "What the project adds" lists.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountView {
     /// The member.

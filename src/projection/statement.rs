@@ -3,11 +3,11 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::explain::explain;
 use crate::codec;
 use crate::domain::{wire_name, BenefitChange, Event, MemberId, MemberState};
 use crate::money::Money;
 use crate::policy::PolicySet;
+use crate::projection::explain::explain;
 use crate::store::{StoreError, StoredEvent};
 
 /// One line of a statement.

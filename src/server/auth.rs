@@ -1,6 +1,6 @@
 //! Access control: the tokens file, and the caller a request's bearer token names.
 //!
-//! The file (CONTRACT.md "HTTP service") is a JSON array of
+//! The file (docs/CONTRACT.md "HTTP service") is a JSON array of
 //! `{"name": "claims-service", "token_sha256": "<hex>", "roles": ["submit", "read"]}`: the
 //! server keeps only each token's SHA-256, so the file reveals no token. [`Tokens`] holds the
 //! table the server answers with and replaces it whole on [`Tokens::reload`] (SIGHUP); a file

@@ -139,7 +139,7 @@ async fn batch(
         .collect();
     let mut submitted = state
         .ledger
-        .submit_batch_as(lines, Some(caller.name().to_string()))
+        .submit_json_batch_as(lines, Some(caller.name().to_string()))
         .await
         .into_iter();
     let answers: Vec<Result<Receipt, ApiError>> = checked

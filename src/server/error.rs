@@ -1,5 +1,5 @@
 //! The service's error answer, `{"ok":false,"error":{"code":…,"message":…}}`, and the status
-//! each kind of failure gets (CONTRACT.md "HTTP service"): 400 invalid input, 401/403 access,
+//! each kind of failure gets (docs/CONTRACT.md "HTTP service"): 400 invalid input, 401/403 access,
 //! 404 nothing there, 408 a client too slow, 409 a rejection, 413 too large, 503 storage.
 
 use axum::http::{header, HeaderValue, StatusCode};

@@ -1,4 +1,4 @@
-//! The HTTP service (`member-ledger serve`, CONTRACT.md "HTTP service"): the ledger's contract
+//! The HTTP service (`member-ledger serve`, docs/CONTRACT.md "HTTP service"): the contract
 //! over HTTP/JSON, so that any number of services and processes share one ledger.
 //!
 //! Edges only: each handler extracts the request, calls [`Ledger`], and maps its answer or
@@ -148,7 +148,7 @@ async fn not_found(_caller: Caller) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "no such route; see CONTRACT.md \"HTTP service\"",
+        "no such route; see docs/CONTRACT.md \"HTTP service\"",
     )
 }
 

@@ -1,5 +1,5 @@
 //! `GET /v1/members/{member}/account` and `GET /v1/members/{member}/statement`: the views of
-//! CONTRACT.md, as `account --json` and `statement --json` print them.
+//! docs/CONTRACT.md, as `account --json` and `statement --json` print them.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};

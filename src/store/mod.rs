@@ -25,6 +25,7 @@ pub mod chunk;
 mod event_id;
 mod idempotency;
 mod location;
+mod log_reader;
 pub mod merkle;
 #[cfg(feature = "postgres")]
 mod pg_store;
@@ -41,6 +42,7 @@ pub use idempotency::{
     canonical_json, command_digest, IdempotencyClaim, IdempotencyRecord, KeyOutcome,
 };
 pub use location::DataLocation;
+pub use log_reader::LogReader;
 #[cfg(feature = "postgres")]
 pub use pg_store::{PgOptions, PgStore};
 pub use record::{NewEvent, StoredEvent, GENESIS_HASH};

@@ -45,7 +45,7 @@ pub struct Context<'a> {
 /// Events decided for a command, each for one member, in append order.
 pub type Decision = Vec<(MemberId, Event)>;
 
-/// Decides a command against the given states. DOMAIN.md has the rules; each helper names its tag.
+/// Decides a command against the given states (rules: docs/RULES.md; each helper names its tag).
 pub fn decide(ctx: &Context<'_>, command: &Command) -> Result<Decision, Rejection> {
     match command {
         Command::Enroll { .. } => lifecycle::enroll(ctx, command),

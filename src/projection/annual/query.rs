@@ -3,8 +3,8 @@
 //! `issued_statement` read the store and call these on its blocking threads).
 
 use super::IssuedRef;
-use crate::audit::diff::Point;
 use crate::domain::MemberId;
+use crate::projection::Point;
 use crate::store::{StoreError, StoredEvent};
 
 /// The member's latest statement of `year` as issued, among `events` (log order), if one was.

@@ -45,33 +45,30 @@
 //! doubling delay between attempts ([`schema::RECONNECT_ATTEMPTS_MAX`]); what was in flight on it
 //! failed and was never acknowledged (a keyed retry is safe).
 
+mod event_store;
 mod reader;
 mod schema;
 mod tls;
+mod txn;
 mod writer;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 pub use self::writer::TXN_APPENDS_MAX;
 
-use self::reader::{decode_key, Reader};
-use self::schema::{
-    connect, connect_with_backoff, from_db, hash_from_db, prefix_end, prepare_schema, to_db,
-    PgConfig,
-};
-use self::writer::{Import, Job, Writer};
-use super::{
-    AppendRequest, AppendTicket, ChainWalk, EventIds, EventStore, GroupTicket, Head,
-    IdempotencyRecord, ImportSource, StoreError, StoredEvent, GENESIS_HASH,
-};
+use self::reader::Reader;
+use self::schema::{connect, connect_with_backoff, from_db, prepare_schema, PgConfig};
+use self::txn::Import;
+use self::writer::{Job, Writer};
+use super::{ChainWalk, EventIds, EventStore, ImportSource, StoreError};
 
 /// Requests waiting for the writer; submitters block (backpressure) beyond this.
 pub const WRITER_QUEUE_DEPTH: usize = 4096;
@@ -425,290 +422,5 @@ impl Drop for PgStore {
             // Dropping a runtime blocks, which async code (where the last handle may go) forbids.
             runtime.shutdown_background();
         }
-    }
-}
-
-impl EventStore for PgStore {
-    fn positions_gapless(&self) -> Result<bool, StoreError> {
-        // Positions are claimed when a transaction starts; a refused append or a failed
-        // transaction leaves its claim unused.
-        Ok(false)
-    }
-
-    fn event_at(&self, position: u64) -> Result<Option<StoredEvent>, StoreError> {
-        let reader = self.reader();
-        let at = to_db(position.min(i64::MAX.unsigned_abs()))?;
-        self.run(async move {
-            let events = reader.events(&reader.event_at, &[&at]).await?;
-            Ok(events.into_iter().next())
-        })
-    }
-
-    fn committed_position(&self) -> Result<u64, StoreError> {
-        let reader = self.reader();
-        self.run(async move {
-            let row = reader
-                .client
-                .query_one("SELECT coalesce(max(position), 0) FROM events", &[])
-                .await?;
-            from_db(row.get(0), "last position")
-        })
-    }
-
-    fn head(&self) -> Result<Head, StoreError> {
-        let reader = self.reader();
-        self.run(async move {
-            match reader.client.query_opt(&reader.head, &[]).await? {
-                Some(row) => {
-                    let position = from_db(row.get(0), "head position")?;
-                    let hash = hash_from_db(row.get(1), position)?;
-                    Ok(Head { position, hash })
-                }
-                None => Ok(Head {
-                    position: 0,
-                    hash: GENESIS_HASH,
-                }),
-            }
-        })
-    }
-
-    fn event_ids(&self) -> Result<EventIds, StoreError> {
-        Ok(self.ids)
-    }
-
-    fn watch_durable(&self) -> watch::Receiver<u64> {
-        self.start_watching();
-        self.watch.subscribe()
-    }
-
-    fn member_head(&self, member: Uuid) -> Result<(u64, [u8; 32]), StoreError> {
-        let reader = self.reader();
-        self.run(async move {
-            match reader
-                .client
-                .query_opt(&reader.member_head, &[&member])
-                .await?
-            {
-                Some(row) => Ok((
-                    from_db(row.get(0), "member version")?,
-                    hash_from_db(row.get(1), 0)?,
-                )),
-                None => Ok((0, GENESIS_HASH)),
-            }
-        })
-    }
-
-    fn read_member(
-        &self,
-        member: Uuid,
-        max_position: Option<u64>,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let reader = self.reader();
-        let max = to_db(
-            max_position
-                .unwrap_or(u64::MAX)
-                .min(i64::MAX.unsigned_abs()),
-        )?;
-        self.run(async move { reader.events(&reader.read_member, &[&member, &max]).await })
-    }
-
-    fn members(&self) -> Result<Vec<Uuid>, StoreError> {
-        let reader = self.reader();
-        self.run(async move {
-            let rows = reader.client.query(&reader.members, &[]).await?;
-            Ok(rows.iter().map(|row| row.get(0)).collect())
-        })
-    }
-
-    fn read_member_after(
-        &self,
-        member: Uuid,
-        after_version: u64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let reader = self.reader();
-        let after = to_db(after_version.min(i64::MAX.unsigned_abs()))?;
-        self.run(async move {
-            reader
-                .events(&reader.read_member_after, &[&member, &after])
-                .await
-        })
-    }
-
-    fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
-        if let Some(position) = self.ids.position_of(event_id) {
-            return Ok(self.event_at(position)?.map(|e| e.position));
-        }
-        let reader = self.reader();
-        self.run(async move {
-            match reader
-                .client
-                .query_opt(&reader.event_position, &[&event_id])
-                .await?
-            {
-                Some(row) => from_db(row.get(0), "event position").map(Some),
-                None => Ok(None),
-            }
-        })
-    }
-
-    fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        let reader = self.reader();
-        let from = to_db(from_position.min(i64::MAX.unsigned_abs()))?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run(async move { reader.events(&reader.read_from, &[&from, &limit]).await })
-    }
-
-    fn projection(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let reader = self.reader();
-        let key = key.to_vec();
-        self.run(async move {
-            let row = reader.client.query_opt(&reader.projection, &[&key]).await?;
-            Ok(row.map(|row| row.get(0)))
-        })
-    }
-
-    fn member_versions(&self, members: &[Uuid]) -> Result<Vec<u64>, StoreError> {
-        let reader = self.reader();
-        let asked = members.to_vec();
-        let found: HashMap<Uuid, u64> = self.run(async move {
-            let rows = reader
-                .client
-                .query(&reader.member_versions, &[&asked])
-                .await?;
-            rows.iter()
-                .map(|row| Ok((row.get(0), from_db(row.get(1), "member version")?)))
-                .collect()
-        })?;
-        Ok(members
-            .iter()
-            .map(|m| found.get(m).copied().unwrap_or(0))
-            .collect())
-    }
-
-    fn projections(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let reader = self.reader();
-        let asked = keys.to_vec();
-        let mut found: HashMap<Vec<u8>, Vec<u8>> = self.run(async move {
-            let rows = reader.client.query(&reader.projections, &[&asked]).await?;
-            Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
-        })?;
-        Ok(keys.iter().map(|k| found.remove(k)).collect())
-    }
-
-    fn read_members_after(
-        &self,
-        from: &[(Uuid, u64)],
-    ) -> Result<Vec<Vec<StoredEvent>>, StoreError> {
-        let reader = self.reader();
-        let members: Vec<Uuid> = from.iter().map(|(m, _)| *m).collect();
-        let after = from
-            .iter()
-            .map(|(_, v)| to_db((*v).min(i64::MAX.unsigned_abs())))
-            .collect::<Result<Vec<i64>, _>>()?;
-        let events = self.run(async move {
-            reader
-                .events(&reader.read_members_after, &[&members, &after])
-                .await
-        })?;
-        let mut by_member: HashMap<Uuid, Vec<StoredEvent>> = HashMap::new();
-        for event in events {
-            by_member.entry(event.member).or_default().push(event);
-        }
-        Ok(from
-            .iter()
-            .map(|(m, _)| by_member.remove(m).unwrap_or_default())
-            .collect())
-    }
-
-    fn idempotency_many(
-        &self,
-        keys: &[String],
-    ) -> Result<Vec<Option<IdempotencyRecord>>, StoreError> {
-        let reader = self.reader();
-        let asked: Vec<Vec<u8>> = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
-        let mut found: HashMap<Vec<u8>, IdempotencyRecord> = self.run(async move {
-            let rows = reader
-                .client
-                .query(&reader.idempotency_many, &[&asked])
-                .await?;
-            rows.iter()
-                .map(|row| Ok((row.get(0), decode_key(row.get(1))?)))
-                .collect()
-        })?;
-        Ok(keys.iter().map(|k| found.remove(k.as_bytes())).collect())
-    }
-
-    fn projection_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        let reader = self.reader();
-        let start = prefix.to_vec();
-        let end = prefix_end(prefix);
-        self.run(async move {
-            let rows = reader
-                .client
-                .query(&reader.projection_scan, &[&start, &end])
-                .await?;
-            Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
-        })
-    }
-
-    fn write_projections(
-        &self,
-        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    ) -> Result<(), StoreError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.send(Job::Projections(records, tx));
-        rx.recv().unwrap_or(Err(StoreError::Closed))
-    }
-
-    fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let reader = self.reader();
-        let key = key.as_bytes().to_vec();
-        self.run(async move {
-            match reader
-                .client
-                .query_opt(&reader.idempotency, &[&key])
-                .await?
-            {
-                Some(row) => decode_key(row.get(0)).map(Some),
-                None => Ok(None),
-            }
-        })
-    }
-
-    fn append(&self, request: AppendRequest) -> AppendTicket {
-        let (applied_tx, applied) = oneshot::channel();
-        let (durable_tx, durable) = oneshot::channel();
-        self.send(Job::Append(Box::new(request), applied_tx, durable_tx));
-        AppendTicket { applied, durable }
-    }
-
-    fn append_group(&self, requests: Vec<AppendRequest>) -> GroupTicket {
-        let (applied_tx, applied) = oneshot::channel();
-        let (durable_tx, durable) = oneshot::channel();
-        self.send(Job::AppendGroup(requests, applied_tx, durable_tx));
-        GroupTicket { applied, durable }
-    }
-
-    fn sync(&self) -> oneshot::Receiver<Result<(), StoreError>> {
-        // Every append is answered after its COMMIT, on a connection with synchronous_commit
-        // on: whatever was applied is durable already.
-        let (tx, rx) = oneshot::channel();
-        let _ = tx.send(Ok(()));
-        rx
-    }
-
-    fn size_on_disk(&self) -> Result<u64, StoreError> {
-        let reader = self.reader();
-        self.run(async move {
-            let row = reader
-                .client
-                .query_one(
-                    "SELECT (pg_total_relation_size('events') + pg_total_relation_size('members') \
-                     + pg_total_relation_size('idempotency') + pg_total_relation_size('projections'))::bigint",
-                    &[],
-                )
-                .await?;
-            from_db(row.get(0), "size")
-        })
     }
 }

@@ -3,10 +3,18 @@
 //! What readers see (`read_from`, `head`) stops below the oldest transaction in flight
 //! (`pg_snapshot_xmin`), so a reader never skips a late commit; see the module above.
 
-use tokio_postgres::{Client, Statement};
+use std::collections::HashMap;
 
-use super::schema::{from_db, STABLE_HEAD_SQL};
-use crate::store::{IdempotencyRecord, StoreError, StoredEvent};
+use tokio_postgres::{Client, Statement};
+use uuid::Uuid;
+
+use super::schema::{from_db, hash_from_db, prefix_end, to_db, STABLE_HEAD_SQL};
+use crate::store::{Head, IdempotencyRecord, StoreError, StoredEvent, GENESIS_HASH};
+
+/// A position or version as the database stores it (bigint), capped at `i64::MAX`.
+fn db_position(value: u64) -> Result<i64, StoreError> {
+    to_db(value.min(i64::MAX.unsigned_abs()))
+}
 
 /// A read connection and its prepared statements.
 pub struct Reader {
@@ -93,6 +101,189 @@ impl Reader {
                 .await?,
             client,
         })
+    }
+
+    /// The event at `position`, if committed.
+    pub async fn event_at(&self, position: u64) -> Result<Option<StoredEvent>, StoreError> {
+        let at = db_position(position)?;
+        Ok(self
+            .events(&self.event_at, &[&at])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// The highest committed position (stable or not).
+    pub async fn committed_position(&self) -> Result<u64, StoreError> {
+        let row = self
+            .client
+            .query_one("SELECT coalesce(max(position), 0) FROM events", &[])
+            .await?;
+        from_db(row.get(0), "last position")
+    }
+
+    /// The stable head: the last event below every transaction still in flight.
+    pub async fn head(&self) -> Result<Head, StoreError> {
+        match self.client.query_opt(&self.head, &[]).await? {
+            Some(row) => {
+                let position = from_db(row.get(0), "head position")?;
+                let hash = hash_from_db(row.get(1), position)?;
+                Ok(Head { position, hash })
+            }
+            None => Ok(Head {
+                position: 0,
+                hash: GENESIS_HASH,
+            }),
+        }
+    }
+
+    /// A member's version and last hash (0 and genesis for a member never written).
+    pub async fn member_head(&self, member: Uuid) -> Result<(u64, [u8; 32]), StoreError> {
+        match self.client.query_opt(&self.member_head, &[&member]).await? {
+            Some(row) => Ok((
+                from_db(row.get(0), "member version")?,
+                hash_from_db(row.get(1), 0)?,
+            )),
+            None => Ok((0, GENESIS_HASH)),
+        }
+    }
+
+    /// A member's events up to `max_position`, in version order.
+    pub async fn read_member(
+        &self,
+        member: Uuid,
+        max_position: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let max = db_position(max_position)?;
+        self.events(&self.read_member, &[&member, &max]).await
+    }
+
+    /// Every member with at least one event, in id order.
+    pub async fn members(&self) -> Result<Vec<Uuid>, StoreError> {
+        let rows = self.client.query(&self.members, &[]).await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// A member's events after `after_version`.
+    pub async fn read_member_after(
+        &self,
+        member: Uuid,
+        after_version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let after = db_position(after_version)?;
+        self.events(&self.read_member_after, &[&member, &after])
+            .await
+    }
+
+    /// The position of the event with this id.
+    pub async fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
+        match self
+            .client
+            .query_opt(&self.event_position, &[&event_id])
+            .await?
+        {
+            Some(row) => from_db(row.get(0), "event position").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` stable events from `from_position` on.
+    pub async fn read_from(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let from = db_position(from_position)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.events(&self.read_from, &[&from, &limit]).await
+    }
+
+    /// A projection record.
+    pub async fn projection(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self.client.query_opt(&self.projection, &[&key]).await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// The versions of the members that have one.
+    pub async fn member_versions(
+        &self,
+        members: Vec<Uuid>,
+    ) -> Result<HashMap<Uuid, u64>, StoreError> {
+        let rows = self
+            .client
+            .query(&self.member_versions, &[&members])
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.get(0), from_db(row.get(1), "member version")?)))
+            .collect()
+    }
+
+    /// The projection records found among `keys`.
+    pub async fn projections(
+        &self,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<HashMap<Vec<u8>, Vec<u8>>, StoreError> {
+        let rows = self.client.query(&self.projections, &[&keys]).await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// The events of each member after its version, ordered by member then version.
+    pub async fn read_members_after(
+        &self,
+        from: Vec<(Uuid, u64)>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let members: Vec<Uuid> = from.iter().map(|(m, _)| *m).collect();
+        let after = from
+            .iter()
+            .map(|(_, v)| db_position(*v))
+            .collect::<Result<Vec<i64>, _>>()?;
+        self.events(&self.read_members_after, &[&members, &after])
+            .await
+    }
+
+    /// The idempotency records found among `keys`.
+    pub async fn idempotency_many(
+        &self,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<HashMap<Vec<u8>, IdempotencyRecord>, StoreError> {
+        let rows = self.client.query(&self.idempotency_many, &[&keys]).await?;
+        rows.iter()
+            .map(|row| Ok((row.get(0), decode_key(row.get(1))?)))
+            .collect()
+    }
+
+    /// The projection records whose keys start with `prefix`, in key order.
+    pub async fn projection_scan(
+        &self,
+        prefix: Vec<u8>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let end = prefix_end(&prefix);
+        let rows = self
+            .client
+            .query(&self.projection_scan, &[&prefix, &end])
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// What the log remembers of an idempotency key.
+    pub async fn idempotency(&self, key: Vec<u8>) -> Result<Option<IdempotencyRecord>, StoreError> {
+        match self.client.query_opt(&self.idempotency, &[&key]).await? {
+            Some(row) => decode_key(row.get(0)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The bytes the store's tables take on disk.
+    pub async fn size_on_disk(&self) -> Result<u64, StoreError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT (pg_total_relation_size('events') + pg_total_relation_size('members') \
+                 + pg_total_relation_size('idempotency') + pg_total_relation_size('projections'))::bigint",
+                &[],
+            )
+            .await?;
+        from_db(row.get(0), "size")
     }
 
     /// The events a statement selects as (position, record) rows.

@@ -19,7 +19,7 @@ use super::keys::{
     RUN_POSITIONS_MAX, TREE,
 };
 use super::open::{anchor_record, open_db, ANCHOR_FILE, CACHE_CAPACITY_BYTES};
-use super::writer::{CHUNK_SEAL_RAW_BYTES, CHUNK_SEAL_RECORDS};
+use super::packing::{CHUNK_SEAL_RAW_BYTES, CHUNK_SEAL_RECORDS};
 use crate::store::merkle::Frontier;
 use crate::store::{
     chunk, ChainWalk, EventIds, EventStore, Head, IdempotencyRecord, StoreError, StoredEvent,
@@ -158,7 +158,7 @@ impl Copy<'_> {
             }
             run.push(event);
             if !self.skipped {
-                super::writer::grow(&mut self.frontier, &mut batch, &event.hash());
+                super::sealing::grow(&mut self.frontier, &mut batch, &event.hash());
             }
             if self.ids.position_of(event.event_id) != Some(event.position) {
                 batch.insert(

@@ -7,7 +7,8 @@
 //! - Reads: [`read`] (chunks by position through a small cache, a member's events through its
 //!   runs of positions).
 //! - Opening: [`open`] (half-written sled snapshots removed, a held lock and a panic inside sled
-//!   turned into typed errors, the `durable-head` anchor).
+//!   turned into typed errors, the `durable-head` anchor) and [`head`] (the format record, head,
+//!   frontier and open chunk checked against each other and the anchor).
 //!
 //! Readers see only durable events: [`EventStore::head`], [`EventStore::read_from`],
 //! [`EventStore::read_member`] and [`EventStore::event_at`] stop at the last position the writer
@@ -20,11 +21,16 @@
 //! would silently forget acknowledged events; the anchor makes that loss an error at open.
 
 mod faults;
+mod head;
 mod import;
 mod keys;
 mod legacy;
 mod open;
+mod packing;
+mod projection_records;
 mod read;
+mod sealing;
+mod shared;
 mod writer;
 
 use std::fs::File;
@@ -42,17 +48,16 @@ pub use keys::SLED_VALUE_BYTES_MAX;
 pub use legacy::{LegacyEvent, LegacyLog};
 pub use open::ANCHOR_FILE;
 
+use self::head::{check_log, read_head, Opened};
 use self::keys::{
-    be_u64, chunk_key, decode_format, encode_format, member_key, prefixed, tile_key, MemberRecord,
-    TILE_LEVEL_STEP, TREE,
+    be_u64, chunk_key, member_key, prefixed, tile_key, MemberRecord, TILE_LEVEL_STEP,
 };
 use self::open::CACHE_CAPACITY_BYTES;
 use self::read::Chunks;
-use self::writer::{
-    Message, Seal, Shared, Tail, Writer, CHUNK_SEAL_RAW_BYTES, CHUNK_SEAL_RECORDS,
-    WRITER_QUEUE_DEPTH,
-};
-use super::merkle::{leaf_hash, Frontier, Hash, NodeSource};
+use self::sealing::Seal;
+use self::shared::Shared;
+use self::writer::{Message, Writer, WRITER_QUEUE_DEPTH};
+use super::merkle::{leaf_hash, Hash, NodeSource};
 use super::seal::Signer;
 use super::{
     chunk, AppendRequest, AppendTicket, EventIds, EventStore, GroupTicket, Head, IdempotencyRecord,
@@ -303,167 +308,6 @@ impl SledStore {
     }
 }
 
-/// The checks and state of an opened database.
-fn check_log(db: &sled::Db, path: &Path) -> Result<Opened, StoreError> {
-    legacy::refuse_legacy(db, path)?;
-    let tree = db.open_tree(TREE)?;
-    let ids = match tree.get(b"F")? {
-        Some(format) => decode_format(&format).map(EventIds::new).ok_or_else(|| {
-            StoreError::Unsupported(format!(
-                "the ledger at {} is in format '{}', which this build does not read",
-                path.display(),
-                String::from_utf8_lossy(&format)
-            ))
-        })?,
-        None if tree.is_empty() => {
-            let ids = EventIds::new(Uuid::new_v4().as_u64_pair().0);
-            tree.insert(b"F", encode_format(ids.tag()))?;
-            ids
-        }
-        None => {
-            return Err(StoreError::Corrupt {
-                position: 0,
-                reason: "the log has no format record".into(),
-            })
-        }
-    };
-    let (head, frontier) = read_head(&tree)?;
-    let tail = last_chunk(&tree, &head)?;
-    if let Some(anchor) = open::read_anchor(path) {
-        check_anchor(&tree, &head, anchor)?;
-    }
-    let gapless = !tree.contains_key(b"G")?;
-    Ok(Opened {
-        tree,
-        ids,
-        head,
-        frontier,
-        tail,
-        gapless,
-    })
-}
-
-/// What opening found: the tree, how ids are made, the head, the Merkle frontier, the open
-/// chunk, whether positions may skip.
-struct Opened {
-    tree: sled::Tree,
-    ids: EventIds,
-    head: Head,
-    frontier: Frontier,
-    tail: Tail,
-    gapless: bool,
-}
-
-/// The applied head and the Merkle frontier of the log's events.
-fn read_head(tree: &sled::Tree) -> Result<(Head, Frontier), StoreError> {
-    let Some(bytes) = tree.get(b"H")? else {
-        let head = Head {
-            position: 0,
-            hash: GENESIS_HASH,
-        };
-        return Ok((head, Frontier::default()));
-    };
-    let corrupt = |reason: &str| StoreError::Corrupt {
-        position: 0,
-        reason: format!("the head record: {reason}"),
-    };
-    if bytes.len() < 40 || (bytes.len() - 40) % 32 != 0 {
-        return Err(corrupt("not 40 bytes and whole frontier nodes"));
-    }
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(&bytes[8..40]);
-    let position = be_u64(&bytes[..8], "head position")?;
-    let nodes = bytes[40..]
-        .chunks(32)
-        .map(|c| c.try_into().map_err(|_| corrupt("a frontier node")))
-        .collect::<Result<Vec<[u8; 32]>, _>>()?;
-    let frontier = if tree.contains_key(b"G")? {
-        // A log whose positions skip keeps no tree (its leaves would not be its positions).
-        Frontier::default()
-    } else {
-        Frontier::from_parts(position, nodes)
-            .ok_or_else(|| corrupt("its frontier does not fit its position"))?
-    };
-    Ok((Head { position, hash }, frontier))
-}
-
-/// Checks that the last chunk ends at the head with the head's hash; returns the open chunk
-/// (its records, when it is not sealed) for the writer to go on filling.
-fn last_chunk(tree: &sled::Tree, head: &Head) -> Result<Tail, StoreError> {
-    let last = tree
-        .range(chunk_key(0)..=chunk_key(u64::MAX))
-        .next_back()
-        .transpose()?;
-    let Some((key, value)) = last else {
-        if head.position != 0 {
-            return Err(StoreError::Corrupt {
-                position: head.position,
-                reason: format!("the head says {} but the log holds no event", head.position),
-            });
-        }
-        return Ok(Tail {
-            first: 1,
-            records: Vec::new(),
-        });
-    };
-    let first = be_u64(&key[1..], "chunk key")?;
-    let chunk = chunk::decode(&value).map_err(|reason| StoreError::Corrupt {
-        position: first,
-        reason: format!("the last chunk: {reason}"),
-    })?;
-    let end = first + chunk.len() as u64 - 1;
-    let last_hash = chunk
-        .record(chunk.len().saturating_sub(1))
-        .map(super::record::record_hash);
-    if end != head.position || last_hash != Some(head.hash) {
-        return Err(StoreError::Corrupt {
-            position: end.max(head.position),
-            reason: format!(
-                "the head says {} but the last event is at {end} (or has another hash)",
-                head.position
-            ),
-        });
-    }
-    let raw: usize = chunk.records().map(<[u8]>::len).sum();
-    if chunk.len() >= CHUNK_SEAL_RECORDS || raw >= CHUNK_SEAL_RAW_BYTES {
-        return Ok(Tail {
-            first: head.position + 1,
-            records: Vec::new(),
-        });
-    }
-    Ok(Tail {
-        first,
-        records: chunk.records().map(<[u8]>::to_vec).collect(),
-    })
-}
-
-/// Refuses a log that holds less than the anchor says was durable, or another event there.
-fn check_anchor(tree: &sled::Tree, head: &Head, anchor: Head) -> Result<(), StoreError> {
-    if anchor.position > head.position {
-        return Err(StoreError::Corrupt {
-            position: head.position + 1,
-            reason: format!(
-                "the log ends at position {} but position {} was durable and acknowledged ({ANCHOR_FILE}): the database files were truncated or damaged; restore them from a backup",
-                head.position, anchor.position
-            ),
-        });
-    }
-    if anchor.position == 0 {
-        return Ok(());
-    }
-    let event = Chunks::default().event_at(tree, anchor.position)?;
-    if event.map(|e| e.hash()) != Some(anchor.hash) {
-        return Err(StoreError::Corrupt {
-            position: anchor.position,
-            reason: format!(
-                "the event at position {} is not the one acknowledged there ({ANCHOR_FILE}): the log was replaced or rewritten",
-                anchor.position
-            ),
-        });
-    }
-    Ok(())
-}
-
 impl Drop for SledStore {
     fn drop(&mut self) {
         let _ = self.tx.send(Message::Shutdown);
@@ -584,7 +428,7 @@ impl EventStore for SledStore {
         records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        writer::write_projection_records(&self.tree, &mut batch, &records)?;
+        projection_records::write(&self.tree, &mut batch, &records)?;
         self.tree.apply_batch(batch)?;
         // Durable on return, as for appends: sled's flush alone is not a full fsync.
         self.db.flush()?;

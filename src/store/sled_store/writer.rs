@@ -9,27 +9,25 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::faults::FaultPlan;
 use super::keys::{
-    checkpoint_key, chunk_key, encode_head, encode_run, member_key, piece_key, prefixed, tile_key,
-    MemberRecord, RUN_POSITIONS_MAX, SLED_VALUE_BYTES_MAX, TILE_LEVEL_STEP,
+    encode_head, encode_run, member_key, prefixed, MemberRecord, RUN_POSITIONS_MAX,
+    SLED_VALUE_BYTES_MAX,
 };
 use super::open::write_anchor;
+use super::packing::Tail;
 use super::read;
+use super::sealing::{grow, Seal};
+use super::shared::Shared;
 use crate::store::append_rules::{GroupRules, LogView, MemberHead, NEW_MEMBER};
-use crate::store::merkle::{leaf_hash, Frontier};
-use crate::store::seal::{Checkpoint, Signer};
-use crate::store::{
-    chunk, AppendOutcome, AppendRequest, EventIds, Head, IdempotencyRecord, StoreError,
-};
+use crate::store::{AppendOutcome, AppendRequest, EventIds, Head, IdempotencyRecord, StoreError};
 
 /// Requests waiting for the writer; submitters block (backpressure) beyond this.
 pub const WRITER_QUEUE_DEPTH: usize = 4096;
@@ -40,72 +38,9 @@ pub const GROUP_COMMIT_APPENDS_MAX: usize = 1024;
 pub const DEFERRED_FLUSH_MS: u64 = 250;
 /// Members whose heads and open runs the writer keeps in memory (emptied when full).
 pub const WRITER_MEMBERS_CACHED: usize = 16_384;
-/// A chunk is sealed at this many records…
-pub const CHUNK_SEAL_RECORDS: usize = 128;
-/// …or at this many uncompressed bytes.
-pub const CHUNK_SEAL_RAW_BYTES: usize = 64 * 1024;
 
 const _: () = assert!(GROUP_COMMIT_APPENDS_MAX <= WRITER_QUEUE_DEPTH);
-const _: () = assert!(CHUNK_SEAL_RECORDS <= chunk::CHUNK_RECORDS_MAX);
-const _: () = assert!(
-    CHUNK_SEAL_RAW_BYTES + crate::store::record::RECORD_BYTES_MAX <= chunk::CHUNK_RAW_BYTES_MAX
-);
 const _: () = assert!(crate::store::record::RECORD_BYTES_MAX + 32 <= SLED_VALUE_BYTES_MAX);
-
-/// What the writer tells readers: the durable head, and a watch on its position.
-#[derive(Debug)]
-pub struct Shared {
-    durable: Mutex<Head>,
-    durable_position: AtomicU64,
-    applied_position: AtomicU64,
-    watch: watch::Sender<u64>,
-}
-
-impl Shared {
-    /// State at open: everything in the log is durable.
-    pub fn new(head: Head) -> Shared {
-        let (watch, _) = watch::channel(head.position);
-        Shared {
-            durable: Mutex::new(head),
-            durable_position: AtomicU64::new(head.position),
-            applied_position: AtomicU64::new(head.position),
-            watch,
-        }
-    }
-
-    /// The last durable event's position and hash.
-    pub fn durable_head(&self) -> Head {
-        match self.durable.lock() {
-            Ok(head) => *head,
-            Err(poisoned) => *poisoned.into_inner(),
-        }
-    }
-
-    /// The last durable position.
-    pub fn durable_position(&self) -> u64 {
-        self.durable_position.load(Ordering::Acquire)
-    }
-
-    /// The last applied position (durable or not).
-    pub fn applied_position(&self) -> u64 {
-        self.applied_position.load(Ordering::Acquire)
-    }
-
-    /// A receiver of the durable position.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.watch.subscribe()
-    }
-
-    fn publish(&self, head: Head) {
-        match self.durable.lock() {
-            Ok(mut durable) => *durable = head,
-            Err(poisoned) => *poisoned.into_inner() = head,
-        }
-        self.durable_position
-            .store(head.position, Ordering::Release);
-        self.watch.send_replace(head.position);
-    }
-}
 
 /// A message to the writer.
 pub enum Message {
@@ -134,44 +69,6 @@ struct MemberEntry {
     run: Vec<u64>,
 }
 
-/// The chunk being filled: records from `first` on, rewritten under `first` until sealed.
-#[derive(Debug, Default)]
-pub struct Tail {
-    /// Position of its first record.
-    pub first: u64,
-    /// The records.
-    pub records: Vec<Vec<u8>>,
-}
-
-/// A signed checkpoint is due after this many events…
-pub const SEAL_EVERY_EVENTS: u64 = 65_536;
-/// …or this long after the last one, at the next flush that makes events durable.
-pub const SEAL_EVERY_MS: u64 = 10_000;
-
-/// The writer's part in sealing: the Merkle frontier of the log, and the signing key.
-pub struct Seal {
-    /// The compact range of the tree over every applied event.
-    pub frontier: Frontier,
-    /// The key checkpoints are signed with, if any.
-    pub signer: Option<Signer>,
-    /// The ledger's tag, hex (a checkpoint's origin).
-    pub origin: String,
-    /// The size of the last checkpoint written.
-    pub sealed_size: u64,
-    /// Whether the log keeps a tree (its positions have no gap, so leaf i is position i + 1).
-    pub keeps_tree: bool,
-}
-
-/// Adds an event's leaf to a frontier; puts the subtrees it completes at every eighth level into
-/// the batch.
-pub fn grow(frontier: &mut Frontier, batch: &mut sled::Batch, event_hash: &[u8; 32]) {
-    for (level, index, root) in frontier.push(leaf_hash(event_hash)) {
-        if level > 0 && level % TILE_LEVEL_STEP == 0 {
-            batch.insert(&tile_key(level, index), &root);
-        }
-    }
-}
-
 /// The writer thread's state.
 pub struct Writer {
     pub(super) db: sled::Db,
@@ -184,13 +81,13 @@ pub struct Writer {
     pub(super) fsync: bool,
     pub(super) anchor: File,
     pub(super) faults: Option<Arc<FaultPlan>>,
-    seal: Seal,
-    sealed_at: std::time::Instant,
+    pub(super) seal: Seal,
+    pub(super) sealed_at: std::time::Instant,
     members: HashMap<Uuid, MemberEntry>,
     /// Whether something may be applied that no flush and fsync has covered yet. True at open:
     /// what an earlier process applied may still sit in the page cache only.
-    dirty: bool,
-    poisoned: Option<String>,
+    pub(super) dirty: bool,
+    pub(super) poisoned: Option<String>,
     anchored: Option<Head>,
 }
 
@@ -313,7 +210,7 @@ impl Writer {
     }
 
     /// One flush and fsync for every waiting append: group commit.
-    fn flush(&mut self, waiting: &mut Vec<DurableAck>) {
+    pub(super) fn flush(&mut self, waiting: &mut Vec<DurableAck>) {
         if waiting.is_empty() {
             return;
         }
@@ -343,55 +240,6 @@ impl Writer {
         }
     }
 
-    /// Signs a checkpoint of everything applied and flushes it with every waiting append.
-    fn seal_now(&mut self, waiting: &mut Vec<DurableAck>) -> Result<Option<String>, StoreError> {
-        if let Some(why) = &self.poisoned {
-            return Err(StoreError::Poisoned(why.clone()));
-        }
-        let Some(text) = self.write_checkpoint()? else {
-            return Ok(None);
-        };
-        self.dirty = true;
-        let (tx, rx) = oneshot::channel();
-        waiting.push(tx);
-        self.flush(waiting);
-        match rx.blocking_recv() {
-            Ok(Ok(())) => Ok(Some(text)),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(StoreError::Closed),
-        }
-    }
-
-    /// Signs the head's checkpoint, when a key is set, and puts it in the log (durable with the
-    /// next flush); returns its text.
-    fn write_checkpoint(&mut self) -> Result<Option<String>, StoreError> {
-        let Some(signer) = self.seal.signer.as_ref().filter(|_| self.seal.keeps_tree) else {
-            return Ok(None);
-        };
-        let size = self.seal.frontier.size();
-        let checkpoint = Checkpoint {
-            origin: self.seal.origin.clone(),
-            size,
-            root: self.seal.frontier.root(),
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        };
-        let text = signer.sign(checkpoint).to_text();
-        self.tree.insert(checkpoint_key(size), text.as_bytes())?;
-        self.seal.sealed_size = size;
-        self.sealed_at = std::time::Instant::now();
-        Ok(Some(text))
-    }
-
-    /// Whether a checkpoint is due with this flush.
-    fn seal_due(&self) -> bool {
-        let grown =
-            self.seal.frontier.size() - self.seal.sealed_size.min(self.seal.frontier.size());
-        self.seal.signer.is_some()
-            && grown > 0
-            && (grown >= SEAL_EVERY_EVENTS
-                || self.sealed_at.elapsed() >= Duration::from_millis(SEAL_EVERY_MS))
-    }
-
     fn flush_and_sync(&mut self) -> Result<(), StoreError> {
         let events = self
             .head
@@ -399,7 +247,12 @@ impl Writer {
             .saturating_sub(self.shared.durable_position());
         let flush = crate::observe::Flush::start("sled");
         let result = self.write_out();
-        flush.finish(result.as_ref().map(|()| events));
+        flush.finish(
+            result
+                .as_ref()
+                .map(|()| events)
+                .map_err(|e| e as &dyn std::fmt::Display),
+        );
         result
     }
 
@@ -502,9 +355,7 @@ impl Writer {
         if let Some(last) = written {
             assert_eq!(last.position + 1, next, "positions are gapless");
             self.head = last;
-            self.shared
-                .applied_position
-                .store(last.position, Ordering::Release);
+            self.shared.record_applied(last.position);
         }
         self.dirty |= outcomes
             .iter()
@@ -565,7 +416,7 @@ impl Writer {
             }
         }
         if last.is_some() {
-            self.pack_tail(batch);
+            self.tail.pack_into(batch);
         }
         Ok(last)
     }
@@ -578,104 +429,13 @@ impl Writer {
         grow(&mut self.seal.frontier, batch, event_hash);
     }
 
-    /// Seals full chunks of the tail and rewrites the open one, each within the value bound.
-    fn pack_tail(&mut self, batch: &mut sled::Batch) {
-        loop {
-            let raw: usize = self.tail.records.iter().map(Vec::len).sum();
-            let full = self.tail.records.len() >= CHUNK_SEAL_RECORDS || raw >= CHUNK_SEAL_RAW_BYTES;
-            let (count, bytes) = pack(&self.tail.records);
-            batch.insert(&chunk_key(self.tail.first), bytes);
-            if count == self.tail.records.len() && !full {
-                return;
-            }
-            self.tail.records.drain(..count);
-            self.tail.first += count as u64;
-            if self.tail.records.is_empty() {
-                return;
-            }
-        }
-    }
-
     /// Writes projection records, splitting long ones into pieces within the value bound.
     fn write_projections(
         &self,
         batch: &mut sled::Batch,
         records: &[(Vec<u8>, Option<Vec<u8>>)],
     ) -> Result<(), StoreError> {
-        write_projection_records(&self.tree, batch, records)
-    }
-}
-
-/// Writes projection records into `batch`: the first piece under `P`, further pieces under `Q`,
-/// stale pieces of a longer earlier value removed.
-pub fn write_projection_records(
-    tree: &sled::Tree,
-    batch: &mut sled::Batch,
-    records: &[(Vec<u8>, Option<Vec<u8>>)],
-) -> Result<(), StoreError> {
-    let piece = SLED_VALUE_BYTES_MAX - 1;
-    for (key, value) in records {
-        let old = match tree.get(prefixed(b'P', key))? {
-            Some(bytes) => bytes.first().copied().unwrap_or(1),
-            None => 0,
-        };
-        let pieces: Vec<&[u8]> = match value {
-            Some(v) if v.is_empty() => vec![&[][..]],
-            Some(v) => v.chunks(piece).collect(),
-            None => Vec::new(),
-        };
-        let Ok(count) = u8::try_from(pieces.len()) else {
-            return Err(StoreError::Corrupt {
-                position: 0,
-                reason: format!(
-                    "a projection record of {} bytes is beyond the bound",
-                    value.as_ref().map_or(0, Vec::len)
-                ),
-            });
-        };
-        match pieces.first() {
-            Some(first) => {
-                let mut head = Vec::with_capacity(first.len() + 1);
-                head.push(count);
-                head.extend_from_slice(first);
-                batch.insert(prefixed(b'P', key), head);
-            }
-            None => batch.remove(prefixed(b'P', key)),
-        }
-        for (i, rest) in pieces.iter().enumerate().skip(1) {
-            #[allow(clippy::cast_possible_truncation)] // i < count ≤ u8::MAX
-            batch.insert(piece_key(key, i as u8), *rest);
-        }
-        for i in count.max(1)..old.max(1) {
-            batch.remove(piece_key(key, i));
-        }
-    }
-    Ok(())
-}
-
-/// Packs as many leading records as fit one chunk within the value bound (at most
-/// [`CHUNK_SEAL_RECORDS`] and [`CHUNK_SEAL_RAW_BYTES`]); returns how many, and the chunk.
-fn pack(records: &[Vec<u8>]) -> (usize, Vec<u8>) {
-    let mut count = 0;
-    let mut raw = 0;
-    for record in records.iter().take(CHUNK_SEAL_RECORDS) {
-        if count > 0 && raw + record.len() > CHUNK_SEAL_RAW_BYTES {
-            break;
-        }
-        raw += record.len();
-        count += 1;
-    }
-    loop {
-        let refs: Vec<&[u8]> = records[..count].iter().map(Vec::as_slice).collect();
-        let bytes = chunk::encode(&refs);
-        if bytes.len() <= SLED_VALUE_BYTES_MAX || count == 1 {
-            debug_assert!(
-                bytes.len() <= SLED_VALUE_BYTES_MAX,
-                "one record always fits"
-            );
-            return (count, bytes);
-        }
-        count /= 2;
+        super::projection_records::write(&self.tree, batch, records)
     }
 }
 
