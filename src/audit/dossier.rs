@@ -27,7 +27,7 @@ use crate::codec::EventJson;
 use crate::domain::MemberId;
 use crate::policy::PolicySet;
 use crate::projection::{fold_member, AccountView, Statement};
-use crate::store::{canonical_json, Head, StoreError, StoredEvent, GENESIS_HASH};
+use crate::store::{canonical_json, ChainWalk, Head, StoreError, StoredEvent};
 
 /// The format tag of this version of the dossier.
 pub const DOSSIER_FORMAT: &str = "member-ledger-dossier/2";
@@ -239,37 +239,19 @@ pub fn verify_dossier_with(
         return fail("it holds no events".into());
     }
     let events = dossier.events()?;
+    // The member's own chain, from genesis: versions 1, 2, 3…, positions rising (they skip the
+    // other members' events), each `prev_hash` the hash of the event before.
+    let mut walk = ChainWalk::new(false);
     let mut previous: Option<&StoredEvent> = None;
-    for (i, e) in events.iter().enumerate() {
-        let at = e.position;
+    for e in &events {
         if e.member != dossier.member {
-            return fail(format!("event at position {at} is of member {}", e.member));
-        }
-        if e.member_version != i as u64 + 1 {
             return fail(format!(
-                "event at position {at} is member version {}, expected {} (an event is missing)",
-                e.member_version,
-                i + 1
+                "event at position {} is of member {}",
+                e.position, e.member
             ));
         }
-        match previous {
-            None if e.prev_hash != GENESIS_HASH => {
-                return fail(format!(
-                    "the first event (position {at}) does not start the member's chain: \
-                     an earlier event is missing"
-                ));
-            }
-            Some(p) if e.position <= p.position => {
-                return fail(format!("positions out of order at {at}"));
-            }
-            Some(p) if e.prev_hash != p.hash() => {
-                return fail(format!(
-                    "event at position {} does not match the hash the next event records for it: it was altered",
-                    p.position
-                ));
-            }
-            _ => {}
-        }
+        walk.check(e)
+            .map_err(|e| DossierError(format!("the member's chain breaks: {e}")))?;
         previous = Some(e);
     }
     let Some(last) = previous else {

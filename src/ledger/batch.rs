@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::core::{Core, Refused};
+use super::group::{Ahead, Carried, Group, Results, Unit};
 use super::submit::{claim, recordable, rejection_request, wait, Durable};
 use super::{Receipt, Submission, SubmitError};
 use crate::domain::{decide, parse_command, Command, Context, MemberId, MemberState, Rejection};
@@ -53,85 +54,6 @@ impl BatchInput<'_> {
     }
 }
 
-/// One result slot per line.
-type Results = Vec<Option<Result<Receipt, SubmitError>>>;
-
-/// Commands of a batch decided ahead of the writer, not yet sent.
-#[derive(Default)]
-struct Group {
-    /// (index in the batch, the append) in order.
-    units: Vec<(usize, Unit)>,
-    /// (index in the batch, members read) of commands refused (unkeyed) against pending states.
-    rejected: Vec<(usize, Vec<MemberId>)>,
-    /// Member states as the group's commands leave them.
-    states: BTreeMap<MemberId, MemberState>,
-    /// Idempotency keys the group claims.
-    keys: BTreeSet<String>,
-    /// Keys the log had no record of when the group read ahead.
-    absent_keys: HashSet<String>,
-    /// Members due a snapshot: one of each, of its state after the group, goes with the last
-    /// append of the group that writes the member.
-    snapshots_due: BTreeSet<MemberId>,
-    /// Whether deciding stopped at a command that must go alone.
-    stopped: bool,
-}
-
-impl Group {
-    /// Takes out the commands decided on a tainted member (appends and refusals alike), for
-    /// them to be decided again; returns their indices.
-    fn drop_tainted(&mut self, tainted: &BTreeSet<MemberId>, results: &mut Results) -> Vec<usize> {
-        if tainted.is_empty() {
-            return Vec::new();
-        }
-        let reads = |read: &Vec<MemberId>| read.iter().any(|m| tainted.contains(m));
-        let mut dropped = Vec::new();
-        self.units.retain(|(index, unit)| {
-            let keep = !reads(&unit.read);
-            if !keep {
-                dropped.push(*index);
-            }
-            keep
-        });
-        self.rejected.retain(|(index, read)| {
-            let keep = !reads(read);
-            if !keep {
-                results[*index] = None;
-                dropped.push(*index);
-            }
-            keep
-        });
-        // Whatever was decided on them since is decided again; later units of this group that
-        // wrote them were dropped above, so their pending states are stale.
-        let mut stale: BTreeSet<MemberId> = tainted.clone();
-        stale.extend(
-            self.units
-                .iter()
-                .flat_map(|(_, u)| u.request.events.iter().map(|e| e.member))
-                .filter(|m| tainted.contains(m)),
-        );
-        self.states.retain(|m, _| !stale.contains(m));
-        dropped
-    }
-}
-
-/// One decided command of a group: its append, the members it read, and the rejection it keeps
-/// under its key when it was refused.
-struct Unit {
-    request: AppendRequest,
-    read: Vec<MemberId>,
-    refusal: Option<Rejection>,
-}
-
-/// What deciding ahead gave.
-enum Ahead {
-    /// An append to send with the group.
-    Unit(Box<Unit>),
-    /// Refused against the pending states of these members (no key to keep it under).
-    Rejected(Vec<MemberId>, Rejection),
-    /// The command must go alone, after the group.
-    Alone,
-}
-
 /// A batch in progress: its commands, their results, the durability answers still to await, the
 /// keyed rejections it recorded, and the group sent but not yet answered.
 struct Run<'a> {
@@ -148,13 +70,6 @@ struct InFlight {
     metas: Vec<(usize, Vec<MemberId>, Option<Rejection>)>,
     rejected: Vec<(usize, Vec<MemberId>)>,
     ticket: GroupTicket,
-}
-
-/// What one group leaves the next: the states its commands leave, and the keys it claims.
-#[derive(Default)]
-struct Carried {
-    states: BTreeMap<MemberId, MemberState>,
-    keys: BTreeSet<String>,
 }
 
 impl Core {

@@ -8,6 +8,7 @@
 
 mod batch;
 mod core;
+mod group;
 mod queries;
 mod submit;
 mod subscribe;

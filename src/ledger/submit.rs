@@ -199,7 +199,7 @@ impl Core {
         claim: &IdempotencyClaim,
         record: IdempotencyRecord,
     ) -> Result<Receipt, SubmitError> {
-        if record.payload_hash != claim.payload_hash {
+        if !claim.is_retry_of(&record) {
             return Err(key_reused(Some(claim)).into());
         }
         // The first append may still be waiting for its flush: make sure it is durable before

@@ -129,7 +129,7 @@ impl GroupRules {
                 None => log.key_record(&claim.key)?,
             };
             if let Some(record) = known {
-                return Ok(Some(if record.payload_hash == claim.payload_hash {
+                return Ok(Some(if claim.is_retry_of(&record) {
                     AppendOutcome::Duplicate(record)
                 } else {
                     AppendOutcome::KeyReused

@@ -94,7 +94,7 @@ impl ChainWalk {
             return Err(corrupt(
                 event.position,
                 format!(
-                    "member {} jumps from version {version} to {}",
+                    "member {} jumps from version {version} to {} (an event is missing)",
                     event.member, event.member_version
                 ),
             ));

@@ -34,6 +34,17 @@ pub struct IdempotencyClaim {
     pub payload_hash: [u8; 32],
 }
 
+impl IdempotencyClaim {
+    /// **The idempotency rule**, the one place it is decided: a key the log already holds
+    /// answers a retry of the same command (same digest) with what the first did, and refuses
+    /// any other command under it (`key_reused`). The writer applies it to every append
+    /// ([`crate::store::append_rules`]); the ledger applies it to answer a retry without deciding
+    /// it again.
+    pub fn is_retry_of(&self, record: &IdempotencyRecord) -> bool {
+        self.payload_hash == record.payload_hash
+    }
+}
+
 /// What the first command with a key did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyOutcome {
