@@ -227,7 +227,7 @@ async fn r15_interest_credited_is_a_line_of_its_year_and_in_the_totals() {
     let view = l.account(id(m), ViewAt::AsOf(as_of)).await.expect("view");
     assert_eq!(y2025.closing.balance, view.balance);
     let row = y2025.year_row.as_ref().expect("2025 row");
-    assert_eq!(row.interest, money("101.21"));
+    assert_eq!(row.totals.interest, money("101.21"));
     assert!(canonical_text(&y2025).contains("\nline 2025-12-31 interest - 101.21 0.00 6104.22\n"));
     let page = render_html(&y2025, &Register::default()).expect("page");
     assert!(page.contains("个人账户利息"), "the line says interest");

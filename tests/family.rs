@@ -134,7 +134,7 @@ async fn r14_a_relatives_premium_is_posted_to_the_relative_in_the_same_write() {
         .account(C.parse().expect("uuid"), ViewAt::Head)
         .await
         .expect("child");
-    assert_eq!(child.years[0].employee.to_string(), "300.00");
+    assert_eq!(child.years[0].totals.employee.to_string(), "300.00");
     verified(&l, 4).await;
 }
 

@@ -88,7 +88,7 @@ async fn r8_the_carried_part_earns_the_time_rate_and_the_current_part_the_demand
         .expect("view");
     assert_eq!(v.balance.to_string(), "6104.22");
     let row = v.years.iter().find(|y| y.year == 2025).expect("2025 row");
-    assert_eq!(row.interest.to_string(), "101.21");
+    assert_eq!(row.totals.interest.to_string(), "101.21");
     assert_eq!(
         code(when(&l, &credit_interest(2025, Some(M))).await),
         "duplicate_month"

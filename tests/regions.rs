@@ -55,8 +55,8 @@ async fn s2_chongqing_employer_8_and_employee_2_percent_004() {
     ])
     .await;
     let v = view(&l, ViewAt::Head).await;
-    assert_eq!(v.years[0].employer.to_string(), "640.00");
-    assert_eq!(v.years[0].employee.to_string(), "160.00");
+    assert_eq!(v.years[0].totals.employer.to_string(), "640.00");
+    assert_eq!(v.years[0].totals.employee.to_string(), "160.00");
     assert_eq!(v.balance.to_string(), "160.00", "own 2 % after the reform");
 }
 
@@ -153,8 +153,8 @@ async fn s2_shenyang_employer_8_6_percent_including_maternity_and_employee_2_003
     ])
     .await;
     let v = view(&l, ViewAt::Head).await;
-    assert_eq!(v.years[0].employer.to_string(), "688.00");
-    assert_eq!(v.years[0].employee.to_string(), "160.00");
+    assert_eq!(v.years[0].totals.employer.to_string(), "688.00");
+    assert_eq!(v.years[0].totals.employee.to_string(), "160.00");
 }
 
 #[tokio::test]

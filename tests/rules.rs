@@ -32,7 +32,7 @@ async fn s2_post_reform_credit_is_own_two_percent_000_q43_nat_2021() {
         .await
         .expect("view");
     assert_eq!(v.balance.to_string(), "160.00");
-    assert_eq!(v.years[0].employer.to_string(), "620.00"); // 7.75 %
+    assert_eq!(v.years[0].totals.employer.to_string(), "620.00"); // 7.75 %
 }
 
 #[tokio::test]
@@ -456,7 +456,7 @@ async fn s2_retiree_allocation_is_100_before_the_reform_and_70_after_ill() {
         v.years
             .iter()
             .find(|r| r.year == y)
-            .map(|r| r.personal_account.to_string())
+            .map(|r| r.totals.personal_account.to_string())
     };
     // Aged 62 in 2022 (under 70): 100.00; from 2023-01-01 the frozen 70.00.
     assert_eq!(year(2022).as_deref(), Some("100.00"));

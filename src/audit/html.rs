@@ -74,7 +74,7 @@ pub fn statement_page(view: &AccountView, statement: &Statement) -> String {
     for y in &view.years {
         page.push_str(&format!(
             "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",
-            y.year, y.months, y.base, y.employee, y.employer, y.personal_account, y.refunded
+            y.year, y.months, y.totals.base, y.totals.employee, y.totals.employer, y.totals.personal_account, y.totals.refunded
         ));
     }
     page.push_str("</table>\n<h2>Statement</h2>\n<table><thead><tr><th>position</th><th>date</th><th>event</th><th>change</th><th>balance</th><th>months</th><th>details and rule applied</th></tr></thead>\n");

@@ -128,16 +128,22 @@ fn account_text(v: &AccountView) -> String {
     if let Some(years) = v.consecutive_years {
         out.push_str(&format!("paid      {years} consecutive years\n"));
     }
-    let interest = v.years.iter().any(|y| !y.interest.is_zero());
+    let interest = v.years.iter().any(|y| !y.totals.interest.is_zero());
     out.push_str("year  months        base    employee    employer     account    refunded");
     out.push_str(if interest { "    interest\n" } else { "\n" });
     for y in &v.years {
         out.push_str(&format!(
             "{}  {:>6} {:>11} {:>11} {:>11} {:>11} {:>11}",
-            y.year, y.months, y.base, y.employee, y.employer, y.personal_account, y.refunded
+            y.year,
+            y.months,
+            y.totals.base,
+            y.totals.employee,
+            y.totals.employer,
+            y.totals.personal_account,
+            y.totals.refunded
         ));
         if interest {
-            out.push_str(&format!(" {:>11}", y.interest));
+            out.push_str(&format!(" {:>11}", y.totals.interest));
         }
         out.push('\n');
     }

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{coverage_on, MemberId, MemberState, Status};
+use crate::domain::{coverage_on, MemberId, MemberState, Status, YearTotals};
 use crate::money::Money;
 use crate::policy::PolicySet;
 use crate::terms::{Scheme, Sex, Tier};
@@ -19,26 +19,17 @@ pub struct MonthsView {
     pub total: u32,
 }
 
-/// One calendar year's totals.
+/// One calendar year of the account view: the months that count in it and the year's sums as
+/// the member's state keeps them (on the wire, the sums' fields sit beside `year` and `months`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct YearRow {
     /// The year.
     pub year: i32,
     /// Months that count in the year.
     pub months: u32,
-    /// Sum of contribution bases.
-    pub base: Money,
-    /// Employee shares (resident scheme: personal premium).
-    pub employee: Money,
-    /// Employer shares (resident scheme: subsidy).
-    pub employer: Money,
-    /// Credits to the personal account.
-    pub personal_account: Money,
-    /// Refunds.
-    pub refunded: Money,
-    /// Interest credited for the year (R8).
-    #[serde(default)]
-    pub interest: Money,
+    /// The year's sums: bases, shares, credits, refunds and interest.
+    #[serde(flatten)]
+    pub totals: YearTotals,
 }
 
 /// The account view of docs/CONTRACT.md, with the fields its "What the project adds" lists.
@@ -115,15 +106,10 @@ impl AccountView {
         let years = state
             .years
             .iter()
-            .map(|(year, t)| YearRow {
+            .map(|(year, totals)| YearRow {
                 year: *year,
                 months: state.months_in_year(*year),
-                base: t.base,
-                employee: t.employee,
-                employer: t.employer,
-                personal_account: t.personal_account,
-                refunded: t.refunded,
-                interest: t.interest,
+                totals: totals.clone(),
             })
             .collect();
         Some(AccountView {

@@ -56,9 +56,9 @@ pub struct Suspension {
 pub struct YearTotals {
     /// Sum of bases.
     pub base: Money,
-    /// Employee shares.
+    /// Employee shares (resident scheme: personal premium).
     pub employee: Money,
-    /// Employer shares.
+    /// Employer shares (resident scheme: subsidy).
     pub employer: Money,
     /// Credits to the personal account (contributions and retiree allocations).
     pub personal_account: Money,

@@ -86,7 +86,12 @@ pub fn canonical_text(s: &AnnualStatement) -> String {
     match &s.year_row {
         Some(y) => out.push_str(&format!(
             "year_row {} {} {} {} {} {}\n",
-            y.months, y.base, y.employee, y.employer, y.personal_account, y.refunded
+            y.months,
+            y.totals.base,
+            y.totals.employee,
+            y.totals.employer,
+            y.totals.personal_account,
+            y.totals.refunded
         )),
         None => out.push_str("year_row -\n"),
     }
