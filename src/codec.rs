@@ -207,7 +207,7 @@ impl Serialize for StoredJson<'_> {
         map.serialize_entry("member_version", &e.member_version)?;
         map.serialize_entry("type", &e.event_type)?;
         map.serialize_entry("effective_date", &e.effective_date)?;
-        map.serialize_entry("recorded_at", &e.recorded_at())?;
+        map.serialize_entry("recorded_at", &RecordedAt(e))?;
         map.serialize_entry("idempotency_key", &e.idempotency_key)?;
         if let Some(actor) = &e.actor {
             map.serialize_entry("actor", actor)?;
@@ -215,9 +215,46 @@ impl Serialize for StoredJson<'_> {
         map.serialize_entry("policy_version", &e.policy_version)?;
         let mut de = rmp_serde::Deserializer::from_read_ref(e.data()).with_human_readable();
         map.serialize_entry("data", &serde_transcode::Transcoder::new(&mut de))?;
-        map.serialize_entry("prev_hash", &hex::encode(e.prev_hash))?;
-        map.serialize_entry("hash", &hex::encode(e.hash()))?;
+        let mut hex_text = [0u8; 64];
+        map.serialize_entry("prev_hash", hex_of(&e.prev_hash, &mut hex_text))?;
+        map.serialize_entry("hash", hex_of(&e.hash(), &mut hex_text))?;
         map.end()
+    }
+}
+
+/// A hash as lower-case hex, as `hex::encode` writes it, written into `buf` (no allocation).
+fn hex_of<'b>(hash: &[u8; 32], buf: &'b mut [u8; 64]) -> &'b str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (byte, pair) in hash.iter().zip(buf.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    // Every byte written is an ASCII digit.
+    std::str::from_utf8(buf).unwrap_or("")
+}
+
+/// When a stored event was recorded, serialised as [`StoredEvent::recorded_at`] writes it
+/// (RFC 3339, UTC, milliseconds) without building the string first.
+struct RecordedAt<'a>(&'a StoredEvent);
+
+impl Serialize for RecordedAt<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use chrono::{Datelike, Timelike};
+        let ms = self.0.recorded_at_ms;
+        match chrono::DateTime::from_timestamp_millis(ms) {
+            // Four-digit years: RFC 3339's own form, which `recorded_at` writes too.
+            Some(t) if (0..=9999).contains(&t.year()) => serializer.collect_str(&format_args!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.timestamp_subsec_millis()
+            )),
+            _ => serializer.serialize_str(&self.0.recorded_at()),
+        }
     }
 }
 
@@ -241,6 +278,49 @@ mod tests {
         let mut de = rmp_serde::Deserializer::from_read_ref(&bytes).with_human_readable();
         let json = serde_json::Value::deserialize(&mut de).expect("json");
         assert_eq!(json, serde_json::to_value(&event).expect("json"));
+    }
+
+    // Invariant: the JSON of a stored event writes its hashes and its recording time exactly
+    // as `hex::encode` and `StoredEvent::recorded_at` write them, at any instant.
+    #[test]
+    fn hashes_and_recording_times_serialise_as_their_strings() {
+        let hash: [u8; 32] = std::array::from_fn(|i| u8::try_from(i * 37 % 256).unwrap_or(0));
+        assert_eq!(hex_of(&hash, &mut [0u8; 64]), hex::encode(hash));
+        let event = Event::DeathRecorded {
+            date: chrono::NaiveDate::from_ymd_opt(2024, 5, 6).expect("date"),
+        };
+        let new = encode(uuid::Uuid::nil(), &event, "v1").expect("encodes");
+        let instants = [
+            0,
+            -1,
+            1_764_555_522_123,
+            1_764_555_522_009,
+            -62_167_219_200_000,
+            -62_167_219_200_001,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            i64::MAX,
+            i64::MIN,
+        ];
+        for ms in instants {
+            let envelope = crate::store::record::Envelope {
+                position: 1,
+                event_id: uuid::Uuid::nil(),
+                member_version: 1,
+                recorded_at_ms: ms,
+                idempotency_key: None,
+                actor: None,
+                prev_hash: [0; 32],
+            };
+            let stored = crate::store::record::build(&new, &envelope);
+            let json = serde_json::to_value(StoredJson(&stored)).expect("json");
+            assert_eq!(json["recorded_at"], stored.recorded_at(), "at {ms} ms");
+            assert_eq!(json["hash"], hex::encode(stored.hash()));
+            assert_eq!(
+                json,
+                serde_json::to_value(EventJson::of(&stored).expect("json")).expect("json")
+            );
+        }
     }
 
     /// A contribution as a log stores it (the workload's first one).

@@ -19,6 +19,7 @@ use super::remote::{Remote, RemoteError, ResultObject};
 use super::{fail, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
 use member_ledger::codec::StoredJson;
 use member_ledger::server::{BATCH_COMMANDS_MAX, REQUEST_BODY_BYTES_MAX};
+use member_ledger::store::StoredEvent;
 use member_ledger::{Ledger, Receipt, SubmitError};
 
 /// Longest command line accepted, in bytes.
@@ -155,28 +156,43 @@ fn write_ok(out: &mut impl Write, receipt: &Receipt) -> std::io::Result<()> {
     struct OkLine<'a> {
         ok: bool,
         position: u64,
-        events: Vec<StoredJson<'a>>,
+        events: Events<'a>,
+    }
+    /// The events as a JSON array, each straight from its record (no list built first).
+    struct Events<'a>(&'a [StoredEvent]);
+    impl serde::Serialize for Events<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(self.0.iter().map(StoredJson))
+        }
     }
     let line = OkLine {
         ok: true,
         position: receipt.position,
-        events: receipt.events.iter().map(StoredJson).collect(),
+        events: Events(&receipt.events),
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")
 }
 
 async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Answer> {
-    let texts: Vec<String> = batch
-        .iter()
-        .filter_map(|l| l.as_ref().ok().cloned())
-        .collect();
+    // The lines move into the batch; only which of them were unreadable is kept.
+    let mut unreadable: Vec<Option<String>> = Vec::with_capacity(batch.len());
+    let mut texts: Vec<String> = Vec::with_capacity(batch.len());
+    for line in batch {
+        match line {
+            Ok(text) => {
+                texts.push(text);
+                unreadable.push(None);
+            }
+            Err(why) => unreadable.push(Some(why)),
+        }
+    }
     let mut submitted = ledger.submit_json_batch(&texts).await.into_iter();
-    batch
+    unreadable
         .into_iter()
         .map(|line| match line {
-            Err(why) => Err(("invalid_input".to_string(), why)),
-            Ok(_) => match submitted.next() {
+            Some(why) => Err(("invalid_input".to_string(), why)),
+            None => match submitted.next() {
                 Some(Ok(receipt)) => Ok(Accepted::Local(receipt)),
                 Some(Err(e)) => Err((e.code().to_string(), message_of(&e))),
                 None => Err(("storage_error".to_string(), "no result".to_string())),
