@@ -363,10 +363,39 @@ set_pension, register_relative, credit_interest, issue_statement";
 ///
 /// Every fault is an [`super::ErrorCode::InvalidInput`] rejection naming the field.
 pub fn parse_command(text: &str) -> Result<(Command, Option<String>), Rejection> {
+    if let Some(command) = parse_plain_command(text) {
+        return Ok((command, None));
+    }
     // Strict: a key named twice is refused, never resolved to its last value.
     let value = super::strict_json::parse_strict(text)
         .map_err(|e| Rejection::invalid(format!("not a JSON command: {e}")))?;
     parse_command_value(value)
+}
+
+/// The common case of [`parse_command`] in one scan and one typed parse, building no JSON value:
+/// a command without an idempotency key that passes every check. `None` for anything else
+/// (a key, a fault of any kind), which the full parse then answers with its exact message.
+///
+/// *Invariant*: where this gives a command, the full parse gives the same command and no key:
+/// the scan refuses what the strict parse refuses (repeated keys at any depth, malformed or
+/// trailing text), and checks the type and the dates as the full parse does before the typed
+/// parse, which reads the same fields from the text as it would from the value.
+fn parse_plain_command(text: &str) -> Option<Command> {
+    let mut known_type = false;
+    let plain = super::strict_json::scan_object(text, |field, value| match field {
+        "key" => false,
+        "type" => {
+            known_type = value.is_some_and(|t| COMMAND_TYPES.split(", ").any(|k| k == t));
+            known_type
+        }
+        _ if DATE_FIELDS.contains(&field) => value.is_none_or(is_iso_date),
+        _ => true,
+    });
+    if plain && known_type {
+        serde_json::from_str(text).ok()
+    } else {
+        None
+    }
 }
 
 /// Like [`parse_command`], from an already parsed JSON value.
@@ -451,6 +480,67 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// The full parse alone: the strict value, then the command read from it.
+    fn full_parse(text: &str) -> Result<(Command, Option<String>), Rejection> {
+        let value = crate::domain::strict_json::parse_strict(text)
+            .map_err(|e| Rejection::invalid(format!("not a JSON command: {e}")))?;
+        parse_command_value(value)
+    }
+
+    const PLAIN_LINES: [&str; 3] = [
+        r#"{"type":"contribute","member":"00000000-0000-4000-8000-000000000001","month":"2024-01","wage":"8000.00","payer":"employer"}"#,
+        r#"{"type":"enroll","member":"00000000-0000-4000-8000-000000600000","region":"luzhou","scheme":"employee","sex":"male","birth_date":"1980-01-01","date":"2000-01-01"}"#,
+        r#"{"type":"settle_inheritance","member":"00000000-0000-4000-8000-000000000001","date":"2024-01-05","heirs":[{"heir":"00000000-0000-4000-8000-000000000002","name":"Li Hua","share":"1/3"},{"heir":null,"name":"Li \u5927","share":"2/3"}]}"#,
+    ];
+
+    /// Edits that make a line anything from plain to faulty: each replaces the closing brace.
+    const TAILS: [&str; 14] = [
+        "}",
+        r#","key":"k-1"}"#,
+        r#","key":null}"#,
+        r#","key":""}"#,
+        r#","wage":"1.00"}"#,
+        r#","wage":"1.00"}"#,
+        r#","type":"contribute"}"#,
+        r#","colour":"red"}"#,
+        r#","date":"2024-1-5"}"#,
+        r#","date":7}"#,
+        r#","extra":{"a":1,"a":2}}"#,
+        "} trailing",
+        "}
+",
+        r#","wage":1000}"#,
+    ];
+
+    // Invariant: the one-scan parse of a plain command never changes an answer: every line,
+    // plain or faulty, parses (or is refused, with the same message) as the full parse does,
+    // and the plain lines do take the one-scan path.
+    #[test]
+    fn the_one_scan_parse_answers_as_the_full_parse_does() {
+        for line in PLAIN_LINES {
+            assert!(parse_plain_command(line).is_some(), "{line}");
+            let body = line.strip_suffix('}').unwrap_or(line);
+            for tail in TAILS {
+                let text = format!("{body}{tail}");
+                assert_eq!(parse_command(&text), full_parse(&text), "{text}");
+            }
+            let retyped = line.replace(r#""type":"#, r#""type":"withdraw_cash","was":"#);
+            assert_eq!(parse_command(&retyped), full_parse(&retyped), "{retyped}");
+            let nested = line.replace(r#""share":"1/3""#, r#""share":"1/3","share":"0""#);
+            assert_eq!(parse_command(&nested), full_parse(&nested), "{nested}");
+        }
+        for text in [
+            "[]",
+            "null",
+            "{}",
+            r#"{"type":7}"#,
+            "{",
+            r#"{"type":"contribute"}"#,
+        ] {
+            assert_eq!(parse_command(text), full_parse(text), "{text}");
+        }
     }
 
     #[test]

@@ -85,6 +85,126 @@ impl<'de> Visitor<'de> for Strict {
     }
 }
 
+/// Scans a JSON object without building it, refusing what [`parse_strict`] refuses (malformed
+/// or trailing text, a key named twice at any depth); `inspect` sees each top-level key with
+/// its value when that is a string, and may stop the scan by answering false. True when the
+/// text is an object that passed every check.
+pub fn scan_object(text: &str, inspect: impl FnMut(&str, Option<&str>) -> bool) -> bool {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let top = de.deserialize_map(TopScan { inspect });
+    top.is_ok() && de.end().is_ok()
+}
+
+/// A key or string value, borrowed from the text when it has no escapes.
+enum Text<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+/// The top-level object of [`scan_object`].
+struct TopScan<F> {
+    inspect: F,
+}
+
+impl<'de, F: FnMut(&str, Option<&str>) -> bool> Visitor<'de> for TopScan<F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        let mut keys: Vec<Text<'de>> = Vec::with_capacity(16);
+        while let Some(key) = map.next_key_seed(Scan)? {
+            let key = key.ok_or_else(|| de::Error::custom("a key is not a string"))?;
+            if keys.iter().any(|k| k.as_str() == key.as_str()) {
+                return Err(de::Error::custom("a key is given twice"));
+            }
+            let value = map.next_value_seed(Scan)?;
+            if !(self.inspect)(key.as_str(), value.as_ref().map(Text::as_str)) {
+                return Err(de::Error::custom("stopped"));
+            }
+            keys.push(key);
+        }
+        Ok(())
+    }
+}
+
+/// Checks any value for repeated keys, building nothing; gives back a string's text.
+#[derive(Clone, Copy)]
+struct Scan;
+
+impl<'de> DeserializeSeed<'de> for Scan {
+    type Value = Option<Text<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Scan {
+    type Value = Option<Text<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Text::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Text::Owned(v.to_string())))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element_seed(Scan)?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys: Vec<Text<'de>> = Vec::new();
+        while let Some(key) = map.next_key_seed(Scan)? {
+            let key = key.ok_or_else(|| de::Error::custom("a key is not a string"))?;
+            if keys.iter().any(|k| k.as_str() == key.as_str()) {
+                return Err(de::Error::custom("a key is given twice"));
+            }
+            map.next_value_seed(Scan)?;
+            keys.push(key);
+        }
+        Ok(None)
+    }
+}
+
 /// Any JSON value, checked for repeated keys (for callers that only check).
 pub fn check_no_duplicate_keys(text: &str) -> Result<(), String> {
     parse_strict(text).map(|_| ())
