@@ -33,7 +33,8 @@ pub fn encode(member: MemberId, event: &Event, policy_version: &str) -> Result<N
 
 /// An event's fields as stored.
 pub fn encode_fields(event: &Event) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::with_capacity(512);
+    // A contribution's fields and rule take 600–900 bytes: room for them at once.
+    let mut bytes = Vec::with_capacity(ENCODED_EVENT_BYTES);
     let mut serializer = rmp_serde::Serializer::new(&mut bytes)
         .with_struct_map()
         .with_human_readable();
@@ -42,6 +43,9 @@ pub fn encode_fields(event: &Event) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("{} cannot be stored: {e}", event.type_name()))?;
     Ok(bytes)
 }
+
+/// Room reserved for an event's stored fields.
+const ENCODED_EVENT_BYTES: usize = 1024;
 
 /// Decodes a stored event, upcasting older schema versions; a mismatch is corruption.
 pub fn decode(stored: &StoredEvent) -> Result<Event, StoreError> {

@@ -403,7 +403,22 @@ impl Rate {
 
     /// The rate as a percentage text, `7.75%`.
     pub fn percent(self) -> String {
-        format!("{}%", (self.0 * Decimal::ONE_HUNDRED).normalize())
+        self.as_percent().to_string()
+    }
+
+    /// The rate written as a percentage (`7.75%`) where it is displayed, with no text built
+    /// first: what [`Rate::percent`] returns.
+    pub fn as_percent(self) -> impl fmt::Display {
+        Percent(self.0)
+    }
+}
+
+/// A rate displayed as a percentage, `7.75%`.
+struct Percent(Decimal);
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", (self.0 * Decimal::ONE_HUNDRED).normalize())
     }
 }
 

@@ -78,13 +78,11 @@ impl RegionPolicy {
                     own_rate,
                     employer_part_rate,
                     rounding,
-                    rule: format!(
-                        "employee {} {employee_src}; employer {} {employer_src}; account credit {} + {} at age {age} {credit_src}{}",
-                        employee_rate.percent(),
-                        employer_rate.percent(),
-                        own_rate.percent(),
-                        employer_part_rate.percent(),
-                        pool_only_note(tier),
+                    rule: employer_paid_rule(
+                        [employee_rate, employer_rate, own_rate, employer_part_rate],
+                        [employee_src, employer_src, credit_src],
+                        age,
+                        tier,
                     ),
                 })
             }
@@ -134,6 +132,27 @@ impl RegionPolicy {
         })
     }
 }
+
+/// The rule of an employer-paid contribution in words: the employee, employer, own credited
+/// and employer-part rates and the sources of the first two and of the credit, written into one
+/// string of the right size (no percentage text built first).
+fn employer_paid_rule(rates: [Rate; 4], sources: [&str; 3], age: u32, tier: Tier) -> String {
+    use std::fmt::Write;
+    let [employee_rate, employer_rate, own_rate, part_rate] = rates.map(Rate::as_percent);
+    let [employee_src, employer_src, credit_src] = sources;
+    let mut rule =
+        String::with_capacity(RULE_TEXT_BYTES + sources.iter().map(|s| s.len()).sum::<usize>());
+    // Writing into a String cannot fail.
+    let _ = write!(
+        rule,
+        "employee {employee_rate} {employee_src}; employer {employer_rate} {employer_src}; account credit {own_rate} + {part_rate} at age {age} {credit_src}{}",
+        pool_only_note(tier),
+    );
+    rule
+}
+
+/// Room for a contribution rule's words and figures besides its sources.
+const RULE_TEXT_BYTES: usize = 160;
 
 fn pool_only_note(tier: Tier) -> &'static str {
     match tier {

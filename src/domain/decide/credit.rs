@@ -54,9 +54,23 @@ pub(super) fn price(
             rounding: terms.rounding,
             tier,
         },
-        rule: format!("base {base}; {}{rounding}", terms.rule),
+        rule: based_rule(base, &terms.rule, rounding),
     })
 }
+
+/// `base {base}; {rule}{rounding}`, in one string with room for the notes added after it.
+fn based_rule(base: Money, rule: &str, rounding: &str) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(rule.len() + BASED_RULE_EXTRA_BYTES);
+    // Writing into a String cannot fail.
+    let _ = write!(text, "base {base}; ");
+    text.push_str(rule);
+    text.push_str(rounding);
+    text
+}
+
+/// Room for the base, the rounding note and the notes a contribution adds after its rule.
+const BASED_RULE_EXTRA_BYTES: usize = 256;
 
 /// The surcharges charged beside the contribution that counts `month` (R5): every monthly one
 /// and rate of the base, and a half-yearly or yearly one the first time its period is paid.
