@@ -321,10 +321,21 @@ impl fmt::Display for Money {
     }
 }
 
+impl Money {
+    /// |amount| ≤ [`MONEY_YUAN_MAX`], compared on the integer mantissa (|m| / 10^scale ≤ max
+    /// exactly when |m| ≤ max × 10^scale; a bound beyond 128 bits holds every mantissa).
+    fn within_bound(self) -> bool {
+        let limit = 10u128
+            .checked_pow(self.0.scale())
+            .and_then(|p| p.checked_mul(MONEY_YUAN_MAX.unsigned_abs().into()));
+        limit.is_none_or(|limit| self.0.mantissa().unsigned_abs() <= limit)
+    }
+}
+
 impl Serialize for Money {
     /// Refuses an amount beyond [`MONEY_YUAN_MAX`]: what is written must read back.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.0.abs() > Decimal::from(MONEY_YUAN_MAX) {
+        if !self.within_bound() {
             return Err(serde::ser::Error::custom(format!(
                 "the amount {self} is beyond the largest the ledger holds ({MONEY_YUAN_MAX} yuan)"
             )));
@@ -451,6 +462,31 @@ impl<'de> Deserialize<'de> for Rate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Invariant: the bound checked before an amount is written is |amount| ≤ MONEY_YUAN_MAX,
+    // whatever the amount's scale.
+    #[test]
+    fn the_written_bound_is_the_largest_amount_at_any_scale() {
+        let max = Decimal::from(MONEY_YUAN_MAX);
+        let cent = Decimal::new(1, 2);
+        let values = [
+            Decimal::ZERO,
+            max,
+            -max,
+            max + cent,
+            -max - cent,
+            max - cent,
+            Decimal::new(MONEY_YUAN_MAX * 100, 2),
+            Decimal::new(MONEY_YUAN_MAX * 100 + 1, 2),
+            Decimal::MAX,
+            Decimal::MIN,
+            Decimal::new(1, 28),
+            Decimal::from_i128_with_scale(i128::from(MONEY_YUAN_MAX) * 10i128.pow(16) + 1, 16),
+        ];
+        for value in values {
+            assert_eq!(Money(value).within_bound(), value.abs() <= max, "{value}");
+        }
+    }
 
     #[test]
     fn parse_keeps_two_decimals_and_refuses_three() {

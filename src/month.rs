@@ -93,15 +93,47 @@ impl FromStr for Month {
 }
 
 impl Serialize for Month {
+    /// The `Display` text, written on the stack (no string built for every event).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_string())
+        use std::io::Write;
+        let mut buf = [0u8; 24];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        match write!(cursor, "{self}") {
+            Ok(()) => {
+                let len = usize::try_from(cursor.position()).unwrap_or(0);
+                serializer.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default())
+            }
+            Err(_) => serializer.serialize_str(&self.to_string()),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Month {
+    /// Reads the text where it lies, as a `String` would be read (the same errors).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        deserializer.deserialize_string(MonthText)
+    }
+}
+
+/// Reads a [`Month`] from its text, accepting what a `String` accepts.
+struct MonthText;
+
+impl serde::de::Visitor<'_> for MonthText {
+    type Value = Month;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Month, E> {
+        text.parse().map_err(E::custom)
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Month, E> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.visit_str(text),
+            Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(bytes), &self)),
+        }
     }
 }
 
@@ -127,6 +159,34 @@ pub fn add_months(date: NaiveDate, count: u32) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Invariant: a month serialises as its `Display` text and reads back, and a value that is
+    // not a month's text is refused with the message a `String` read would give.
+    #[test]
+    fn a_month_serialises_as_its_text_and_refuses_what_a_string_refuses() {
+        for (year, month) in [(YEAR_MIN, 1), (1999, 9), (2024, 12), (YEAR_MAX, 12)] {
+            let m = Month::new(year, month).unwrap_or_else(|| panic!("{year}-{month}"));
+            let json = serde_json::to_string(&m).unwrap_or_default();
+            assert_eq!(json, format!("\"{m}\""));
+            assert_eq!(serde_json::from_str::<Month>(&json).ok(), Some(m));
+        }
+        for text in ["5", "null", "\"2024-13\"", "[1]"] {
+            let as_string = serde_json::from_str::<String>(text)
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.parse::<Month>().map_err(|e| e.to_string()));
+            let direct = serde_json::from_str::<Month>(text).map_err(|e| e.to_string());
+            assert!(direct.is_err(), "{text}");
+            assert_eq!(
+                direct
+                    .err()
+                    .map(|e| e.split(" at line").next().map(str::to_string)),
+                as_string
+                    .err()
+                    .map(|e| e.split(" at line").next().map(str::to_string)),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn parses_and_orders_months() {
