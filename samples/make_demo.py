@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes samples/demo.jsonl: a few members whose histories use every command of CONTRACT.md.
+"""Writes samples/demo.jsonl: a few members whose histories use every command of docs/CONTRACT.md.
 Deterministic; rerun after changing it. Every command carries an idempotency key."""
 import json, calendar
 

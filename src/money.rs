@@ -3,7 +3,7 @@
 //! [`Money`] is what every amount in a command, an event and a view is: a `rust_decimal::Decimal`
 //! always held at scale 2. [`Rate`] is a dimensionless fraction (`0.0775` for 7.75 %). Every
 //! multiplication of money by a rate goes through [`Money::times_rate`], which names its rounding:
-//! half-up to the fen (四舍五入, DOMAIN §10).
+//! half-up to the fen (四舍五入, docs/RULES.md §10).
 
 use std::fmt;
 use std::str::FromStr;
@@ -155,7 +155,8 @@ impl Money {
         i64::try_from(fen.trunc().mantissa()).expect("money within i64 fen")
     }
 
-    /// `self × rate`, rounded half-up (away from zero at the midpoint) to the fen. DOMAIN §10.
+    /// `self × rate`, rounded half-up (away from zero at the midpoint) to the fen.
+    /// docs/RULES.md §10.
     pub fn times_rate(self, rate: Rate) -> Money {
         Money::round_half_up(self.0 * rate.0)
     }
@@ -165,7 +166,7 @@ impl Money {
         Money::from_decimal(self.0 * Decimal::from(count))
     }
 
-    /// Rounds any decimal half-up to the fen (四舍五入). DOMAIN §10.
+    /// Rounds any decimal half-up to the fen (四舍五入). docs/RULES.md §10.
     pub fn round_half_up(value: Decimal) -> Money {
         Money::from_decimal(
             value

@@ -190,7 +190,7 @@ fn retirement_thresholds(year: i32, female: bool) -> (u32, u32) {
 }
 
 /// Whether someone born on `birth` has reached the statutory retirement age (a woman worker's,
-/// the default category) on `date` in the shipped Luzhou policy (DOMAIN §12 R12).
+/// the default category) on `date` in the shipped Luzhou policy (docs/RULES.md §12 R12).
 fn reached_statutory_age(birth: &str, date: &str, female: bool) -> bool {
     static SHIPPED: std::sync::OnceLock<crate::policy::PolicySet> = std::sync::OnceLock::new();
     let policies = SHIPPED.get_or_init(crate::policy::PolicySet::shipped);

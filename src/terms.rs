@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The insurance scheme a member is enrolled in. DOMAIN §1.
+/// The insurance scheme a member is enrolled in. docs/RULES.md §1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scheme {
@@ -27,7 +27,7 @@ impl Scheme {
     }
 }
 
-/// Sex, which sets the retirement threshold. DOMAIN §5.
+/// Sex, which sets the retirement threshold. docs/RULES.md §5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
@@ -37,7 +37,7 @@ pub enum Sex {
     Female,
 }
 
-/// Who paid a contribution. DOMAIN §2.
+/// Who paid a contribution. docs/RULES.md §2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Payer {
@@ -47,7 +47,7 @@ pub enum Payer {
     Individual,
 }
 
-/// The employer's class, which sets its rate. DOMAIN §2.
+/// The employer's class, which sets its rate. docs/RULES.md §2.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EmployerClass {
@@ -58,7 +58,7 @@ pub enum EmployerClass {
     Public,
 }
 
-/// A member's tier in a region that offers more than one. DOMAIN §12 R3.
+/// A member's tier in a region that offers more than one. docs/RULES.md §12 R3.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {

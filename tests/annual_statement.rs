@@ -1,4 +1,4 @@
-//! DOMAIN §12 R15, the annual statement (年度对账单): its figures, issuing it, corrections after
+//! docs/RULES.md §12 R15, the annual statement (年度对账单): its figures, issuing it, corrections after
 //! it, its page, the command line, and the page in a real headless browser.
 
 mod common;

@@ -33,7 +33,7 @@ fn demo_ledger() -> (tempfile::TempDir, std::path::PathBuf) {
 fn explain_html_replay_and_diff_answer_a_dispute() {
     let (dir, data) = demo_ledger();
 
-    // --explain: every amount with its rule, parameter and DOMAIN tag.
+    // --explain: every amount with its rule, parameter and rule tag.
     let explained = stdout(&run(&data, &["statement", LI, "--explain"]));
     assert!(
         explained.contains(

@@ -12,8 +12,8 @@ use chrono::NaiveDate;
 use member_ledger::policy::PolicySet;
 use member_ledger::projection::ViewAt;
 use member_ledger::store::{
-    settled_head, AppendOutcome, AppendRequest, EventStore, IdempotencyClaim, NewEvent, SledStore,
-    StoreOptions, StoredEvent, GENESIS_HASH,
+    settled_head, AppendOutcome, AppendRequest, EventStore, Head, IdempotencyClaim, NewEvent,
+    SledStore, StoreOptions, StoredEvent, GENESIS_HASH,
 };
 use member_ledger::Ledger;
 use uuid::Uuid;
@@ -139,7 +139,16 @@ fn committed(outcome: AppendOutcome) -> Vec<StoredEvent> {
     }
 }
 
+/// The head once readers show everything committed so far (see [`all_events`]).
+fn settled(store: &dyn EventStore) -> Head {
+    settled_head(store).expect("readers reach the last commit")
+}
+
+/// Every event of the log, read once readers show everything committed so far: on PostgreSQL
+/// a reader stops below the oldest write transaction in flight anywhere in the cluster
+/// (POSTGRES.md), and the other tests of this file write in parallel on the same server.
 fn all_events(store: &dyn EventStore) -> Vec<StoredEvent> {
+    settled(store);
     store.read_from(1, usize::MAX).expect("read log")
 }
 
@@ -147,8 +156,8 @@ fn all_events(store: &dyn EventStore) -> Vec<StoredEvent> {
 fn positions_count_from_one_in_append_order_and_the_head_is_the_last_event() {
     for f in fixtures() {
         let store = f.store.as_ref();
-        assert_eq!(store.head().expect("head").position, 0, "{}", f.backend);
-        assert_eq!(store.head().expect("head").hash, GENESIS_HASH);
+        assert_eq!(settled(store).position, 0, "{}", f.backend);
+        assert_eq!(settled(store).hash, GENESIS_HASH);
         let (a, b) = (member(1), member(2));
         committed(append(store, request(vec![new_event(a, 1)], vec![(a, 0)])));
         let two = committed(append(
@@ -170,7 +179,7 @@ fn positions_count_from_one_in_append_order_and_the_head_is_the_last_event() {
             "{}: what was answered is what is stored",
             f.backend
         );
-        let head = store.head().expect("head");
+        let head = settled(store);
         assert_eq!(head.position, 3);
         assert_eq!(head.hash, events[2].hash(), "{}", f.backend);
         let window = store.read_from(2, 1).expect("read");
@@ -183,14 +192,14 @@ fn positions_count_from_one_in_append_order_and_the_head_is_the_last_event() {
         // positions before its checks, so a refused append may leave its claim unused).
         let stale = append(store, request(vec![new_event(a, 3)], vec![(a, 0)]));
         assert!(matches!(stale, AppendOutcome::VersionConflict { .. }));
-        assert_eq!(store.head().expect("head").position, 3, "{}", f.backend);
+        assert_eq!(settled(store).position, 3, "{}", f.backend);
         let next = committed(append(store, request(vec![new_event(a, 4)], vec![(a, 2)])));
         if store.positions_gapless().expect("gapless") {
             assert_eq!(next[0].position, 4, "{}", f.backend);
         } else {
             assert!(next[0].position > 3, "{}", f.backend);
         }
-        assert_eq!(store.head().expect("head").position, next[0].position);
+        assert_eq!(settled(store).position, next[0].position);
     }
 }
 
@@ -218,7 +227,7 @@ fn each_members_events_form_one_hash_chain_from_genesis() {
         }
         assert_eq!(last.len(), 2);
         let end = all_events(store).last().cloned().expect("events");
-        let head = store.head().expect("head");
+        let head = settled(store);
         assert_eq!(
             (head.position, head.hash),
             (end.position, end.hash()),
@@ -244,7 +253,7 @@ fn member_versions_count_up_and_a_stale_expectation_is_a_conflict_that_writes_no
         assert_eq!(versions, [1, 2, 1], "{}", f.backend);
         assert_eq!(store.member_version(a).expect("version"), 2);
         assert_eq!(store.member_version(member(9)).expect("version"), 0);
-        let head = store.head().expect("head");
+        let head = settled(store);
         let mut stale = request(vec![new_event(b, 2)], vec![(a, 1), (b, 1)]);
         stale.projections = vec![(b"Pstale".to_vec(), Some(b"x".to_vec()))];
         match append(store, stale) {
@@ -255,12 +264,7 @@ fn member_versions_count_up_and_a_stale_expectation_is_a_conflict_that_writes_no
             } => assert_eq!((m, expected, actual), (a, 1, 2), "{}", f.backend),
             other => panic!("{}: expected a conflict, got {other:?}", f.backend),
         }
-        assert_eq!(
-            store.head().expect("head"),
-            head,
-            "{}: nothing written",
-            f.backend
-        );
+        assert_eq!(settled(store), head, "{}: nothing written", f.backend);
         assert_eq!(store.projection(b"Pstale").expect("read"), None);
         assert_eq!(store.member_version(b).expect("version"), 1);
     }
@@ -293,7 +297,7 @@ fn a_repeated_key_is_a_duplicate_with_its_first_record_and_a_reused_key_is_refus
             "{}",
             f.backend
         );
-        assert_eq!(store.head().expect("head").position, 2, "{}", f.backend);
+        assert_eq!(settled(store).position, 2, "{}", f.backend);
         assert_eq!(store.idempotency("k-2").expect("read"), None);
     }
 }

@@ -1,6 +1,6 @@
-//! Coverage follows payment (DOMAIN §12 R1, R2): makeup limits, gaps without a suspend, waits,
-//! late declarations and transfer windows, given / when / then, with the day before, of and after
-//! each boundary. The `regression_N` tests replay the histories of issue 14's findings.
+//! Coverage follows payment (docs/RULES.md §12 R1, R2): makeup limits, gaps without a suspend,
+//! waits, late declarations and transfer windows, given / when / then, with the day before, of and
+//! after each boundary. The `regression_N` tests replay the histories of issue 14's findings.
 
 use member_ledger::projection::{AccountView, ViewAt};
 use member_ledger::{Ledger, SubmitError};

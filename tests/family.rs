@@ -1,4 +1,4 @@
-//! Family mutual aid (家庭共济, DOMAIN §12 R14), given / when / then: a register of relatives,
+//! Family mutual aid (家庭共济, docs/RULES.md §12 R14), given / when / then: a register of relatives,
 //! spending only for a relative registered that day, close relatives from the region's date, and
 //! a relative's premium paid from the account posted to the relative in the same write.
 

@@ -1,4 +1,4 @@
-//! Interest on the personal account (DOMAIN §12 R8), given / when / then, in the README's
+//! Interest on the personal account (docs/RULES.md §12 R8), given / when / then, in the README's
 //! `interest` example region: the carried-over part (at most the balance on 1 January) earns
 //! 1.10 %, the current year's part 0.35 %, day by day ÷ 360, rounded once a year.
 //!

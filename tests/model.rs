@@ -459,8 +459,8 @@ impl Model {
         self.accounts.get(&who).cloned().unwrap_or_default()
     }
 
-    /// The checks every command on an existing account starts with (DOMAIN §9: a closed account
-    /// takes nothing more).
+    /// The checks every command on an existing account starts with (docs/RULES.md §9: a closed
+    /// account takes nothing more).
     fn open(&self, who: u8) -> Result<Account, &'static str> {
         let a = self.account(who);
         if !a.enrolled {
@@ -550,7 +550,7 @@ impl Model {
             }
             Op::TransferIn(w, fen, months) => {
                 let mut a = self.open(*w)?;
-                a.deemed += months; // transferred months are deemed months (DOMAIN §3)
+                a.deemed += months; // transferred months are deemed months (docs/RULES.md §3)
                 a.credit(*fen, TRANSFER_ON);
                 self.inflow += fen;
                 (*w, a, 1)
@@ -573,9 +573,9 @@ impl Model {
         Ok(events)
     }
 
-    /// DOMAIN §9: the balance goes to the heirs by share (each rounded down, the fen left over to
-    /// the earlier heir), into an heir's account when the heir is an open, living employee here,
-    /// else paid out; with no heirs, to the pooled fund. The account closes.
+    /// docs/RULES.md §9: the balance goes to the heirs by share (each rounded down, the fen left
+    /// over to the earlier heir), into an heir's account when the heir is an open, living employee
+    /// here, else paid out; with no heirs, to the pooled fund. The account closes.
     fn settle(&mut self, who: u8, heirs: &[u8]) -> Outcome {
         let mut a = self.open(who)?;
         if !a.died {

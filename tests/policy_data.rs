@@ -1,5 +1,5 @@
-//! The policy model as data: each concept of DOMAIN §12 is validated at load with the file, the
-//! place and the reason, and bounded so that no value can overflow date or decimal arithmetic
+//! The policy model as data: each concept of docs/RULES.md §12 is validated at load with the file,
+//! the place and the reason, and bounded so that no value can overflow date or decimal arithmetic
 //! later; `policy check` and `policy explain` read it from the command line.
 
 use std::process::Command;

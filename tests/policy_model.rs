@@ -1,7 +1,7 @@
-//! The employee-scheme rules of the policy model, given / when / then, each named for its DOMAIN
-//! §12 tag: flexible workers and tiers (R3), retiree allocations by pension (R4), surcharges
-//! (R5), the credit rounded once (R7), and a base year from July (issue 9). The regions are the
-//! README's examples (`samples/policy-examples/`) and the shipped ones.
+//! The employee-scheme rules of the policy model, given / when / then, each named for its rule
+//! tag (docs/RULES.md §12): flexible workers and tiers (R3), retiree allocations by pension (R4),
+//! surcharges (R5), the credit rounded once (R7), and a base year from July (issue 9). The regions
+//! are the README's examples (`samples/policy-examples/`) and the shipped ones.
 
 use member_ledger::projection::ViewAt;
 use member_ledger::{Ledger, Receipt, SubmitError};

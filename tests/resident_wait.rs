@@ -1,7 +1,7 @@
 //! The resident scheme's rules of the policy model, given / when / then: the national waiting
-//! period from 2025 (DOMAIN §12 R9) in the shipped Luzhou data and the README's `resident_wait`
-//! example (window to the end of February, the first gap year free), and premium categories
-//! (R10) in Luzhou (the child premium of 320) and the `premium_categories` example.
+//! period from 2025 (docs/RULES.md §12 R9) in the shipped Luzhou data and the README's
+//! `resident_wait` example (window to the end of February, the first gap year free), and premium
+//! categories (R10) in Luzhou (the child premium of 320) and the `premium_categories` example.
 
 use chrono::NaiveDate;
 use member_ledger::projection::{AccountView, ViewAt};

@@ -214,7 +214,7 @@ fn view(
         ),
     };
     let state = fold_member(member, &included)?;
-    // A date is judged as now known (DOMAIN §12 R2); a position as known then (with a date,
+    // A date is judged as now known (docs/RULES.md §12 R2); a position as known then (with a date,
     // every event known then, as the statement issued there judged it).
     let known = match point {
         Point::Date(_) => fold_member(member, events)?,

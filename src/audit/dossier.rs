@@ -189,7 +189,7 @@ fn derived(
     policies: &PolicySet,
 ) -> Result<(Vec<AccountView>, Statement), StoreError> {
     let mut year_ends = Vec::new();
-    // Each year end's status as now known: the dossier's events (DOMAIN §12 R2).
+    // Each year end's status as now known: the dossier's events (docs/RULES.md §12 R2).
     let known = fold_member(member, events)?;
     let first = events.iter().map(|e| e.effective_date.year()).min();
     let last = events.iter().map(|e| e.effective_date.year()).max();

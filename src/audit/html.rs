@@ -1,7 +1,7 @@
 //! One printable static page for a member: the account, the year table, and the statement with
 //! the running balance and the rule applied to each event. No scripts, no external resources.
 //!
-//! This is the engineer's view (English headings, log order, DOMAIN tags), for audits and
+//! This is the engineer's view (English headings, log order, rule tags), for audits and
 //! disputes; what a member is sent is the annual statement
 //! ([`crate::projection::annual`], `annual-statement`).
 

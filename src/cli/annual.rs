@@ -1,6 +1,6 @@
 //! `annual-statement`: a member's annual statement (年度对账单) as text, JSON, an HTML page or a
 //! PDF, or every statement of a region's members into a directory; `--issue` records each as
-//! issued (`issue_statement`, DOMAIN §12 R15).
+//! issued (`issue_statement`, docs/RULES.md §12 R15).
 
 use std::path::{Path, PathBuf};
 

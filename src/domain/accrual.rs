@@ -1,4 +1,4 @@
-//! Interest accrual on a personal account (DOMAIN §12 R8), pure arithmetic shared by the
+//! Interest accrual on a personal account (docs/RULES.md §12 R8), pure arithmetic shared by the
 //! decision and by `verify`'s recheck.
 //!
 //! For each day of a year, the carried-over part is min(balance on 1 January, the day's closing
@@ -29,7 +29,7 @@ pub const YUAN_DAYS_MAX: i64 = MONEY_YUAN_MAX * 366;
 const _: () = assert!(MONEY_YUAN_MAX.checked_mul(366).is_some());
 
 /// A sum over days of a balance in yuan, to the fen (exact: a balance in fen times whole days).
-/// What an interest rate applies to. DOMAIN §12 R8.
+/// What an interest rate applies to. docs/RULES.md §12 R8.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct YuanDays(Decimal);
 

@@ -174,8 +174,8 @@ pub enum Command {
     /// Cancel an erroneous event's effects on money and months with a compensating event.
     Reverse { event: uuid::Uuid, reason: String },
     /// Record that the annual statement of `year` was issued to one member, or to every member
-    /// of `region` who has one (DOMAIN §12 R15). `date` is the issue date (default: 1 January
-    /// after the year).
+    /// of `region` who has one (docs/RULES.md §12 R15). `date` is the issue date (default: 1
+    /// January after the year).
     IssueStatement {
         #[serde(default)]
         member: Option<MemberId>,
@@ -212,7 +212,7 @@ pub struct Heir {
     pub share: Share,
 }
 
-/// A woman's category for the statutory retirement age. DOMAIN §12 R12.
+/// A woman's category for the statutory retirement age. docs/RULES.md §12 R12.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RetirementCategory {
@@ -224,7 +224,7 @@ pub enum RetirementCategory {
 }
 
 /// One month `YYYY-MM` or a range `YYYY-MM..YYYY-MM` (both ends included) of a transfer's
-/// paid months. DOMAIN §12 R6.
+/// paid months. docs/RULES.md §12 R6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MonthSpan {
     /// First month.

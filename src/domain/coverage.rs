@@ -1,5 +1,6 @@
 //! Coverage follows payment: whether an in-service employee-scheme member enjoys benefits on a
-//! date, derived from the payments, suspensions and transfers the ledger knows. DOMAIN §12 R2.
+//! date, derived from the payments, suspensions and transfers the ledger knows.
+//! docs/RULES.md §12 R2.
 //!
 //! Nothing here is stored: an account view asks [`coverage_on`] with the member's state as now
 //! known and the date it judges, so a gap closed later within its window shows the gap days
@@ -53,7 +54,7 @@ pub struct Gap {
 }
 
 /// The status and benefits of `known` (the member's state as now known) on `on`. Lifecycle
-/// events dated on or before `on` come first: closed, deceased, retired. DOMAIN §12 R2.
+/// events dated on or before `on` come first: closed, deceased, retired. docs/RULES.md §12 R2.
 pub fn coverage_on(
     known: &MemberState,
     policy: &RegionPolicy,

@@ -236,8 +236,8 @@ pub enum Event {
     },
     /// The member's annual statement (年度对账单) of `year` was issued: the digest of its
     /// figures in their canonical form (`projection::annual`), so that a later correction of
-    /// that year is shown against what the member was told. DOMAIN §12 R15. Changes nothing on
-    /// the account.
+    /// that year is shown against what the member was told. docs/RULES.md §12 R15. Changes nothing
+    /// on the account.
     StatementIssued {
         year: i32,
         /// The issue date (after the year's end).
@@ -302,11 +302,11 @@ pub struct Contribution {
     pub credit: Option<CreditParts>,
     /// What the payment did to the member's benefits, when anything.
     pub benefits: Option<BenefitChange>,
-    /// The rules applied, with their DOMAIN tags.
+    /// The rules applied, with their rule tags.
     pub rule: String,
 }
 
-/// What a month's mutual-aid fund took, beside the contribution. DOMAIN §2 [004].
+/// What a month's mutual-aid fund took, beside the contribution. docs/RULES.md §2 [004].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MutualAidPaid {
@@ -318,7 +318,7 @@ pub struct MutualAidPaid {
     pub personal: Money,
 }
 
-/// The parts an account credit was computed from. DOMAIN §12 R3, R7.
+/// The parts an account credit was computed from. docs/RULES.md §12 R3, R7.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreditParts {
@@ -334,7 +334,7 @@ pub struct CreditParts {
     pub tier: Tier,
 }
 
-/// One surcharge charged beside a contribution or an allocation. DOMAIN §12 R5.
+/// One surcharge charged beside a contribution or an allocation. docs/RULES.md §12 R5.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SurchargePaid {
@@ -349,7 +349,7 @@ pub struct SurchargePaid {
     pub amount: Money,
 }
 
-/// The yuan-days one interest rate entry applied to. DOMAIN §12 R8.
+/// The yuan-days one interest rate entry applied to. docs/RULES.md §12 R8.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterestPeriod {
@@ -368,7 +368,7 @@ pub struct InterestPeriod {
     pub current_yuan_days: YuanDays,
 }
 
-/// The national resident wait as applied to a premium. DOMAIN §12 R9.
+/// The national resident wait as applied to a premium. docs/RULES.md §12 R9.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResidentWaitApplied {
@@ -384,10 +384,10 @@ pub struct ResidentWaitApplied {
     pub counted_from: NaiveDate,
 }
 
-/// A change to when benefits apply. DOMAIN §4.
+/// A change to when benefits apply. docs/RULES.md §4.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
-#[allow(missing_docs)] // `rule` is the DOMAIN-tagged reason; the dates are named for what they are.
+#[allow(missing_docs)] // `rule` is the rule-tagged reason; the dates are named for what they are.
 pub enum BenefitChange {
     /// Benefits apply from this date.
     Starts {
@@ -422,7 +422,7 @@ pub struct RefundedPayment {
     pub month_still_counts: bool,
 }
 
-/// Where an heir's share went. DOMAIN §9.
+/// Where an heir's share went. docs/RULES.md §9.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HeirDestination {

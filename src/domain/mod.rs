@@ -69,7 +69,7 @@ pub struct ReversalTarget {
     pub event: Event,
 }
 
-/// Why months are recognised as deemed. DOMAIN §3.
+/// Why months are recognised as deemed. docs/RULES.md §3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeemedBasis {
@@ -82,7 +82,7 @@ pub enum DeemedBasis {
     Other,
 }
 
-/// Why contributions stop. DOMAIN §4.
+/// Why contributions stop. docs/RULES.md §4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SuspendReason {
@@ -96,7 +96,7 @@ pub enum SuspendReason {
     Other,
 }
 
-/// Why money is refunded. DOMAIN §7.
+/// Why money is refunded. docs/RULES.md §7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundReason {
@@ -114,7 +114,7 @@ pub enum RefundReason {
     Error,
 }
 
-/// What account spending paid for. DOMAIN §8.
+/// What account spending paid for. docs/RULES.md §8.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
@@ -137,7 +137,7 @@ impl Purpose {
     }
 }
 
-/// A relative registered for family mutual aid (家庭共济). DOMAIN §12 R14.
+/// A relative registered for family mutual aid (家庭共济). docs/RULES.md §12 R14.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {

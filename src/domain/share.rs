@@ -1,5 +1,5 @@
 //! An heir's share of a balance: a decimal (`"0.5"`) or a fraction (`"1/3"`), held exactly as a
-//! reduced fraction and written back as it was given. DOMAIN §12 R11.
+//! reduced fraction and written back as it was given. docs/RULES.md §12 R11.
 
 use std::fmt;
 use std::str::FromStr;

@@ -37,7 +37,7 @@ impl Core {
                 view
             }
             ViewAt::AsOf(date) => {
-                // Money as in force on the date; coverage as now known (DOMAIN §12 R2).
+                // Money as in force on the date; coverage as now known (docs/RULES.md §12 R2).
                 let head = self.store.head()?;
                 let events = self.store.read_member(member, None)?;
                 let known = projection::fold_member(member, &events)?;

@@ -1,5 +1,5 @@
 //! What a contribution's shares and account credit are under a region's policy: employer and
-//! individual payers, the tiers and the credit's rounding. DOMAIN §2, §12 R3, R7.
+//! individual payers, the tiers and the credit's rounding. docs/RULES.md §2, §12 R3, R7.
 
 use chrono::NaiveDate;
 
@@ -10,7 +10,7 @@ use crate::terms::{EmployerClass, Payer, Tier};
 
 impl RegionPolicy {
     /// An individual payer's whole rate for a month: the policy's `individual_rate`, or the
-    /// employer rate of `class` plus the employee rate. DOMAIN §12 R3.
+    /// employer rate of `class` plus the employee rate. docs/RULES.md §12 R3.
     pub fn individual_rate_of(
         &self,
         month: Month,
@@ -28,7 +28,7 @@ impl RegionPolicy {
     }
 
     /// The share of base an individual's payment credits: the policy's `individual_credit_rate`,
-    /// or the employee rate (the member's own part, never an employer share). DOMAIN §12 R3.
+    /// or the employee rate (the member's own part, never an employer share). docs/RULES.md §12 R3.
     pub fn individual_credit_rate_of(&self, month: Month) -> Result<(Rate, String), NotInForce> {
         if let Some(entry) = self.individual_credit_rate.at(month.first_day()) {
             return Ok((entry.value, entry.source.clone()));
@@ -37,7 +37,7 @@ impl RegionPolicy {
         Ok((employee, format!("(the employee rate: {src})")))
     }
 
-    /// Whether the region offers a tier on a date (`with_account` always). DOMAIN §12 R3.
+    /// Whether the region offers a tier on a date (`with_account` always). docs/RULES.md §12 R3.
     pub fn offers_tier(&self, tier: Tier, date: NaiveDate) -> bool {
         match tier {
             Tier::WithAccount => true,
@@ -49,7 +49,7 @@ impl RegionPolicy {
     }
 
     /// The terms of a contribution: what each share is and what the account receives.
-    /// DOMAIN §2, §12 R3, R7.
+    /// docs/RULES.md §2, §12 R3, R7.
     pub fn contribution_terms(
         &self,
         month: Month,
@@ -161,7 +161,8 @@ fn pool_only_note(tier: Tier) -> &'static str {
     }
 }
 
-/// What a contribution's shares and credit are, and the rules that say so. DOMAIN §12 R3, R7.
+/// What a contribution's shares and credit are, and the rules that say so.
+/// docs/RULES.md §12 R3, R7.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContributionTerms {
     /// The rate of the employee share (an individual: his own, credited part).
@@ -186,7 +187,7 @@ impl ContributionTerms {
 }
 
 /// The account credit of `base`: own and employer part each rounded half-up and summed, or
-/// (combined) their sum rounded once. DOMAIN §12 R7.
+/// (combined) their sum rounded once. docs/RULES.md §12 R7.
 pub fn credit_of(base: Money, own: Rate, part: Rate, rounding: CreditRounding) -> Money {
     match rounding {
         CreditRounding::Separate => base.times_rate(own) + base.times_rate(part),

@@ -1,5 +1,5 @@
-//! The policy model of DOMAIN §12 (R3–R10, R14): the types of the concepts a city writes as data
-//! beside the basic rates. Their validation is in `validate/model.rs`, the questions the rules
+//! The policy model of docs/RULES.md §12 (R3–R10, R14): the types of the concepts a city writes as
+//! data beside the basic rates. Their validation is in `validate/model.rs`, the questions the rules
 //! ask of them in `questions.rs` and `contribution.rs`.
 //!
 //! Every concept here is optional data in a region's file: flexible workers' rates and tiers
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::{Money, Rate};
 use crate::month::Month;
 
-/// How an account credit made of several rates is rounded. DOMAIN §12 R7.
+/// How an account credit made of several rates is rounded. docs/RULES.md §12 R7.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CreditRounding {
@@ -32,7 +32,7 @@ impl CreditRounding {
     }
 }
 
-/// The tiers a region offers besides `with_account`. DOMAIN §12 R3.
+/// The tiers a region offers besides `with_account`. docs/RULES.md §12 R3.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierRules {
@@ -50,7 +50,7 @@ pub struct PoolOnlyTier {
     pub individual_rate: Option<Rate>,
 }
 
-/// Which month a retiree's first allocation is for. DOMAIN §12 R4.
+/// Which month a retiree's first allocation is for. docs/RULES.md §12 R4.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AllocationStart {
@@ -61,7 +61,7 @@ pub enum AllocationStart {
     MonthAfter,
 }
 
-/// Who a surcharge applies to. DOMAIN §12 R5.
+/// Who a surcharge applies to. docs/RULES.md §12 R5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SurchargeGroup {
@@ -71,7 +71,7 @@ pub enum SurchargeGroup {
     Retiree,
 }
 
-/// The period a flat surcharge is charged for. DOMAIN §12 R5.
+/// The period a flat surcharge is charged for. docs/RULES.md §12 R5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SurchargePer {
@@ -108,7 +108,7 @@ pub enum SurchargePayer {
 }
 
 /// A fund paid beside the contribution and never credited to the account, such as Chongqing's
-/// 大额医疗互助金 or a city's 大额医疗费用补助. DOMAIN §12 R5.
+/// 大额医疗互助金 or a city's 大额医疗费用补助. docs/RULES.md §12 R5.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Surcharge {
@@ -136,7 +136,7 @@ impl Surcharge {
     }
 }
 
-/// Interest rates of the personal account. DOMAIN §12 R8.
+/// Interest rates of the personal account. docs/RULES.md §12 R8.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterestRates {
@@ -146,7 +146,7 @@ pub struct InterestRates {
     pub current_rate: Rate,
 }
 
-/// The national resident waiting period from 2025 (国办发〔2024〕38号). DOMAIN §12 R9.
+/// The national resident waiting period from 2025 (国办发〔2024〕38号). docs/RULES.md §12 R9.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResidentWait {
@@ -160,7 +160,7 @@ pub struct ResidentWait {
     pub long_gap_min_months: u32,
 }
 
-/// A resident premium category with its own personal part and subsidy. DOMAIN §12 R10.
+/// A resident premium category with its own personal part and subsidy. docs/RULES.md §12 R10.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PremiumCategory {

@@ -1,5 +1,5 @@
 //! The questions the rules ask of a region's policy, each with a date: the value in force and
-//! the entry it came from, or [`NotInForce`] where the data has none. DOMAIN §1–§12.
+//! the entry it came from, or [`NotInForce`] where the data has none. docs/RULES.md §1–§12.
 
 use chrono::{Datelike, NaiveDate};
 
@@ -38,7 +38,7 @@ impl RegionPolicy {
         })
     }
 
-    /// The employer's rate for a contribution month and employer class. DOMAIN §2.
+    /// The employer's rate for a contribution month and employer class. docs/RULES.md §2.
     pub fn employer_rate(
         &self,
         month: Month,
@@ -52,14 +52,15 @@ impl RegionPolicy {
         Ok((rate, &entry.source))
     }
 
-    /// The employee's own rate for a contribution month. DOMAIN §2.
+    /// The employee's own rate for a contribution month. docs/RULES.md §2.
     pub fn employee_rate(&self, month: Month) -> Result<(Rate, &str), NotInForce> {
         let entry = self.need(&self.employee_rate, "employee_rate", month.first_day())?;
         Ok((entry.value, &entry.source))
     }
 
     /// The contribution base for a declared wage: the wage clamped to the floor and cap of the
-    /// previous year's average wage, or the wage itself where the table has no such year. DOMAIN §2.
+    /// previous year's average wage, or the wage itself where the table has no such year.
+    /// docs/RULES.md §2.
     pub fn contribution_base(&self, month: Month, wage: Money) -> Result<Money, NotInForce> {
         let entry = self.need(&self.base_bounds, "base_bounds", month.first_day())?;
         let bounds = &entry.value;
@@ -89,7 +90,7 @@ impl RegionPolicy {
     }
 
     /// The share of base credited to an in-service member's personal account in a contribution
-    /// month, at the member's age in that month: own rate plus the employer part. DOMAIN §2.
+    /// month, at the member's age in that month: own rate plus the employer part. docs/RULES.md §2.
     pub fn account_credit_rate(
         &self,
         month: Month,
@@ -107,7 +108,7 @@ impl RegionPolicy {
     }
 
     /// The band of the monthly retiree allocation for a month at the retiree's age (on the
-    /// month's last day): a flat amount or a fraction of the pension. DOMAIN §2, §12 R4.
+    /// month's last day): a flat amount or a fraction of the pension. docs/RULES.md §2, §12 R4.
     pub fn retiree_allocation(
         &self,
         month: Month,
@@ -133,46 +134,47 @@ impl RegionPolicy {
         Ok((band, &entry.source))
     }
 
-    /// Retirement thresholds and benefit continuity in force on a date. DOMAIN §5.
+    /// Retirement thresholds and benefit continuity in force on a date. docs/RULES.md §5.
     pub fn retirement(&self, date: NaiveDate) -> Result<&Dated<RetirementRules>, NotInForce> {
         self.need(&self.retirement, "retirement", date)
     }
 
-    /// The monthly base a lump-sum makeup is computed on, for the date it is paid. DOMAIN §5.
+    /// The monthly base a lump-sum makeup is computed on, for the date it is paid.
+    /// docs/RULES.md §5.
     pub fn makeup_base(&self, date: NaiveDate) -> Result<&Dated<Money>, NotInForce> {
         self.need(&self.makeup_base_monthly, "makeup_base_monthly", date)
     }
 
-    /// The 90-day re-enrolment window and the waiting period after it. DOMAIN §4.
+    /// The 90-day re-enrolment window and the waiting period after it. docs/RULES.md §4.
     pub fn rejoin(&self, date: NaiveDate) -> Result<&Dated<Rejoin>, NotInForce> {
         self.need(&self.rejoin, "rejoin", date)
     }
 
-    /// Resident-scheme payment window and waits. DOMAIN §4, §11.
+    /// Resident-scheme payment window and waits. docs/RULES.md §4, §11.
     pub fn resident(&self, date: NaiveDate) -> Result<&Dated<ResidentRules>, NotInForce> {
         self.need(&self.resident, "resident", date)
     }
 
     /// The first contribution month that counts as an actual local month (`None` in a region
-    /// without the employee scheme). DOMAIN §3.
+    /// without the employee scheme). docs/RULES.md §3.
     pub fn actual_months_from(&self) -> Option<Month> {
         self.actual_months_from.as_ref().map(|f| f.value)
     }
 
-    /// Whether spending on close relatives (家庭共济) is allowed on a date. DOMAIN §8.
+    /// Whether spending on close relatives (家庭共济) is allowed on a date. docs/RULES.md §8.
     pub fn family_mutual_aid_allowed(&self, date: NaiveDate) -> bool {
         self.family_mutual_aid_from
             .as_ref()
             .is_some_and(|f| date >= f.value)
     }
 
-    /// Whether the region offers a scheme. DOMAIN §1.
+    /// Whether the region offers a scheme. docs/RULES.md §1.
     pub fn offers(&self, scheme: Scheme) -> bool {
         self.schemes.contains(&scheme)
     }
 
     /// The day a month's contribution is due: before this date (in the following month), where
-    /// the region sets one. DOMAIN §2.
+    /// the region sets one. docs/RULES.md §2.
     pub fn contribution_due(&self, month: Month) -> Option<(NaiveDate, &str)> {
         let entry = self.contribution_due_day.at(month.first_day())?;
         let next = month.next().first_day();
@@ -180,9 +182,9 @@ impl RegionPolicy {
         Some((due, &entry.source))
     }
 
-    /// The last day a month's contribution may be posted before the month is overdue (DOMAIN
-    /// §12 R2): the policy's `contribution_due_day` of the following month, or, where the region
-    /// sets none, the last day of the following month [ill].
+    /// The last day a month's contribution may be posted before the month is overdue
+    /// (docs/RULES.md §12 R2): the policy's `contribution_due_day` of the following month, or,
+    /// where the region sets none, the last day of the following month [ill].
     pub fn last_day_due(&self, month: Month) -> NaiveDate {
         match self.contribution_due(month) {
             Some((due, _)) => due,
@@ -195,18 +197,19 @@ impl RegionPolicy {
         self.need(&self.coverage, "coverage", date)
     }
 
-    /// Statutory retirement ages in force on a retirement date. DOMAIN §12 R12.
+    /// Statutory retirement ages in force on a retirement date. docs/RULES.md §12 R12.
     pub fn retirement_ages(&self, date: NaiveDate) -> Result<&Dated<RetirementAges>, NotInForce> {
         self.need(&self.retirement_age, "retirement_age", date)
     }
 
     /// The premium schedule in force on a date (a coverage year's 1 January), where the region
-    /// has one. DOMAIN §11.
+    /// has one. docs/RULES.md §11.
     pub fn premium(&self, date: NaiveDate) -> Option<&Dated<PremiumSchedule>> {
         self.premium.at(date)
     }
 
-    /// The first month a retiree's allocation is for, given the retirement date. DOMAIN §12 R4.
+    /// The first month a retiree's allocation is for, given the retirement date.
+    /// docs/RULES.md §12 R4.
     pub fn first_allocation_month(&self, retired_on: NaiveDate) -> (Month, AllocationStart) {
         let start = self
             .allocation_starts
@@ -220,12 +223,12 @@ impl RegionPolicy {
         }
     }
 
-    /// The surcharges in force for a month (empty where the region has none). DOMAIN §12 R5.
+    /// The surcharges in force for a month (empty where the region has none). docs/RULES.md §12 R5.
     pub fn surcharges_of(&self, month: Month) -> Option<&Dated<Vec<Surcharge>>> {
         self.surcharges.at(month.first_day())
     }
 
-    /// The interest rates in force on a day, where the region pays interest. DOMAIN §12 R8.
+    /// The interest rates in force on a day, where the region pays interest. docs/RULES.md §12 R8.
     pub fn interest_on(&self, date: NaiveDate) -> Option<(usize, &Dated<InterestRates>)> {
         self.interest
             .0
@@ -240,7 +243,7 @@ impl RegionPolicy {
         self.resident_wait.at(year_start)
     }
 
-    /// Whether a relation may be registered on a date (家庭共济). DOMAIN §12 R14.
+    /// Whether a relation may be registered on a date (家庭共济). docs/RULES.md §12 R14.
     pub fn relation_allowed(&self, close_relative: bool, date: NaiveDate) -> Result<(), String> {
         let from = if close_relative {
             self.close_relatives_from.as_ref()

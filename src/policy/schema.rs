@@ -1,5 +1,6 @@
 //! The shape of a policy file: [`RegionPolicy`], whose field names are the file's keys, and the
-//! parameters of DOMAIN §1–§11 (the §12 concepts are in `model`). Validation is in `validate`.
+//! parameters of docs/RULES.md §1–§11 (the §12 concepts are in `model`). Validation is in
+//! `validate`.
 
 use std::collections::BTreeMap;
 
@@ -43,7 +44,7 @@ pub struct BaseBounds {
     pub minimum_monthly: Option<Money>,
     /// The month the contribution (base) year starts in: the average wage of the year before
     /// the base year bounds its months (1, the default: calendar years; 7: July–June, as
-    /// Shenyang's base year [003]). DOMAIN §2, issue 9.
+    /// Shenyang's base year [003]). docs/RULES.md §2, issue 9.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_year_starts_month: Option<u32>,
 }
@@ -59,7 +60,7 @@ pub struct AgeRate {
 }
 
 /// A retiree allocation that applies from an age upward: a flat amount, or a fraction of the
-/// retiree's own monthly pension (exactly one of the two). DOMAIN §2, §12 R4.
+/// retiree's own monthly pension (exactly one of the two). docs/RULES.md §2, §12 R4.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgeAmount {
@@ -82,7 +83,7 @@ pub struct AccountCredit {
     /// Part of the employer share credited, by age band (before the reform).
     pub employer_part_by_age: Vec<AgeRate>,
     /// `combined`: the credit is base × (own rate + employer part) rounded once; `separate`
-    /// (the default): each part rounded, then summed. DOMAIN §12 R7.
+    /// (the default): each part rounded, then summed. docs/RULES.md §12 R7.
     #[serde(default, skip_serializing_if = "CreditRounding::is_separate")]
     pub credit_rounding: CreditRounding,
 }
@@ -103,7 +104,7 @@ pub struct RetirementRules {
     pub no_benefit_wait_months: u32,
 }
 
-/// Coverage rules of DOMAIN §12 R2 beside the re-enrolment window.
+/// Coverage rules of docs/RULES.md §12 R2 beside the re-enrolment window.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoverageRules {
@@ -113,7 +114,8 @@ pub struct CoverageRules {
     pub new_individual_wait_months: u32,
 }
 
-/// One group's statutory retirement age and its gradual delay by birth month. DOMAIN §12 R12.
+/// One group's statutory retirement age and its gradual delay by birth month.
+/// docs/RULES.md §12 R12.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgeSchedule {
@@ -148,7 +150,7 @@ impl AgeSchedule {
     }
 }
 
-/// Statutory retirement ages in force on a retirement date. DOMAIN §12 R12.
+/// Statutory retirement ages in force on a retirement date. docs/RULES.md §12 R12.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetirementAges {
@@ -198,17 +200,17 @@ pub struct ResidentRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_newborn_from_payment_within_months: Option<u32>,
     /// Where the window ends inside the benefit year (`"02-28"`: payments up to the last day of
-    /// February still count as paid in the window). DOMAIN §12 R9.
+    /// February still count as paid in the window). docs/RULES.md §12 R9.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_end: Option<MonthDay>,
     /// `false` where the region takes no premium outside the window (newborns excepted): such a
-    /// payment is refused `outside_window`. Default `true`. DOMAIN §12 R9.
+    /// payment is refused `outside_window`. Default `true`. docs/RULES.md §12 R9.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepts_late_payment: Option<bool>,
 }
 
 /// The yearly resident premium: what a member pays and what the government adds, by age
-/// (adult / minor) and by named category. DOMAIN §11, §12 R10.
+/// (adult / minor) and by named category. docs/RULES.md §11, §12 R10.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PremiumSchedule {
@@ -225,7 +227,7 @@ pub struct PremiumSchedule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subsidy: Option<Money>,
     /// Named categories (`"child"`, `"student"`, adult tiers), each with its own personal part
-    /// and subsidy; `pay_premium` names one with `category`. DOMAIN §12 R10.
+    /// and subsidy; `pay_premium` names one with `category`. docs/RULES.md §12 R10.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub categories: BTreeMap<String, PremiumCategory>,
 }
@@ -297,7 +299,7 @@ pub struct RegionPolicy {
     /// First day spending on close relatives is allowed.
     #[serde(default)]
     pub family_mutual_aid_from: Option<Fixed<NaiveDate>>,
-    // --- DOMAIN §12 R1, R2, R12: coverage follows payment, statutory retirement age. ---
+    // --- docs/RULES.md §12 R1, R2, R12: coverage follows payment, statutory retirement age. ---
     /// Waits of R2 that the re-enrolment rule (`rejoin`) does not give.
     #[serde(default)]
     pub coverage: Series<CoverageRules>,
@@ -308,7 +310,7 @@ pub struct RegionPolicy {
     #[serde(default)]
     pub average_wage_sources: BTreeMap<String, String>,
 
-    // ---- The policy model of DOMAIN §12 (issue #15): every key optional. ----
+    // ---- The policy model of docs/RULES.md §12 (issue #15): every key optional. ----
     /// An individual payer's whole rate (default: employer + employee rate). R3.
     #[serde(default)]
     pub individual_rate: Series<Rate>,

@@ -8,7 +8,7 @@ use crate::money::Money;
 use crate::policy::PolicySet;
 use crate::terms::{Scheme, Sex, Tier};
 
-/// Contribution months. DOMAIN §3.
+/// Contribution months. docs/RULES.md §3.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonthsView {
     /// Actual local months.
@@ -92,7 +92,7 @@ impl AccountView {
     ///
     /// Money and months come from `state` (the events in force on the view's date); status and
     /// `benefits_from` from `known`, the member as the view's knowledge has it (all events for an
-    /// `--as-of` view, DOMAIN §12 R2: a gap closed later within its window shows covered),
+    /// `--as-of` view, docs/RULES.md §12 R2: a gap closed later within its window shows covered),
     /// judged on `on` with the region's policy.
     pub fn of(
         state: &MemberState,

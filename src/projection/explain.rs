@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use crate::domain::{wire_name, BenefitChange, Event};
 use crate::policy::{RegionPolicy, Series};
 
-/// The steps that explain one event, each ending with its DOMAIN tag.
+/// The steps that explain one event, each ending with its rule tag.
 pub fn explain(event: &Event, region: &str, policy: Option<&RegionPolicy>) -> Vec<String> {
     let tag = |section: &str, from: Option<NaiveDate>| match from {
         Some(d) => format!("[{section}, {region} from {d}]"),

@@ -26,9 +26,9 @@ pub struct StatementLine {
     pub event_type: String,
     /// What happened, in words.
     pub description: String,
-    /// The rule that decided it, with its DOMAIN tag, when one did.
+    /// The rule that decided it, with its rule tag, when one did.
     pub rule: Option<String>,
-    /// Each amount spelled out as the rule that produced it, with its DOMAIN tag
+    /// Each amount spelled out as the rule that produced it, with its rule tag
     /// (`account credit 2% of base 10000.00 = 200.00 [§2, luzhou from 2023-01-01]`).
     pub explanation: Vec<String>,
     /// Change to the personal-account balance.
@@ -158,7 +158,7 @@ impl Statement {
         self.render(false)
     }
 
-    /// Plain text with, under each event, the rule that decided it (DOMAIN tag, policy parameter
+    /// Plain text with, under each event, the rule that decided it (rule tag, policy parameter
     /// and value), its effect on months, and the running totals: the answer to "why is my
     /// balance this?".
     pub fn to_explained_text(&self) -> String {

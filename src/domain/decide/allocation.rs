@@ -1,5 +1,6 @@
 //! Retirees' monthly allocations (a flat amount or a fraction of the pension, from the month the
-//! policy says), their surcharges, and the pension they are computed from. DOMAIN §2, §12 R4, R5.
+//! policy says), their surcharges, and the pension they are computed from.
+//! docs/RULES.md §2, §12 R4, R5.
 
 use chrono::NaiveDate;
 

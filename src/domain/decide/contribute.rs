@@ -1,5 +1,5 @@
 //! Contributions: rates and base, account credit, one month counted once, and who may pay a
-//! past month. DOMAIN §2, §3, §12 R1.
+//! past month. docs/RULES.md §2, §3, §12 R1.
 
 use chrono::NaiveDate;
 

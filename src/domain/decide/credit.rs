@@ -1,6 +1,6 @@
 //! What a contribution pays and credits under the policy model: the shares and the credit by
 //! payer and tier (R3), rounded as the policy says (R7), and the surcharges charged beside it
-//! (R5). DOMAIN §2, §12.
+//! (R5). docs/RULES.md §2, §12.
 
 use chrono::NaiveDate;
 

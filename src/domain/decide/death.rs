@@ -1,5 +1,6 @@
 //! A death: recorded once, and every contribution and allocation for a month after it voided
-//! with the surcharges it carried, provided the balance stays above zero. DOMAIN §9, §12 R11.
+//! with the surcharges it carried, provided the balance stays above zero.
+//! docs/RULES.md §9, §12 R11.
 
 use chrono::NaiveDate;
 

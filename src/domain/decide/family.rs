@@ -1,6 +1,6 @@
 //! Family mutual aid (家庭共济): the register of relatives, spending only for a relative
 //! registered that day, and a relative's premium posted to the relative's own record in the
-//! same write. DOMAIN §8, §12 R14.
+//! same write. docs/RULES.md §8, §12 R14.
 
 use super::{alive_on, employee_scheme, open_on, resident, subject, Context, Decision, Subject};
 use crate::domain::{Command, ErrorCode, Event, Purpose, Rejection, Relation, Relative};

@@ -1,5 +1,5 @@
 //! Crediting interest: a year's at its end (`credit_interest`, for one member or every member),
-//! and the part year's when an account closes (inside the closing append). DOMAIN §12 R8.
+//! and the part year's when an account closes (inside the closing append). docs/RULES.md §12 R8.
 //!
 //! The interest of year Y is dated 31 December of Y. Years are credited in order: while the
 //! year before has interest due and not credited, a year is refused (one member) or skipped

@@ -1,5 +1,5 @@
 //! Enrolment, deemed months and suspension: how a member enters the ledger and stops paying.
-//! DOMAIN §1, §3, §4.
+//! docs/RULES.md §1, §3, §4.
 
 use chrono::NaiveDate;
 

@@ -1,4 +1,4 @@
-//! Refunds of contributions (employee scheme) and premiums (resident scheme). DOMAIN §7.
+//! Refunds of contributions (employee scheme) and premiums (resident scheme). docs/RULES.md §7.
 
 use chrono::NaiveDate;
 

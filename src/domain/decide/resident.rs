@@ -1,5 +1,5 @@
 //! The resident scheme: yearly premiums (by age and category), the payment window, waits
-//! (newborns, the national wait from 2025) and refunds. DOMAIN §4, §7, §11, §12 R9, R10.
+//! (newborns, the national wait from 2025) and refunds. docs/RULES.md §4, §7, §11, §12 R9, R10.
 
 use chrono::{Datelike, Duration, NaiveDate};
 
@@ -142,7 +142,7 @@ struct Terms {
 /// The schedule's premium for the member (the coverage year's schedule, in force on its
 /// 1 January, for the member's age on the payment date): the category named (R10); else the
 /// adult or minor premium; else the one category that takes the member's age. `None` where the
-/// region has no figure for the member (any amount is then taken as paid). DOMAIN §11, R10.
+/// region has no figure for the member (any amount is then taken as paid). docs/RULES.md §11, R10.
 fn schedule_terms(
     s: &Subject<'_>,
     year: i32,
@@ -381,7 +381,7 @@ struct Paid {
     repairs: u32,
 }
 
-/// The national resident wait (国办发〔2024〕38号), DOMAIN §12 R9: for a member who paid outside
+/// The national resident wait (国办发〔2024〕38号), docs/RULES.md §12 R9: for a member who paid outside
 /// the window or has gap years, 3 fixed months plus a month per gap year beyond the free ones,
 /// less a month per repaired year, at least 6 after 4 gap years; counted in whole months from
 /// the benefit year's start when paid in the window, else from the payment date (day-exact).

@@ -1,5 +1,5 @@
 //! Retirement: the statutory age, the months a retirement needs, benefit continuity at
-//! conversion, and the lump sum that pays a shortfall. DOMAIN §5, §12 R12.
+//! conversion, and the lump sum that pays a shortfall. docs/RULES.md §5, §12 R12.
 
 use chrono::NaiveDate;
 
@@ -11,7 +11,8 @@ use crate::domain::{
 use crate::month::{add_months, Month};
 use crate::terms::{EmployerClass, Sex};
 
-/// Months short of retirement: the larger of the total and the actual-local shortfalls. DOMAIN §5.
+/// Months short of retirement: the larger of the total and the actual-local shortfalls.
+/// docs/RULES.md §5.
 fn shortfall(s: &Subject<'_>, date: NaiveDate) -> Result<(u32, u32, u32), Rejection> {
     let rules = s.policy.retirement(date)?;
     let required_total = match s.profile.sex {
@@ -126,7 +127,7 @@ fn retirement_age(
 }
 
 /// Benefit continuity at conversion, counted from the day the member reached the statutory age
-/// (or the conversion, retiring early). DOMAIN §5 [000 Q58], §12 R12.
+/// (or the conversion, retiring early). docs/RULES.md §5 [000 Q58], §12 R12.
 fn retired_benefits(
     s: &Subject<'_>,
     date: NaiveDate,

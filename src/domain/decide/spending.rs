@@ -1,5 +1,5 @@
 //! Money leaving or entering the account outside contributions: spending and inheritance.
-//! DOMAIN §8, §9 (retiree allocations: `allocation.rs`).
+//! docs/RULES.md §8, §9 (retiree allocations: `allocation.rs`).
 
 use chrono::NaiveDate;
 

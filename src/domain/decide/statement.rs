@@ -1,4 +1,4 @@
-//! Issuing the annual statement (年度对账单). DOMAIN §12 R15.
+//! Issuing the annual statement (年度对账单). docs/RULES.md §12 R15.
 //!
 //! The figures come from the member's events (`projection::annual` builds them), which a decision
 //! does not read: the ledger computes each member's [`StatementSeal`] at the member version the

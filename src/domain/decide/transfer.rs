@@ -1,5 +1,5 @@
 //! Transfers of a personal account between regions: in from outside the ledger, out, or both
-//! sides at once between two accounts in the ledger. DOMAIN §6, §12 R6, R8.
+//! sides at once between two accounts in the ledger. docs/RULES.md §6, §12 R6, R8.
 
 use chrono::NaiveDate;
 
@@ -159,7 +159,7 @@ pub(super) fn transfer_out(
     };
     receiving_account(ctx, &s, to, to_region, date)?;
     // Both sides in one decision, so in one append: the balance moves whole, to the fen, and the
-    // months arrive as deemed months in the receiving region. DOMAIN §6 [000 Q28, Q35].
+    // months arrive as deemed months in the receiving region. docs/RULES.md §6 [000 Q28, Q35].
     // The sender's calendar months travel exactly (R6): the receiver counts each once.
     let paid_months: Vec<Month> = s.state.calendar_months().into_iter().collect();
     let arriving = Event::TransferredIn {

@@ -1,5 +1,5 @@
 //! Taking an event back off the record: a `reversed` event cancels a reversible event's money and
-//! months, and a month voided after a death (DOMAIN §12 R11) loses its payment or allocation
+//! months, and a month voided after a death (docs/RULES.md §12 R11) loses its payment or allocation
 //! with the surcharges it carried. The decision has checked that nothing later relies on them.
 
 use super::{forget_one, MemberState, YearTotals};

@@ -2,7 +2,7 @@
 //! would break an invariant (a balance below zero) is a bug or a corrupt log, and it asserts.
 //!
 //! This file holds [`MemberState`] and the small records it keeps; the rest is by job:
-//! `months` (the payments by month and the months that count, DOMAIN §3), `resident` (a
+//! `months` (the payments by month and the months that count, docs/RULES.md §3), `resident` (a
 //! resident's paid coverage years, §4, §11), `rules` (what the §12 rules keep), `apply` (the
 //! fold, one function per family of events) and `correct` (taking an event back off the record:
 //! reversals and months voided after a death).
@@ -51,7 +51,7 @@ pub struct Suspension {
     pub reason: SuspendReason,
 }
 
-/// One calendar year's contribution totals (the statement's year table). DOMAIN §3.
+/// One calendar year's contribution totals (the statement's year table). docs/RULES.md §3.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct YearTotals {
     /// Sum of bases.
@@ -172,10 +172,10 @@ pub struct MemberState {
     /// Ids of the member's events that were reversed.
     #[serde(default)]
     pub reversed: BTreeSet<uuid::Uuid>,
-    /// What the rules of DOMAIN §12 R3–R14 keep about the member.
+    /// What the rules of docs/RULES.md §12 R3–R14 keep about the member.
     #[serde(default)]
     pub rules: RuleState,
-    /// The latest annual statement issued for each year (DOMAIN §12 R15).
+    /// The latest annual statement issued for each year (docs/RULES.md §12 R15).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub statements: BTreeMap<i32, IssuedStatement>,
 }

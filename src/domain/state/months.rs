@@ -1,5 +1,5 @@
 //! The member's months: the payments covering each contribution month and the months that
-//! count toward contribution years, actual and deemed. DOMAIN §3, §12 R6.
+//! count toward contribution years, actual and deemed. docs/RULES.md §3, §12 R6.
 
 use std::collections::BTreeSet;
 
@@ -72,7 +72,8 @@ impl MonthCover {
 }
 
 impl MemberState {
-    /// Actual local months: counted calendar months plus lump-sum months plus resident years. DOMAIN §3.
+    /// Actual local months: counted calendar months plus lump-sum months plus resident years.
+    /// docs/RULES.md §3.
     pub fn months_actual(&self) -> u32 {
         let counted = self.months.values().filter(|c| c.counts()).count();
         let resident = self.coverage.values().filter(|c| !c.refunded).count() * 12;
@@ -82,7 +83,7 @@ impl MemberState {
     }
 
     /// Deemed months: those without a calendar month, plus the transferred calendar months that
-    /// no local payment covers (a month counts once, R6). DOMAIN §3.
+    /// no local payment covers (a month counts once, R6). docs/RULES.md §3.
     pub fn months_deemed(&self) -> u32 {
         let calendar = self
             .deemed_calendar
@@ -104,7 +105,7 @@ impl MemberState {
         local.chain(self.deemed_calendar.keys().copied()).collect()
     }
 
-    /// Actual + deemed months. DOMAIN §3.
+    /// Actual + deemed months. docs/RULES.md §3.
     pub fn months_total(&self) -> u32 {
         self.months_actual().saturating_add(self.months_deemed())
     }

@@ -1,5 +1,5 @@
 //! A resident member's paid coverage years, read as a status, a first day of benefits and a run
-//! of consecutive years. DOMAIN §4, §11, §12 R9.
+//! of consecutive years. docs/RULES.md §4, §11, §12 R9.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{MemberState, Status};
 use crate::money::Money;
 
-/// A paid resident coverage year. DOMAIN §4, §11.
+/// A paid resident coverage year. docs/RULES.md §4, §11.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coverage {
     /// Personal premium.
@@ -23,7 +23,7 @@ pub struct Coverage {
 }
 
 impl MemberState {
-    /// A resident member's status on `on` from the paid coverage years. DOMAIN §4, §11.
+    /// A resident member's status on `on` from the paid coverage years. docs/RULES.md §4, §11.
     pub fn resident_status_on(&self, on: NaiveDate) -> Status {
         if self.closed_on.is_some() {
             return Status::Closed;
@@ -54,7 +54,7 @@ impl MemberState {
     }
 
     /// Paid resident benefit years in a row ending with the year of `on` (a year counts from
-    /// its payment; an unpaid or refunded year resets the run to 0). DOMAIN §12 R9.
+    /// its payment; an unpaid or refunded year resets the run to 0). docs/RULES.md §12 R9.
     pub fn consecutive_years_on(&self, on: NaiveDate) -> u32 {
         let paid = |year: i32| {
             self.coverage

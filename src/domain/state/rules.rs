@@ -1,4 +1,4 @@
-//! What the policy-model rules of DOMAIN §12 keep about a member (tier R3, pensions R4,
+//! What the policy-model rules of docs/RULES.md §12 keep about a member (tier R3, pensions R4,
 //! surcharges R5, interest years R8, relatives R14), and how their events fold into it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,7 +42,7 @@ pub struct RuleState {
     pub allocation_surcharges: BTreeMap<Month, Vec<SurchargePaid>>,
 }
 
-/// A registered relative. DOMAIN §12 R14.
+/// A registered relative. docs/RULES.md §12 R14.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Relative {
     /// Registration date (in force from).

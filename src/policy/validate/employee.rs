@@ -1,6 +1,6 @@
 //! Validation of the employee scheme's parameters: rates, base bounds, the account credit, retiree
 //! allocations, retirement thresholds and ages, the makeup base, re-enrolment and coverage waits.
-//! DOMAIN §2–§6, §12 R1, R2, R4, R12.
+//! docs/RULES.md §2–§6, §12 R1, R2, R4, R12.
 
 use crate::policy::bounds::{
     check_amount, check_bands, check_count, check_months, check_rate, BASE_RATIO_MAX,

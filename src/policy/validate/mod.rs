@@ -1,5 +1,5 @@
 //! Validation at open: [`RegionPolicy::validate`] checks the file's top keys, then each section
-//! (`employee`, `resident`, `model` for DOMAIN §12), and names the first fault by place and
+//! (`employee`, `resident`, `model` for docs/RULES.md §12), and names the first fault by place and
 //! reason (`employer_rate[1] (from 2005-01-01)`).
 
 mod employee;

@@ -1,4 +1,4 @@
-//! Validation of the policy model of DOMAIN §12 (R3–R10, R14): individual rates and tiers,
+//! Validation of the policy model of docs/RULES.md §12 (R3–R10, R14): individual rates and tiers,
 //! allocation starts, surcharges, interest, the resident wait and close relatives.
 
 use crate::money::Rate;
@@ -38,7 +38,7 @@ impl RegionPolicy {
         if self.mutual_aid.is_some() {
             return Err(fault(
                 "mutual_aid",
-                "is written as 'surcharges' (DOMAIN §12 R5): e.g. [{\"name\":\"mutual_aid_employer\",\"payer\":\"employer\",\"applies_to\":[\"in_service\"],\"rate\":\"0.01\"}, {\"name\":\"mutual_aid_personal\",\"payer\":\"member\",\"applies_to\":[\"in_service\",\"retiree\"],\"amount\":\"2.00\",\"per\":\"month\"}]",
+                "is written as 'surcharges' (docs/RULES.md §12 R5): e.g. [{\"name\":\"mutual_aid_employer\",\"payer\":\"employer\",\"applies_to\":[\"in_service\"],\"rate\":\"0.01\"}, {\"name\":\"mutual_aid_personal\",\"payer\":\"member\",\"applies_to\":[\"in_service\",\"retiree\"],\"amount\":\"2.00\",\"per\":\"month\"}]",
             ));
         }
         self.check_individual_rates()?;

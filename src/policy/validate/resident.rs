@@ -1,5 +1,5 @@
 //! Validation of the resident scheme's parameters: the payment window and waits, and the
-//! premium schedule with its categories. DOMAIN §4, §11, §12 R9, R10.
+//! premium schedule with its categories. docs/RULES.md §4, §11, §12 R9, R10.
 
 use crate::policy::bounds::{
     check_amount, check_count, check_name, POLICY_AGE_MAX, POLICY_DAYS_MAX, POLICY_MONTHS_MAX,

@@ -1,5 +1,5 @@
 //! The member's annual statement (年度对账单): one year of the personal account as a member reads
-//! it, its figures sealed by a digest that `statement_issued` records. DOMAIN §12 R15.
+//! it, its figures sealed by a digest that `statement_issued` records. docs/RULES.md §12 R15.
 //!
 //! - [`AnnualStatement`]: the typed statement, built from the member's events by
 //!   [`AnnualStatement::build`]: opening balance, each credit and debit in effective-date order
@@ -243,7 +243,7 @@ pub struct AnnualLine {
     pub beneficiary: Option<String>,
     /// The other region of a transfer.
     pub counterpart: Option<String>,
-    /// The rule that decided it, with its DOMAIN tag (for audits; the page explains in words).
+    /// The rule that decided it, with its rule tag (for audits; the page explains in words).
     pub rule: Option<String>,
 }
 
