@@ -363,8 +363,8 @@ set_pension, register_relative, credit_interest, issue_statement";
 ///
 /// Every fault is an [`super::ErrorCode::InvalidInput`] rejection naming the field.
 pub fn parse_command(text: &str) -> Result<(Command, Option<String>), Rejection> {
-    if let Some(command) = parse_plain_command(text) {
-        return Ok((command, None));
+    if let Some(parsed) = parse_plain_command(text) {
+        return Ok(parsed);
     }
     // Strict: a key named twice is refused, never resolved to its last value.
     let value = super::strict_json::parse_strict(text)
@@ -373,17 +373,24 @@ pub fn parse_command(text: &str) -> Result<(Command, Option<String>), Rejection>
 }
 
 /// The common case of [`parse_command`] in one scan and one typed parse, building no JSON value:
-/// a command without an idempotency key that passes every check. `None` for anything else
-/// (a key, a fault of any kind), which the full parse then answers with its exact message.
+/// a command that passes every check, with no key or a key that is a valid string. `None` for
+/// anything else (a fault of any kind, a `null` key), which the full parse then answers with
+/// its exact message.
 ///
-/// *Invariant*: where this gives a command, the full parse gives the same command and no key:
+/// *Invariant*: where this gives a command, the full parse gives the same command and key:
 /// the scan refuses what the strict parse refuses (repeated keys at any depth, malformed or
-/// trailing text), and checks the type and the dates as the full parse does before the typed
-/// parse, which reads the same fields from the text as it would from the value.
-fn parse_plain_command(text: &str) -> Option<Command> {
+/// trailing text), and checks the key, the type and the dates as the full parse does before the
+/// typed parse, which reads the other fields from the text as it would from the value.
+fn parse_plain_command(text: &str) -> Option<(Command, Option<String>)> {
     let mut known_type = false;
+    let mut key = None;
     let plain = super::strict_json::scan_object(text, |field, value| match field {
-        "key" => false,
+        "key" => {
+            key = value
+                .filter(|k| !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_BYTES_MAX)
+                .map(str::to_string);
+            key.is_some()
+        }
         "type" => {
             known_type = value.is_some_and(|t| COMMAND_TYPES.split(", ").any(|k| k == t));
             known_type
@@ -391,11 +398,11 @@ fn parse_plain_command(text: &str) -> Option<Command> {
         _ if DATE_FIELDS.contains(&field) => value.is_none_or(is_iso_date),
         _ => true,
     });
-    if plain && known_type {
-        serde_json::from_str(text).ok()
-    } else {
-        None
+    if !(plain && known_type) {
+        return None;
     }
+    let command = super::strict_json::from_str_without(text, "key").ok()?;
+    Some((command, key))
 }
 
 /// Like [`parse_command`], from an already parsed JSON value.
@@ -496,11 +503,14 @@ mod tests {
     ];
 
     /// Edits that make a line anything from plain to faulty: each replaces the closing brace.
-    const TAILS: [&str; 14] = [
+    const TAILS: [&str; 17] = [
         "}",
         r#","key":"k-1"}"#,
         r#","key":null}"#,
         r#","key":""}"#,
+        r#","key":7}"#,
+        r#","key":"k-1","key":"k-2"}"#,
+        r#","extra":{"key":1}}"#,
         r#","wage":"1.00"}"#,
         r#","wage":"1.00"}"#,
         r#","type":"contribute"}"#,
@@ -521,6 +531,9 @@ mod tests {
     fn the_one_scan_parse_answers_as_the_full_parse_does() {
         for line in PLAIN_LINES {
             assert!(parse_plain_command(line).is_some(), "{line}");
+            let keyed = line.replacen('{', r#"{"key":"k-\u00e9","#, 1);
+            assert!(parse_plain_command(&keyed).is_some_and(|(_, k)| k.as_deref() == Some("k-é")));
+            assert_eq!(parse_command(&keyed), full_parse(&keyed), "{keyed}");
             let body = line.strip_suffix('}').unwrap_or(line);
             for tail in TAILS {
                 let text = format!("{body}{tail}");
