@@ -22,10 +22,19 @@ impl PgStore {
     fn read<T, Q, F>(&self, query: Q) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        Q: FnOnce(Arc<Reader>) -> F,
+        Q: Fn(Arc<Reader>) -> F,
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
-        self.run(query(self.reader()))
+        let reader = self.reader();
+        match self.run(query(Arc::clone(&reader))) {
+            // The server ended the connection before its client noticed (`is_closed` was
+            // still false when it was picked): a read changes nothing, so it is asked once
+            // more, on a connection made again.
+            Err(StoreError::Postgres(_)) if reader.client.is_closed() => {
+                self.run(query(self.reader()))
+            }
+            answer => answer,
+        }
     }
 }
 
@@ -95,12 +104,18 @@ impl EventStore for PgStore {
 
     fn projection(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let key = key.to_vec();
-        self.read(|r| async move { r.projection(key).await })
+        self.read(|r| {
+            let key = key.clone();
+            async move { r.projection(key).await }
+        })
     }
 
     fn member_versions(&self, members: &[Uuid]) -> Result<Vec<u64>, StoreError> {
         let asked = members.to_vec();
-        let found = self.read(|r| async move { r.member_versions(asked).await })?;
+        let found = self.read(|r| {
+            let asked = asked.clone();
+            async move { r.member_versions(asked).await }
+        })?;
         Ok(members
             .iter()
             .map(|m| found.get(m).copied().unwrap_or(0))
@@ -109,7 +124,10 @@ impl EventStore for PgStore {
 
     fn projections(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let asked = keys.to_vec();
-        let mut found = self.read(|r| async move { r.projections(asked).await })?;
+        let mut found = self.read(|r| {
+            let asked = asked.clone();
+            async move { r.projections(asked).await }
+        })?;
         Ok(keys.iter().map(|k| found.remove(k)).collect())
     }
 
@@ -118,7 +136,10 @@ impl EventStore for PgStore {
         from: &[(Uuid, u64)],
     ) -> Result<Vec<Vec<StoredEvent>>, StoreError> {
         let asked = from.to_vec();
-        let events = self.read(|r| async move { r.read_members_after(asked).await })?;
+        let events = self.read(|r| {
+            let asked = asked.clone();
+            async move { r.read_members_after(asked).await }
+        })?;
         let mut by_member: HashMap<Uuid, Vec<StoredEvent>> = HashMap::new();
         for event in events {
             by_member.entry(event.member).or_default().push(event);
@@ -134,13 +155,19 @@ impl EventStore for PgStore {
         keys: &[String],
     ) -> Result<Vec<Option<IdempotencyRecord>>, StoreError> {
         let asked: Vec<Vec<u8>> = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
-        let mut found = self.read(|r| async move { r.idempotency_many(asked).await })?;
+        let mut found = self.read(|r| {
+            let asked = asked.clone();
+            async move { r.idempotency_many(asked).await }
+        })?;
         Ok(keys.iter().map(|k| found.remove(k.as_bytes())).collect())
     }
 
     fn projection_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         let prefix = prefix.to_vec();
-        self.read(|r| async move { r.projection_scan(prefix).await })
+        self.read(|r| {
+            let prefix = prefix.clone();
+            async move { r.projection_scan(prefix).await }
+        })
     }
 
     fn write_projections(
@@ -154,7 +181,10 @@ impl EventStore for PgStore {
 
     fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         let key = key.as_bytes().to_vec();
-        self.read(|r| async move { r.idempotency(key).await })
+        self.read(|r| {
+            let key = key.clone();
+            async move { r.idempotency(key).await }
+        })
     }
 
     fn append(&self, request: AppendRequest) -> AppendTicket {
