@@ -226,6 +226,28 @@ async fn regression_6_an_heir_insured_in_another_region_is_paid_out() {
     assert_eq!(view(&l, C).await.balance.to_string(), "200.00");
 }
 
+/// An estate of 0.00 left to an heir insured here: the settlement names the share, no account
+/// receives anything, and `verify` matches the two sides (found by the model test in CI: a zero
+/// share was counted as sent and never received, so `verify` reported the ledger broken).
+#[tokio::test]
+async fn r11_an_empty_estate_settles_to_an_insured_heir_and_the_ledger_verifies() {
+    let lines = vec![
+        enroll(A, "luzhou", "male", "1950-01-01", "2024-01-01"),
+        enroll(C, "luzhou", "female", "1982-01-01", "2024-01-01"),
+        death(A, "2024-04-30"),
+    ];
+    let (_d, l) = given(&lines).await;
+    let heirs = format!(r#"[{{"heir":"{C}","name":"daughter","share":"1"}}]"#);
+    let r = l.submit_json(&settle(A, &heirs)).await.expect("settle");
+    let settled = event_json(&r.events[0]);
+    assert_eq!(settled["balance"], "0.00");
+    assert_eq!(settled["shares"][0]["destination"], "account");
+    assert_eq!(r.events.len(), 1, "no inheritance_received for 0.00");
+    let report = l.verify(|_, _| {}).await.expect("verify");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.pairs_matched, 0);
+}
+
 async fn split_400(shares: [&str; 3]) -> Result<Vec<String>, String> {
     let mut lines = vec![enroll(A, "luzhou", "male", "1950-01-01", "2024-01-01")];
     lines.extend(four_months(A));

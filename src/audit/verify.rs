@@ -512,7 +512,9 @@ fn note_moves(member: MemberId, event: &Event, at: u64, found: &mut Found) {
             at,
         )),
         Event::InheritanceSettled { shares, .. } => {
-            for share in shares {
+            // A share of 0.00 goes to no account: the settlement names it and no heir receives
+            // it (`decide::spending::hand_out`), so only positive shares have a second side.
+            for share in shares.iter().filter(|s| s.amount.is_positive()) {
                 if let (Some(heir), HeirDestination::Account) = (share.heir, share.destination) {
                     found.sent.push((
                         Side {
