@@ -156,9 +156,67 @@ pub fn add_months(date: NaiveDate, count: u32) -> NaiveDate {
     date + Months::new(count)
 }
 
+/// Serializes a date exactly as chrono's `Serialize` does (`2024-03-31`; a year beyond four
+/// digits with its sign, `+12345-01-01`), written on the stack: a member's snapshot holds a
+/// posting date for every month paid.
+pub fn serialize_date<S: Serializer>(date: &NaiveDate, serializer: S) -> Result<S::Ok, S::Error> {
+    let (year, month, day) = (date.year(), date.month(), date.day());
+    let Ok(year @ 0..=9999) = u32::try_from(year) else {
+        return serializer.collect_str(&format_args!("{date:?}"));
+    };
+    let digit = |n: u32| b"0123456789"[usize::try_from(n % 10).unwrap_or(0)];
+    let buf = [
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        b'-',
+        digit(month / 10),
+        digit(month),
+        b'-',
+        digit(day / 10),
+        digit(day),
+    ];
+    serializer.serialize_str(std::str::from_utf8(&buf).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A date serialised through [`serialize_date`].
+    struct Dated(NaiveDate);
+
+    impl Serialize for Dated {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serialize_date(&self.0, serializer)
+        }
+    }
+
+    // Invariant: `serialize_date` writes what chrono's own `Serialize` writes, for every date
+    // chrono holds (years of fewer than four digits, negative years, years past 9999).
+    #[test]
+    fn a_date_serialises_as_chrono_serialises_it() {
+        let mut dates = vec![NaiveDate::MIN, NaiveDate::MAX];
+        for year in [
+            -10_000, -1, 0, 7, 99, 999, 1000, 1900, 2024, 9999, 10_000, 123_456,
+        ] {
+            for (month, day) in [(1, 1), (2, 29), (9, 30), (12, 31)] {
+                dates.extend(NaiveDate::from_ymd_opt(year, month, day));
+            }
+        }
+        assert!(dates.len() > 40);
+        for date in dates {
+            let ours = serde_json::to_string(&Dated(date)).unwrap_or_default();
+            assert_eq!(ours, serde_json::to_string(&date).unwrap_or_default());
+            let packed = rmp_serde::to_vec(&Dated(date)).unwrap_or_default();
+            assert_eq!(
+                packed,
+                rmp_serde::to_vec(&date).unwrap_or_default(),
+                "{date}"
+            );
+        }
+    }
 
     // Invariant: a month serialises as its `Display` text and reads back, and a value that is
     // not a month's text is refused with the message a `String` read would give.
