@@ -25,7 +25,7 @@ pub(super) fn read(data: &[u8], tag: &str) -> Option<Contribution> {
         match key {
             b"type" => (c.str_bytes()? == tag.as_bytes()).then_some(())?,
             b"month" => f.month = Some(text(&mut c)?),
-            b"date" => f.date = Some(text(&mut c)?),
+            b"date" => f.date = Some(date(&mut c)?),
             b"payer" => f.payer = Some(text(&mut c)?),
             b"employer_class" => f.employer_class = Some(text(&mut c)?),
             b"wage" => f.wage = Some(text(&mut c)?),
@@ -51,6 +51,12 @@ pub(super) fn read(data: &[u8], tag: &str) -> Option<Contribution> {
 /// A value stored as a string, read by its type's own deserializer.
 fn text<'a, T: Deserialize<'a>>(c: &mut Cursor<'a>) -> Option<T> {
     T::deserialize(BorrowedStrDeserializer::<ValueError>::new(c.str()?)).ok()
+}
+
+/// A date, read by hand where it has the plain shape (as chrono would read it), else by chrono.
+fn date(c: &mut Cursor<'_>) -> Option<chrono::NaiveDate> {
+    let text = c.str()?;
+    crate::month::parse_plain_date(text).or_else(|| text.parse().ok())
 }
 
 /// A nested value, read from its own bytes by serde as the whole record would read it.
