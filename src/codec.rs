@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Contribution, Event, MemberId, EVENT_SCHEMA_VERSION};
-use crate::store::{NewEvent, StoreError, StoredEvent};
+use crate::store::{NewEvent, RecordView, StoreError, StoredEvent};
 
 mod contribution;
 mod msgpack;
@@ -51,16 +51,22 @@ const ENCODED_EVENT_BYTES: usize = 1024;
 
 /// Decodes a stored event, upcasting older schema versions; a mismatch is corruption.
 pub fn decode(stored: &StoredEvent) -> Result<Event, StoreError> {
+    decode_view(&stored.view())
+}
+
+/// Decodes an event from the parts of its record a fold reads (see [`decode`]).
+pub fn decode_view(stored: &RecordView<'_>) -> Result<Event, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         position: stored.position,
         reason,
     };
     let event = if stored.schema_version == EVENT_SCHEMA_VERSION {
-        decode_current(&stored.event_type, stored.data())
+        decode_current(stored.event_type, stored.data)
             .map_err(|e| corrupt(format!("{} does not decode: {e}", stored.event_type)))?
     } else {
-        let fields = fields_json(stored)?;
-        from_json(stored.schema_version, &stored.event_type, fields).map_err(corrupt)?
+        let fields = data_json(stored.data)
+            .map_err(|e| corrupt(format!("{} does not decode: {e}", stored.event_type)))?;
+        from_json(stored.schema_version, stored.event_type, fields).map_err(corrupt)?
     };
     check_envelope(stored, &event).map_err(corrupt)?;
     Ok(event)
@@ -91,7 +97,7 @@ fn decode_current(event_type: &str, data: &[u8]) -> Result<Event, rmp_serde::dec
 const CONTRIBUTION_POSTED: &str = "contribution_posted";
 
 /// The envelope's type and date must be the event's own.
-fn check_envelope(stored: &StoredEvent, event: &Event) -> Result<(), String> {
+fn check_envelope(stored: &RecordView<'_>, event: &Event) -> Result<(), String> {
     if event.type_name() != stored.event_type {
         return Err(format!(
             "envelope says {} but the data is {}",
@@ -111,11 +117,16 @@ fn check_envelope(stored: &StoredEvent, event: &Event) -> Result<(), String> {
 
 /// A stored event's fields as JSON, as stored (not upcast): `{"type": …, …}`.
 pub fn fields_json(stored: &StoredEvent) -> Result<serde_json::Value, StoreError> {
-    let mut de = rmp_serde::Deserializer::from_read_ref(stored.data()).with_human_readable();
-    serde_json::Value::deserialize(&mut de).map_err(|e| StoreError::Corrupt {
+    data_json(stored.data()).map_err(|e| StoreError::Corrupt {
         position: stored.position,
         reason: format!("{} does not decode: {e}", stored.event_type),
     })
+}
+
+/// An event's stored fields as JSON.
+fn data_json(data: &[u8]) -> Result<serde_json::Value, rmp_serde::decode::Error> {
+    let mut de = rmp_serde::Deserializer::from_read_ref(data).with_human_readable();
+    serde_json::Value::deserialize(&mut de)
 }
 
 /// An event from its JSON fields of `schema_version`, upcast to the current version.

@@ -247,7 +247,10 @@ mod tests {
                         4 | 7 => c == b'-',
                         _ => c.is_ascii_digit(),
                     });
-                assert!(!plain || chrono.is_none(), "{text} is plain and chrono reads it");
+                assert!(
+                    !plain || chrono.is_none(),
+                    "{text} is plain and chrono reads it"
+                );
             }
         }
     }

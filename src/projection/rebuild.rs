@@ -74,7 +74,7 @@ pub fn stored_states(
 pub const FOLD_THREADS: usize = 2;
 
 /// Folds one member's own events from scratch (effective on or before `as_of`, when given),
-/// checking its versions.
+/// checking its versions; each event is read where it is stored, nothing copied.
 fn fold_one(
     store: &dyn EventStore,
     member: MemberId,
@@ -82,7 +82,7 @@ fn fold_one(
 ) -> Result<MemberState, StoreError> {
     let mut state = MemberState::new(member);
     let mut version = 0;
-    for stored in store.read_member_after(member, 0)? {
+    store.visit_member_after(member, 0, &mut |stored| {
         if stored.member_version != version + 1 {
             return Err(StoreError::Corrupt {
                 position: stored.position,
@@ -93,11 +93,11 @@ fn fold_one(
             });
         }
         version = stored.member_version;
-        if as_of.is_some_and(|d| stored.effective_date > d) {
-            continue;
+        if as_of.is_none_or(|d| stored.effective_date <= d) {
+            state.apply(&codec::decode_view(&stored)?);
         }
-        state.apply(&codec::decode(&stored)?);
-    }
+        Ok(())
+    })?;
     Ok(state)
 }
 

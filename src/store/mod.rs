@@ -45,7 +45,7 @@ pub use location::DataLocation;
 pub use log_reader::LogReader;
 #[cfg(feature = "postgres")]
 pub use pg_store::{PgOptions, PgStore};
-pub use record::{NewEvent, StoredEvent, GENESIS_HASH};
+pub use record::{NewEvent, RecordView, StoredEvent, GENESIS_HASH};
 pub use sled_store::{
     FaultPlan, ImportSource, LegacyEvent, LegacyLog, SledStore, StoreOptions, StoreSource,
     ANCHOR_FILE, SLED_VALUE_BYTES_MAX,
@@ -262,6 +262,20 @@ pub trait EventStore: Send + Sync + 'static {
         let mut events = self.read_member(member, None)?;
         events.retain(|e| e.member_version > after_version);
         Ok(events)
+    }
+    /// Hands `visit` a member's events after `after_version`, in order, each borrowed from the
+    /// stored bytes where the backend can (a fold that keeps nothing of them copies nothing);
+    /// stops at the first error, `visit`'s own included.
+    fn visit_member_after(
+        &self,
+        member: Uuid,
+        after_version: u64,
+        visit: &mut dyn FnMut(RecordView<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for stored in self.read_member_after(member, after_version)? {
+            visit(stored.view())?;
+        }
+        Ok(())
     }
     /// The position of the event with this id, if the log has it.
     fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError>;

@@ -383,6 +383,16 @@ impl EventStore for SledStore {
         self.chunks.events_at(&self.tree, &positions)
     }
 
+    fn visit_member_after(
+        &self,
+        member: Uuid,
+        after_version: u64,
+        visit: &mut dyn FnMut(crate::store::RecordView<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let positions = self.positions(member, after_version, u64::MAX)?;
+        self.chunks.visit_at(&self.tree, &positions, visit)
+    }
+
     fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
         if let Some(position) = self.ids.position_of(event_id) {
             let applied = self.shared.applied_position();
