@@ -182,6 +182,24 @@ pub fn serialize_date<S: Serializer>(date: &NaiveDate, serializer: S) -> Result<
     serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
 }
 
+/// A date that serializes through [`serialize_date`].
+struct DateText<'a>(&'a NaiveDate);
+
+impl Serialize for DateText<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_date(self.0, serializer)
+    }
+}
+
+/// Serializes a map keyed by date exactly as serde does, each key through [`serialize_date`]
+/// (a member's balance by posting date has an entry for every day money moved).
+pub fn serialize_dated_map<V: Serialize, S: Serializer>(
+    map: &std::collections::BTreeMap<NaiveDate, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(map.iter().map(|(date, value)| (DateText(date), value)))
+}
+
 /// A date written `YYYY-MM-DD` with exactly those digits, read without chrono's general
 /// parser; `None` for any other text (then ask chrono, which reads this shape the same way).
 pub fn parse_plain_date(text: &str) -> Option<NaiveDate> {
@@ -268,7 +286,7 @@ mod tests {
             }
         }
         assert!(dates.len() > 40);
-        for date in dates {
+        for &date in &dates {
             let ours = serde_json::to_string(&Dated(date)).unwrap_or_default();
             assert_eq!(ours, serde_json::to_string(&date).unwrap_or_default());
             let packed = rmp_serde::to_vec(&Dated(date)).unwrap_or_default();
@@ -278,6 +296,13 @@ mod tests {
                 "{date}"
             );
         }
+        let map: std::collections::BTreeMap<NaiveDate, u32> =
+            dates.iter().zip(0..).map(|(d, i)| (*d, i)).collect();
+        let mut ours = Vec::new();
+        serialize_dated_map(&map, &mut rmp_serde::Serializer::new(&mut ours)).unwrap_or_default();
+        assert_eq!(ours, rmp_serde::to_vec(&map).unwrap_or_default());
+        let json = serialize_dated_map(&map, serde_json::value::Serializer).unwrap_or_default();
+        assert_eq!(json, serde_json::to_value(&map).unwrap_or_default());
     }
 
     // Invariant: a month serialises as its `Display` text and reads back, and a value that is
