@@ -329,6 +329,22 @@ pub trait EventStore: Send + Sync + 'static {
             .map(|(key, _)| key)
             .collect())
     }
+    /// The keys of the projection records from `from` (included) to `until` (excluded; `None`:
+    /// to the end), in key order, without their values where the backend can.
+    fn projection_keys_in(
+        &self,
+        from: &[u8],
+        until: Option<&[u8]>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let common = until.map_or(0, |u| {
+            from.iter().zip(u).take_while(|(a, b)| a == b).count()
+        });
+        Ok(self
+            .projection_keys(&from[..common])?
+            .into_iter()
+            .filter(|k| k.as_slice() >= from && until.is_none_or(|u| k.as_slice() < u))
+            .collect())
+    }
     /// Rewrites projection records outside any append (a rebuild); durable on return.
     fn write_projections(&self, records: Vec<(Vec<u8>, Option<Vec<u8>>)>)
         -> Result<(), StoreError>;

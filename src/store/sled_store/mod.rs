@@ -433,6 +433,21 @@ impl EventStore for SledStore {
         read::projection_scan(&self.tree, prefix)
     }
 
+    fn projection_keys_in(
+        &self,
+        from: &[u8],
+        until: Option<&[u8]>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let start = prefixed(b'P', from);
+        // Projection records are the `P` keys: past them when no end is given.
+        let end = until.map_or_else(|| vec![b'P' + 1], |u| prefixed(b'P', u));
+        let mut keys = Vec::new();
+        for item in self.tree.range(start..end) {
+            keys.push(item?.0[1..].to_vec());
+        }
+        Ok(keys)
+    }
+
     fn write_projections(
         &self,
         records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
