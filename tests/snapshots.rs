@@ -626,14 +626,20 @@ async fn a_rebuild_removes_every_snapshot_of_a_member_without_events() {
     let planted = forged.iter().map(|k| (k.clone(), Some(b"forged".to_vec())));
     store.write_projections(planted.collect()).expect("plant");
 
-    let (_, rebuilt) = ledger.rebuild_projections(|_, _| {}).await.expect("rebuild");
+    let (_, rebuilt) = ledger
+        .rebuild_projections(|_, _| {})
+        .await
+        .expect("rebuild");
     assert_eq!(rebuilt, members.len());
     let mut expected: Vec<Vec<u8>> = sorted.iter().map(|m| snapshot::snapshot_key(*m)).collect();
     expected.sort();
     let stored = store
         .projection_keys(&snapshot::snapshot_prefix())
         .expect("keys");
-    assert_eq!(stored, expected, "one snapshot per member, the forged ones gone");
+    assert_eq!(
+        stored, expected,
+        "one snapshot per member, the forged ones gone"
+    );
     for key in &forged {
         assert_eq!(store.projection(key).expect("read"), None);
     }
