@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::remote::{Remote, RemoteError, ResultObject};
 use super::{fail, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
 use member_ledger::codec::StoredJson;
+use member_ledger::ledger::PendingBatch;
 use member_ledger::server::{BATCH_COMMANDS_MAX, REQUEST_BODY_BYTES_MAX};
 use member_ledger::store::StoredEvent;
 use member_ledger::{Ledger, Receipt, SubmitError};
@@ -65,12 +66,25 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>, server: Option<Remot
     };
     let (tx, mut rx) = mpsc::channel::<Line>(READ_AHEAD_LINES);
     std::thread::spawn(move || read_lines(input, tx));
-    // Results are printed by a thread of their own, so that the next batch is decided while
-    // the last one is written out (each is durable before it is handed over).
-    let (print_tx, print_rx) = std::sync::mpsc::sync_channel::<Vec<Answer>>(PRINT_AHEAD_BATCHES);
-    let printer = std::thread::spawn(move || print_results(print_rx));
+    // Results are printed by a thread of their own, once durable, so that the next batch is
+    // decided while the last one is flushed and written out.
+    let (print_tx, print_rx) = std::sync::mpsc::sync_channel::<Printable>(PRINT_AHEAD_BATCHES);
+    // Dropped when the printer stops (storage failed, or standard output did): stop reading.
+    let (stopped_tx, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let printer = std::thread::spawn(move || {
+        let printed = print_results(print_rx);
+        drop(stopped_tx);
+        printed
+    });
     let mut status = EXIT_OK;
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            line = rx.recv() => match line {
+                Some(line) => line,
+                None => break,
+            },
+            _ = &mut stopped => break,
+        };
         let mut bytes = line_bytes(&first);
         let mut batch = vec![first];
         while batch.len() < SUBMIT_BATCH_MAX && bytes < SUBMIT_BATCH_BYTES_MAX {
@@ -82,28 +96,35 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>, server: Option<Remot
                 Err(_) => break,
             }
         }
-        let results = match &target {
+        let printable = match &target {
             Target::Local(ledger) => submit_lines(ledger, batch).await,
-            Target::Remote(remote) => submit_remote(Arc::clone(remote), batch).await,
-        };
-        for result in &results {
-            if let Err((code, _)) = result {
-                status = status.max(if is_failure(code) {
-                    EXIT_FAILURE
-                } else {
-                    EXIT_REJECTED
-                });
+            Target::Remote(remote) => {
+                Printable::Ready(submit_remote(Arc::clone(remote), batch).await)
             }
-        }
-        if print_tx.send(results).is_err() || status == EXIT_FAILURE {
+        };
+        status = status.max(printable.status_known());
+        if print_tx.send(printable).is_err() || status == EXIT_FAILURE {
             break;
         }
     }
     drop(print_tx);
     match printer.join() {
-        Ok(true) => status,
+        Ok(Some(printed)) => status.max(printed),
         _ => EXIT_FAILURE,
     }
+}
+
+/// The exit status the answers call for: failure (exit 2) over refusal (exit 1) over success.
+fn status_of(answers: &[Answer]) -> u8 {
+    answers
+        .iter()
+        .map(|answer| match answer {
+            Ok(_) => EXIT_OK,
+            Err((code, _)) if is_failure(code) => EXIT_FAILURE,
+            Err(_) => EXIT_REJECTED,
+        })
+        .max()
+        .unwrap_or(EXIT_OK)
 }
 
 /// The bytes a line holds in memory.
@@ -127,27 +148,72 @@ enum Accepted {
 /// A command's result line: accepted, or its error's code and message.
 type Answer = Result<Accepted, (String, String)>;
 
-/// Prints each batch of results, one JSON line per command, flushing after each batch (an
-/// interactive caller gets its line back at once). False when standard output failed.
-fn print_results(rx: std::sync::mpsc::Receiver<Vec<Answer>>) -> bool {
+/// A batch's results as handed to the printer.
+enum Printable {
+    /// Known now (a server's answers).
+    Ready(Vec<Answer>),
+    /// A local batch applied, its flush still running: which lines were unreadable (their
+    /// answer), and the batch, whose results are answers once it is durable.
+    Pending(Vec<Option<String>>, PendingBatch),
+}
+
+impl Printable {
+    /// The exit status already known: a server's answers, or a local batch that storage failed
+    /// before its flush (the printer finds out the rest).
+    fn status_known(&self) -> u8 {
+        match self {
+            Printable::Ready(answers) => status_of(answers),
+            Printable::Pending(_, pending) if pending.storage_failed() => EXIT_FAILURE,
+            Printable::Pending(..) => EXIT_OK,
+        }
+    }
+
+    /// The answers, each durable or its failure (waits for a local batch's flush).
+    fn answers(self) -> Vec<Answer> {
+        let (unreadable, pending) = match self {
+            Printable::Ready(answers) => return answers,
+            Printable::Pending(unreadable, pending) => (unreadable, pending),
+        };
+        let mut submitted = pending.wait().into_iter();
+        unreadable
+            .into_iter()
+            .map(|line| match line {
+                Some(why) => Err(("invalid_input".to_string(), why)),
+                None => match submitted.next() {
+                    Some(Ok(receipt)) => Ok(Accepted::Local(receipt)),
+                    Some(Err(e)) => Err((e.code().to_string(), message_of(&e))),
+                    None => Err(("storage_error".to_string(), "no result".to_string())),
+                },
+            })
+            .collect()
+    }
+}
+
+/// Prints each batch of results once durable, one JSON line per command, flushing after each
+/// batch (an interactive caller gets its line back at once). Stops after a batch that storage
+/// failed (the batches after it were not acknowledged either). The exit status of what it
+/// printed; `None` when standard output failed.
+fn print_results(rx: std::sync::mpsc::Receiver<Printable>) -> Option<u8> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-    for results in rx {
+    let mut status = EXIT_OK;
+    for printable in rx {
+        let results = printable.answers();
+        status = status.max(status_of(&results));
         for result in &results {
             let written = match result {
                 Ok(Accepted::Local(receipt)) => write_ok(&mut out, receipt),
                 Ok(Accepted::Remote(text)) => writeln!(out, "{text}"),
                 Err((code, message)) => writeln!(out, "{}", error_line(code, message)),
             };
-            if written.is_err() {
-                return false;
-            }
+            written.ok()?;
         }
-        if out.flush().is_err() {
-            return false;
+        out.flush().ok()?;
+        if status == EXIT_FAILURE {
+            break;
         }
     }
-    true
+    Some(status)
 }
 
 /// `{"ok":true,"position":N,"events":[…]}`, the events written straight from their records.
@@ -174,7 +240,8 @@ fn write_ok(out: &mut impl Write, receipt: &Receipt) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
-async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Answer> {
+/// Submits a batch of lines up to its flush; the printer waits for it.
+async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Printable {
     // The lines move into the batch; only which of them were unreadable is kept.
     let mut unreadable: Vec<Option<String>> = Vec::with_capacity(batch.len());
     let mut texts: Vec<String> = Vec::with_capacity(batch.len());
@@ -187,18 +254,7 @@ async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Answer> {
             Err(why) => unreadable.push(Some(why)),
         }
     }
-    let mut submitted = ledger.submit_json_batch(&texts).await.into_iter();
-    unreadable
-        .into_iter()
-        .map(|line| match line {
-            Some(why) => Err(("invalid_input".to_string(), why)),
-            None => match submitted.next() {
-                Some(Ok(receipt)) => Ok(Accepted::Local(receipt)),
-                Some(Err(e)) => Err((e.code().to_string(), message_of(&e))),
-                None => Err(("storage_error".to_string(), "no result".to_string())),
-            },
-        })
-        .collect()
+    Printable::Pending(unreadable, ledger.submit_json_batch_pending(texts).await)
 }
 
 /// Codes that mean the machine failed (exit 2), not that a command was refused (exit 1): storage,

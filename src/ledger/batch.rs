@@ -65,6 +65,37 @@ struct Run<'a> {
     inflight: Option<InFlight>,
 }
 
+/// A batch decided and applied whose flush is not yet awaited ([`Core::finish_batch`]).
+pub struct AppliedBatch {
+    /// Each command's result, as if its flush succeeds.
+    results: Vec<Result<Receipt, SubmitError>>,
+    /// The durability answers of the batch's appends.
+    pending: Vec<Durable>,
+    /// The commands whose rejection was kept under their key (written, so they wait too).
+    recorded: Vec<usize>,
+    /// The flush asked for at the end of the batch, when it wrote anything.
+    flush: Option<Durable>,
+}
+
+impl AppliedBatch {
+    /// A batch none of whose `count` commands was applied: each answers `error`.
+    pub fn failed(count: usize, error: impl Fn() -> SubmitError) -> AppliedBatch {
+        AppliedBatch {
+            results: (0..count).map(|_| Err(error())).collect(),
+            pending: Vec::new(),
+            recorded: Vec::new(),
+            flush: None,
+        }
+    }
+
+    /// Whether a command already failed on storage (not a refusal of the command).
+    pub fn storage_failed(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r, Err(SubmitError::Storage(_))))
+    }
+}
+
 /// A group sent to the writer: what each append was, and the answer to wait for.
 struct InFlight {
     metas: Vec<(usize, Vec<MemberId>, Option<Rejection>)>,
@@ -86,6 +117,19 @@ impl Core {
         items: BatchInput<'_>,
         actor: Option<String>,
     ) -> Vec<Result<Receipt, SubmitError>> {
+        let applied = self.submit_batch_applied(items, actor);
+        self.finish_batch(applied)
+    }
+
+    /// [`Core::submit_batch`] up to its flush: every command decided and applied, the flush
+    /// asked for but not awaited. The results are answers only once [`Core::finish_batch`]
+    /// has waited for it; meanwhile the next batch may be decided on the states this one
+    /// leaves (the writer makes it durable after this one, or not at all).
+    pub fn submit_batch_applied(
+        &self,
+        items: BatchInput<'_>,
+        actor: Option<String>,
+    ) -> AppliedBatch {
         let mut run = Run {
             items,
             actor,
@@ -119,7 +163,7 @@ impl Core {
             }
             self.forget();
         }
-        self.finish_batch(run.results, run.pending, run.recorded)
+        self.applied_batch(run.results, run.pending, run.recorded)
     }
 
     /// Decides one group from `next` on against the states `carried` leaves, answers the group
@@ -340,23 +384,36 @@ impl Core {
         Ok(())
     }
 
-    /// Waits for the batch's flush; every answer is durable, or becomes the failure.
-    fn finish_batch(
+    /// A batch's results with its flush asked for (when it wrote anything).
+    fn applied_batch(
         &self,
         results: Results,
         pending: Vec<Durable>,
         recorded: Vec<usize>,
-    ) -> Vec<Result<Receipt, SubmitError>> {
+    ) -> AppliedBatch {
         let results: Vec<Result<Receipt, SubmitError>> = results
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(StoreError::Closed.into())))
             .collect();
         let wrote = results.iter().any(Result::is_ok) || !recorded.is_empty();
-        let mut synced = if wrote {
-            wait(self.store.sync())
-        } else {
-            Ok(())
-        };
+        AppliedBatch {
+            results,
+            pending,
+            recorded,
+            flush: wrote.then(|| self.store.sync()),
+        }
+    }
+
+    /// Waits for an applied batch's flush (on this, a blocking, thread); every answer is
+    /// durable, or becomes the failure.
+    pub fn finish_batch(&self, applied: AppliedBatch) -> Vec<Result<Receipt, SubmitError>> {
+        let AppliedBatch {
+            results,
+            pending,
+            recorded,
+            flush,
+        } = applied;
+        let mut synced = flush.map_or(Ok(()), wait);
         for durable in pending {
             if let Err(e) = wait(durable) {
                 synced = synced.and(Err(e));

@@ -24,7 +24,7 @@ pub use self::core::STATE_CACHE_MEMBERS;
 pub use self::submit::DECIDE_ATTEMPTS_MAX;
 pub use self::subscribe::{Subscription, SubscriptionCheckpoint, SUBSCRIPTION_READ_EVENTS};
 
-use self::batch::BatchInput;
+use self::batch::{AppliedBatch, BatchInput};
 use self::core::Core;
 use crate::audit::diff::Diff;
 use crate::audit::dossier::{Dossier, DossierError, DossierReport};
@@ -113,6 +113,32 @@ impl Receipt {
     /// The events as JSON, as the command line and the wire show them.
     pub fn events_json(&self) -> Result<Vec<EventJson>, StoreError> {
         self.events.iter().map(EventJson::of).collect()
+    }
+}
+
+/// A batch applied, its flush not yet awaited ([`Ledger::submit_json_batch_pending`]).
+pub struct PendingBatch {
+    core: Arc<Core>,
+    applied: AppliedBatch,
+}
+
+impl PendingBatch {
+    /// Blocks this thread until the batch's flush ends; then each result is durable, or the
+    /// storage failure. Call it on a thread of its own or a blocking one, never on an async
+    /// runtime's worker (it would stall the runtime, and tokio refuses it there).
+    pub fn wait(self) -> Vec<Result<Receipt, SubmitError>> {
+        self.core.finish_batch(self.applied)
+    }
+
+    /// Whether storage failed already while the batch was applied (then its flush fails too).
+    pub fn storage_failed(&self) -> bool {
+        self.applied.storage_failed()
+    }
+}
+
+impl std::fmt::Debug for PendingBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingBatch").finish_non_exhaustive()
     }
 }
 
@@ -294,6 +320,29 @@ impl Ledger {
             core.submit_batch(BatchInput::Json(&lines), actor)
         })
         .await
+    }
+
+    /// [`Ledger::submit_json_batch`] up to its flush: returns once every line is decided and
+    /// applied, with the flush asked for. [`PendingBatch::wait`] gives the results once the
+    /// flush ends (each durable, or the failure). Meanwhile the next batch may be submitted:
+    /// it is decided on the states this one leaves and made durable after it (a failed flush
+    /// fails both). `submit` uses it to decide a batch while the last one is flushed and printed.
+    pub async fn submit_json_batch_pending(&self, lines: Vec<String>) -> PendingBatch {
+        let count = lines.len();
+        let core = Arc::clone(&self.core);
+        let applied = tokio::task::spawn_blocking(move || {
+            core.submit_batch_applied(BatchInput::Json(&lines), None)
+        })
+        .await;
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => AppliedBatch::failed(count, || StoreError::Closed.into()),
+        };
+        PendingBatch {
+            core: Arc::clone(&self.core),
+            applied,
+        }
     }
 
     /// Runs a batch of `count` commands on a blocking thread; a batch the runtime lost answers
