@@ -21,7 +21,7 @@ use member_ledger::codec::StoredJson;
 use member_ledger::ledger::PendingBatch;
 use member_ledger::server::{BATCH_COMMANDS_MAX, REQUEST_BODY_BYTES_MAX};
 use member_ledger::store::StoredEvent;
-use member_ledger::{Ledger, Receipt, SubmitError};
+use member_ledger::{Ledger, Receipt, Rejection, Submission, SubmitError};
 
 /// Longest command line accepted, in bytes.
 pub const SUBMIT_LINE_BYTES_MAX: usize = 64 * 1024;
@@ -32,8 +32,16 @@ pub const SUBMIT_BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// Lines read ahead of the ledger.
 const READ_AHEAD_LINES: usize = SUBMIT_BATCH_MAX / 2;
 
-/// One input line, or why it cannot be a command.
-type Line = Result<String, String>;
+/// One input line.
+enum Line {
+    /// A line for a server, as read.
+    Text(String),
+    /// A line for the local ledger, parsed as it was read (off the deciding thread): the
+    /// command and its key, or the parser's refusal; and the line's length.
+    Parsed(Result<Submission, Rejection>, usize),
+    /// Why the line cannot be a command (too long, not UTF-8, unreadable input).
+    Unreadable(String),
+}
 
 /// Where the commands go.
 enum Target {
@@ -65,7 +73,8 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>, server: Option<Remot
         },
     };
     let (tx, mut rx) = mpsc::channel::<Line>(READ_AHEAD_LINES);
-    std::thread::spawn(move || read_lines(input, tx));
+    let parse = matches!(target, Target::Local(_));
+    std::thread::spawn(move || read_lines(input, tx, parse));
     // Results are printed by a thread of their own, once durable, so that the next batch is
     // decided while the last one is flushed and written out.
     let (print_tx, print_rx) = std::sync::mpsc::sync_channel::<Printable>(PRINT_AHEAD_BATCHES);
@@ -130,7 +139,8 @@ fn status_of(answers: &[Answer]) -> u8 {
 /// The bytes a line holds in memory.
 fn line_bytes(line: &Line) -> usize {
     match line {
-        Ok(text) | Err(text) => text.len(),
+        Line::Text(text) | Line::Unreadable(text) => text.len(),
+        Line::Parsed(_, bytes) => *bytes,
     }
 }
 
@@ -152,9 +162,10 @@ type Answer = Result<Accepted, (String, String)>;
 enum Printable {
     /// Known now (a server's answers).
     Ready(Vec<Answer>),
-    /// A local batch applied, its flush still running: which lines were unreadable (their
-    /// answer), and the batch, whose results are answers once it is durable.
-    Pending(Vec<Option<String>>, PendingBatch),
+    /// A local batch applied, its flush still running: the answers of lines refused before
+    /// the ledger (unreadable or not a command: code and message), and the batch, whose
+    /// results are answers once it is durable.
+    Pending(Vec<Option<(String, String)>>, PendingBatch),
 }
 
 impl Printable {
@@ -170,15 +181,15 @@ impl Printable {
 
     /// The answers, each durable or its failure (waits for a local batch's flush).
     fn answers(self) -> Vec<Answer> {
-        let (unreadable, pending) = match self {
+        let (answered, pending) = match self {
             Printable::Ready(answers) => return answers,
-            Printable::Pending(unreadable, pending) => (unreadable, pending),
+            Printable::Pending(answered, pending) => (answered, pending),
         };
         let mut submitted = pending.wait().into_iter();
-        unreadable
+        answered
             .into_iter()
             .map(|line| match line {
-                Some(why) => Err(("invalid_input".to_string(), why)),
+                Some(refused) => Err(refused),
                 None => match submitted.next() {
                     Some(Ok(receipt)) => Ok(Accepted::Local(receipt)),
                     Some(Err(e)) => Err((e.code().to_string(), message_of(&e))),
@@ -242,19 +253,32 @@ fn write_ok(out: &mut impl Write, receipt: &Receipt) -> std::io::Result<()> {
 
 /// Submits a batch of lines up to its flush; the printer waits for it.
 async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Printable {
-    // The lines move into the batch; only which of them were unreadable is kept.
-    let mut unreadable: Vec<Option<String>> = Vec::with_capacity(batch.len());
-    let mut texts: Vec<String> = Vec::with_capacity(batch.len());
+    // The commands move into the batch; only the lines answered here are kept.
+    let mut answered: Vec<Option<(String, String)>> = Vec::with_capacity(batch.len());
+    let mut commands: Vec<Submission> = Vec::with_capacity(batch.len());
     for line in batch {
-        match line {
-            Ok(text) => {
-                texts.push(text);
-                unreadable.push(None);
+        let parsed = match line {
+            Line::Parsed(parsed, _) => parsed,
+            Line::Text(text) => parse_submission(&text),
+            Line::Unreadable(why) => {
+                answered.push(Some(("invalid_input".to_string(), why)));
+                continue;
             }
-            Err(why) => unreadable.push(Some(why)),
+        };
+        match parsed {
+            Ok(command) => {
+                commands.push(command);
+                answered.push(None);
+            }
+            Err(r) => answered.push(Some((r.code.as_str().to_string(), r.message))),
         }
     }
-    Printable::Pending(unreadable, ledger.submit_json_batch_pending(texts).await)
+    Printable::Pending(answered, ledger.submit_batch_pending(commands).await)
+}
+
+/// A command line parsed as the ledger parses it.
+fn parse_submission(text: &str) -> Result<Submission, Rejection> {
+    member_ledger::domain::parse_command(text).map(|(command, key)| Submission { command, key })
 }
 
 /// Codes that mean the machine failed (exit 2), not that a command was refused (exit 1): storage,
@@ -286,11 +310,17 @@ async fn submit_remote(remote: Arc<Remote>, batch: Vec<Line>) -> Vec<Answer> {
         for (i, line) in batch.iter().enumerate() {
             answers.push(None);
             let text = match line {
-                Err(why) => {
+                Line::Unreadable(why) => {
                     answers[i] = Some(Err(("invalid_input".to_string(), why.clone())));
                     continue;
                 }
-                Ok(text) => text.as_str(),
+                // Lines for a server are read as text, never parsed here.
+                Line::Parsed(..) => {
+                    let why = "the line was parsed for a local ledger".to_string();
+                    answers[i] = Some(Err(("invalid_input".to_string(), why)));
+                    continue;
+                }
+                Line::Text(text) => text.as_str(),
             };
             if serde_json::from_str::<&serde_json::value::RawValue>(text).is_err() {
                 answers[i] = Some(Err(local_refusal(text)));
@@ -387,8 +417,9 @@ fn error_line(code: &str, message: &str) -> String {
 }
 
 /// Reads lines of at most [`SUBMIT_LINE_BYTES_MAX`] bytes; blank lines are skipped; a line that is
-/// too long or not UTF-8 becomes an error result of its own.
-fn read_lines(input: Box<dyn Read + Send>, tx: mpsc::Sender<Line>) {
+/// too long or not UTF-8 becomes an error result of its own. With `parse`, each line is parsed
+/// here, on the reader's thread, while the ledger decides the lines before it.
+fn read_lines(input: Box<dyn Read + Send>, tx: mpsc::Sender<Line>, parse: bool) {
     let mut reader = BufReader::new(input);
     loop {
         let mut buf = Vec::new();
@@ -397,18 +428,25 @@ fn read_lines(input: Box<dyn Read + Send>, tx: mpsc::Sender<Line>) {
             Ok(0) => return,
             Ok(n) => n,
             Err(e) => {
-                let _ = tx.blocking_send(Err(format!("cannot read input: {e}")));
+                let _ = tx.blocking_send(Line::Unreadable(format!("cannot read input: {e}")));
                 return;
             }
         };
         let line = if buf.last() != Some(&b'\n') && read > SUBMIT_LINE_BYTES_MAX {
             skip_rest_of_line(&mut reader);
-            Err(format!("line longer than {SUBMIT_LINE_BYTES_MAX} bytes"))
+            Line::Unreadable(format!("line longer than {SUBMIT_LINE_BYTES_MAX} bytes"))
         } else {
             match String::from_utf8(buf) {
                 Ok(s) if s.trim().is_empty() => continue,
-                Ok(s) => Ok(s.trim_end_matches(['\n', '\r']).to_string()),
-                Err(_) => Err("line is not valid UTF-8".to_string()),
+                Ok(s) => {
+                    let text = s.trim_end_matches(['\n', '\r']);
+                    if parse {
+                        Line::Parsed(parse_submission(text), text.len())
+                    } else {
+                        Line::Text(text.to_string())
+                    }
+                }
+                Err(_) => Line::Unreadable("line is not valid UTF-8".to_string()),
             }
         };
         if tx.blocking_send(line).is_err() {

@@ -116,7 +116,7 @@ impl Receipt {
     }
 }
 
-/// A batch applied, its flush not yet awaited ([`Ledger::submit_json_batch_pending`]).
+/// A batch applied, its flush not yet awaited ([`Ledger::submit_batch_pending`]).
 pub struct PendingBatch {
     core: Arc<Core>,
     applied: AppliedBatch,
@@ -322,16 +322,16 @@ impl Ledger {
         .await
     }
 
-    /// [`Ledger::submit_json_batch`] up to its flush: returns once every line is decided and
+    /// [`Ledger::submit_batch`] up to its flush: returns once every command is decided and
     /// applied, with the flush asked for. [`PendingBatch::wait`] gives the results once the
     /// flush ends (each durable, or the failure). Meanwhile the next batch may be submitted:
     /// it is decided on the states this one leaves and made durable after it (a failed flush
     /// fails both). `submit` uses it to decide a batch while the last one is flushed and printed.
-    pub async fn submit_json_batch_pending(&self, lines: Vec<String>) -> PendingBatch {
-        let count = lines.len();
+    pub async fn submit_batch_pending(&self, commands: Vec<Submission>) -> PendingBatch {
+        let count = commands.len();
         let core = Arc::clone(&self.core);
         let applied = tokio::task::spawn_blocking(move || {
-            core.submit_batch_applied(BatchInput::Json(&lines), None)
+            core.submit_batch_applied(BatchInput::Typed(&commands), None)
         })
         .await;
         let applied = match applied {
