@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::core::{Core, Refused};
-use super::group::{Ahead, Carried, Group, Results, Unit};
+use super::group::{Ahead, AppliedBatch, Carried, Group, Results, Unit};
 use super::submit::{claim, recordable, rejection_request, wait, Durable};
 use super::{Receipt, Submission, SubmitError};
 use crate::domain::{decide, parse_command, Command, Context, MemberId, MemberState, Rejection};
@@ -63,37 +63,6 @@ struct Run<'a> {
     pending: Vec<Durable>,
     recorded: Vec<usize>,
     inflight: Option<InFlight>,
-}
-
-/// A batch decided and applied whose flush is not yet awaited ([`Core::finish_batch`]).
-pub struct AppliedBatch {
-    /// Each command's result, as if its flush succeeds.
-    results: Vec<Result<Receipt, SubmitError>>,
-    /// The durability answers of the batch's appends.
-    pending: Vec<Durable>,
-    /// The commands whose rejection was kept under their key (written, so they wait too).
-    recorded: Vec<usize>,
-    /// The flush asked for at the end of the batch, when it wrote anything.
-    flush: Option<Durable>,
-}
-
-impl AppliedBatch {
-    /// A batch none of whose `count` commands was applied: each answers `error`.
-    pub fn failed(count: usize, error: impl Fn() -> SubmitError) -> AppliedBatch {
-        AppliedBatch {
-            results: (0..count).map(|_| Err(error())).collect(),
-            pending: Vec::new(),
-            recorded: Vec::new(),
-            flush: None,
-        }
-    }
-
-    /// Whether a command already failed on storage (not a refusal of the command).
-    pub fn storage_failed(&self) -> bool {
-        self.results
-            .iter()
-            .any(|r| matches!(r, Err(SubmitError::Storage(_))))
-    }
 }
 
 /// A group sent to the writer: what each append was, and the answer to wait for.

@@ -21,11 +21,13 @@ use chrono::NaiveDate;
 
 pub use self::batch::PIPELINE_GROUP_COMMANDS;
 pub use self::core::STATE_CACHE_MEMBERS;
+pub use self::group::PendingBatch;
 pub use self::submit::DECIDE_ATTEMPTS_MAX;
 pub use self::subscribe::{Subscription, SubscriptionCheckpoint, SUBSCRIPTION_READ_EVENTS};
 
-use self::batch::{AppliedBatch, BatchInput};
+use self::batch::BatchInput;
 use self::core::Core;
+use self::group::AppliedBatch;
 use crate::audit::diff::Diff;
 use crate::audit::dossier::{Dossier, DossierError, DossierReport};
 use crate::audit::witness::{self, WitnessError, WitnessReport};
@@ -113,32 +115,6 @@ impl Receipt {
     /// The events as JSON, as the command line and the wire show them.
     pub fn events_json(&self) -> Result<Vec<EventJson>, StoreError> {
         self.events.iter().map(EventJson::of).collect()
-    }
-}
-
-/// A batch applied, its flush not yet awaited ([`Ledger::submit_batch_pending`]).
-pub struct PendingBatch {
-    core: Arc<Core>,
-    applied: AppliedBatch,
-}
-
-impl PendingBatch {
-    /// Blocks this thread until the batch's flush ends; then each result is durable, or the
-    /// storage failure. Call it on a thread of its own or a blocking one, never on an async
-    /// runtime's worker (it would stall the runtime, and tokio refuses it there).
-    pub fn wait(self) -> Vec<Result<Receipt, SubmitError>> {
-        self.core.finish_batch(self.applied)
-    }
-
-    /// Whether storage failed already while the batch was applied (then its flush fails too).
-    pub fn storage_failed(&self) -> bool {
-        self.applied.storage_failed()
-    }
-}
-
-impl std::fmt::Debug for PendingBatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingBatch").finish_non_exhaustive()
     }
 }
 
