@@ -95,17 +95,30 @@ impl FromStr for Month {
 impl Serialize for Month {
     /// The `Display` text, written on the stack (no string built for every event).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use std::io::Write;
-        let mut buf = [0u8; 24];
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        match write!(cursor, "{self}") {
-            Ok(()) => {
-                let len = usize::try_from(cursor.position()).unwrap_or(0);
-                serializer.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default())
-            }
-            Err(_) => serializer.serialize_str(&self.to_string()),
-        }
+        let Some(year) = four_digits(self.year) else {
+            return serializer.collect_str(self);
+        };
+        let [m1, m2] = two_digits(self.month);
+        let [y1, y2, y3, y4] = year;
+        let text = [y1, y2, y3, y4, b'-', m1, m2];
+        serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
     }
+}
+
+/// A year of 0 to 9999 as four ASCII digits.
+fn four_digits(year: i32) -> Option<[u8; 4]> {
+    let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
+    Some([year / 1000, year / 100, year / 10, year].map(digit))
+}
+
+/// A month or a day as two ASCII digits.
+fn two_digits(n: u32) -> [u8; 2] {
+    [n / 10, n].map(digit)
+}
+
+/// The last decimal digit of `n`, in ASCII.
+fn digit(n: u32) -> u8 {
+    b"0123456789"[usize::try_from(n % 10).unwrap_or(0)]
 }
 
 impl<'de> Deserialize<'de> for Month {
@@ -156,9 +169,141 @@ pub fn add_months(date: NaiveDate, count: u32) -> NaiveDate {
     date + Months::new(count)
 }
 
+/// Serializes a date exactly as chrono's `Serialize` does (`2024-03-31`; a year beyond four
+/// digits with its sign, `+12345-01-01`), written on the stack: a member's snapshot holds a
+/// posting date for every month paid.
+pub fn serialize_date<S: Serializer>(date: &NaiveDate, serializer: S) -> Result<S::Ok, S::Error> {
+    let Some([y1, y2, y3, y4]) = four_digits(date.year()) else {
+        return serializer.collect_str(&format_args!("{date:?}"));
+    };
+    let [m1, m2] = two_digits(date.month());
+    let [d1, d2] = two_digits(date.day());
+    let text = [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2];
+    serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
+}
+
+/// A date that serializes through [`serialize_date`].
+struct DateText<'a>(&'a NaiveDate);
+
+impl Serialize for DateText<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_date(self.0, serializer)
+    }
+}
+
+/// Serializes a map keyed by date exactly as serde does, each key through [`serialize_date`]
+/// (a member's balance by posting date has an entry for every day money moved).
+pub fn serialize_dated_map<V: Serialize, S: Serializer>(
+    map: &std::collections::BTreeMap<NaiveDate, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(map.iter().map(|(date, value)| (DateText(date), value)))
+}
+
+/// A date written `YYYY-MM-DD` with exactly those digits, read without chrono's general
+/// parser; `None` for any other text (then ask chrono, which reads this shape the same way).
+pub fn parse_plain_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(number(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A date serialised through [`serialize_date`].
+    struct Dated(NaiveDate);
+
+    impl Serialize for Dated {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serialize_date(&self.0, serializer)
+        }
+    }
+
+    // Invariant: a date of the plain shape reads as chrono reads it, and any other text is
+    // left to chrono (`None`).
+    #[test]
+    fn a_plain_date_reads_as_chrono_reads_it() {
+        let mut day = NaiveDate::from_ymd_opt(1999, 1, 1).unwrap_or_default();
+        while day.year() < 2001 {
+            let text = day.to_string();
+            assert_eq!(parse_plain_date(&text), Some(day));
+            day = day.succ_opt().unwrap_or_default();
+        }
+        let others = [
+            "0000-01-01",
+            "2024-02-30",
+            "2023-02-29",
+            "2024-00-10",
+            "2024-13-01",
+            "2024-1-01",
+            "2024-01-1 ",
+            "+2024-01-01",
+            "2024/01/01",
+            "２０２４-01-01",
+            "2024-01-010",
+            "",
+            "9999-12-31",
+            "2024-0a-01",
+        ];
+        for text in others {
+            let chrono = text.parse::<NaiveDate>().ok();
+            if let Some(date) = parse_plain_date(text) {
+                assert_eq!(Some(date), chrono, "{text}");
+            } else {
+                let plain = text.len() == 10
+                    && text.bytes().enumerate().all(|(i, c)| match i {
+                        4 | 7 => c == b'-',
+                        _ => c.is_ascii_digit(),
+                    });
+                assert!(
+                    !plain || chrono.is_none(),
+                    "{text} is plain and chrono reads it"
+                );
+            }
+        }
+    }
+
+    // Invariant: `serialize_date` writes what chrono's own `Serialize` writes, for every date
+    // chrono holds (years of fewer than four digits, negative years, years past 9999).
+    #[test]
+    fn a_date_serialises_as_chrono_serialises_it() {
+        let mut dates = vec![NaiveDate::MIN, NaiveDate::MAX];
+        for year in [
+            -10_000, -1, 0, 7, 99, 999, 1000, 1900, 2024, 9999, 10_000, 123_456,
+        ] {
+            for (month, day) in [(1, 1), (2, 29), (9, 30), (12, 31)] {
+                dates.extend(NaiveDate::from_ymd_opt(year, month, day));
+            }
+        }
+        assert!(dates.len() > 40);
+        for &date in &dates {
+            let ours = serde_json::to_string(&Dated(date)).unwrap_or_default();
+            assert_eq!(ours, serde_json::to_string(&date).unwrap_or_default());
+            let packed = rmp_serde::to_vec(&Dated(date)).unwrap_or_default();
+            assert_eq!(
+                packed,
+                rmp_serde::to_vec(&date).unwrap_or_default(),
+                "{date}"
+            );
+        }
+        let map: std::collections::BTreeMap<NaiveDate, u32> =
+            dates.iter().zip(0..).map(|(d, i)| (*d, i)).collect();
+        let mut ours = Vec::new();
+        serialize_dated_map(&map, &mut rmp_serde::Serializer::new(&mut ours)).unwrap_or_default();
+        assert_eq!(ours, rmp_serde::to_vec(&map).unwrap_or_default());
+        let json = serialize_dated_map(&map, serde_json::value::Serializer).unwrap_or_default();
+        assert_eq!(json, serde_json::to_value(&map).unwrap_or_default());
+    }
 
     // Invariant: a month serialises as its `Display` text and reads back, and a value that is
     // not a month's text is refused with the message a `String` read would give.

@@ -370,6 +370,26 @@ fn member_reads_follow_each_stream_and_the_event_id_index_points_at_its_event() 
             after.iter().map(|e| e.member_version).collect::<Vec<_>>(),
             [2]
         );
+        // A visit sees what a read returns, borrowed: the same events, in the same order.
+        for (who, after_version) in [(a, 0), (a, 1), (b, 0), (b, 2), (member(9), 0)] {
+            let read = store.read_member_after(who, after_version).expect("read");
+            let mut visited = Vec::new();
+            store
+                .visit_member_after(who, after_version, &mut |view| {
+                    visited.push((view.position, view.member_version, view.data.to_vec()));
+                    Ok(())
+                })
+                .expect("visit");
+            let expected: Vec<_> = read
+                .iter()
+                .map(|e| (e.position, e.member_version, e.data().to_vec()))
+                .collect();
+            assert_eq!(
+                visited, expected,
+                "{} {who} after {after_version}",
+                f.backend
+            );
+        }
         assert!(store.read_member(member(9), None).expect("read").is_empty());
         let mut members = store.members().expect("members");
         members.sort();

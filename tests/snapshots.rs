@@ -593,3 +593,48 @@ async fn a_snapshot_of_another_state_format_is_ignored_and_the_member_folded_fro
         "this format's snapshot is read"
     );
 }
+
+/// Invariant: a rebuild leaves exactly one snapshot per member with events, whatever was stored
+/// before: a snapshot of a member without events (which the ledger never writes) is removed
+/// wherever its key falls among the parts a rebuild writes one after another (before the first
+/// member, between two parts, after the last, or too short to name a member).
+#[tokio::test]
+async fn a_rebuild_removes_every_snapshot_of_a_member_without_events() {
+    use member_ledger::projection::rebuild::REBUILD_MEMBERS_PER_WRITE;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SledStore::open(dir.path()).expect("open"));
+    let ledger = Ledger::with_store(store.clone(), PolicySet::shipped());
+    // Members spread over the key space, enough for three parts.
+    let count = u128::try_from(2 * REBUILD_MEMBERS_PER_WRITE + 5).expect("count");
+    let members: Vec<MemberId> = (1..=count)
+        .map(|i| uuid::Uuid::from_u128(i * (u128::MAX / (count + 2))))
+        .collect();
+    let lines: Vec<String> = members
+        .iter()
+        .map(|m| line(enroll(&m.to_string(), "luzhou", "1980-01-01", "2024-01-02")))
+        .collect();
+    submit_all(&ledger, &lines).await;
+    let mut sorted = members.clone();
+    sorted.sort();
+    let between = uuid::Uuid::from_u128(sorted[REBUILD_MEMBERS_PER_WRITE].as_u128() - 1);
+    let forged = [
+        snapshot::snapshot_key(uuid::Uuid::nil()),
+        snapshot::snapshot_key(between),
+        snapshot::snapshot_key(uuid::Uuid::max()),
+        vec![snapshot::snapshot_prefix()[0], 1, 2, 3],
+    ];
+    let planted = forged.iter().map(|k| (k.clone(), Some(b"forged".to_vec())));
+    store.write_projections(planted.collect()).expect("plant");
+
+    let (_, rebuilt) = ledger.rebuild_projections(|_, _| {}).await.expect("rebuild");
+    assert_eq!(rebuilt, members.len());
+    let mut expected: Vec<Vec<u8>> = sorted.iter().map(|m| snapshot::snapshot_key(*m)).collect();
+    expected.sort();
+    let stored = store
+        .projection_keys(&snapshot::snapshot_prefix())
+        .expect("keys");
+    assert_eq!(stored, expected, "one snapshot per member, the forged ones gone");
+    for key in &forged {
+        assert_eq!(store.projection(key).expect("read"), None);
+    }
+}

@@ -266,6 +266,7 @@ pub struct Contribution {
     /// The contribution month.
     pub month: Month,
     /// Posting date (the effective date).
+    #[serde(serialize_with = "crate::month::serialize_date")]
     pub date: NaiveDate,
     /// Who paid.
     pub payer: Payer,

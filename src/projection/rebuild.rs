@@ -15,7 +15,7 @@ use crate::domain::{MemberId, MemberState};
 use crate::store::{settled_head, ChainWalk, EventStore, StoreError, StoredEvent};
 
 /// Members whose rebuilt snapshots are written together.
-pub const REBUILD_MEMBERS_PER_WRITE: usize = 512;
+pub const REBUILD_MEMBERS_PER_WRITE: usize = 128;
 /// Events read per step when walking the whole log.
 pub const READ_CHUNK_EVENTS: usize = 4096;
 
@@ -70,11 +70,14 @@ pub fn stored_states(
         .collect()
 }
 
+/// A projection record to write: its key, and its bytes (`None` deletes it).
+type ProjectionRecord = (Vec<u8>, Option<Vec<u8>>);
+
 /// Threads that fold members at once.
 pub const FOLD_THREADS: usize = 2;
 
 /// Folds one member's own events from scratch (effective on or before `as_of`, when given),
-/// checking its versions.
+/// checking its versions; each event is read where it is stored, nothing copied.
 fn fold_one(
     store: &dyn EventStore,
     member: MemberId,
@@ -82,7 +85,7 @@ fn fold_one(
 ) -> Result<MemberState, StoreError> {
     let mut state = MemberState::new(member);
     let mut version = 0;
-    for stored in store.read_member_after(member, 0)? {
+    store.visit_member_after(member, 0, &mut |stored| {
         if stored.member_version != version + 1 {
             return Err(StoreError::Corrupt {
                 position: stored.position,
@@ -93,11 +96,11 @@ fn fold_one(
             });
         }
         version = stored.member_version;
-        if as_of.is_some_and(|d| stored.effective_date > d) {
-            continue;
+        if as_of.is_none_or(|d| stored.effective_date <= d) {
+            state.apply(&codec::decode_view(&stored)?);
         }
-        state.apply(&codec::decode(&stored)?);
-    }
+        Ok(())
+    })?;
     Ok(state)
 }
 
@@ -152,48 +155,102 @@ pub fn fold_members(
 }
 
 /// Rebuilds every projection from the log (snapshots and the retiree index), replacing what is
-/// stored; calls `progress(events_done, events_total)` after each part. Returns the events folded
-/// and the members rebuilt. The snapshots are encoded on the folding threads.
+/// stored (a snapshot of a member without events is removed); calls `progress(events_done,
+/// events_total)` after each part. Returns the events folded and the members rebuilt. The
+/// snapshots are encoded on the folding threads, and a part is written while the next one is
+/// folded.
 pub fn rebuild(
     store: &dyn EventStore,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<(u64, usize), StoreError> {
     let total = settled_head(store)?.position;
-    let members = store.members()?;
+    let mut members = store.members()?;
+    // In key order, so that each part's snapshots are one range of keys.
+    members.sort_unstable();
     let known: BTreeSet<MemberId> = members.iter().copied().collect();
     let mut done = 0u64;
-    let encode =
-        |state: MemberState| -> Result<(u64, [(Vec<u8>, Option<Vec<u8>>); 2]), StoreError> {
-            let bytes = snapshot::encode(&state).map_err(|reason| StoreError::Corrupt {
-                position: 0,
-                reason,
-            })?;
-            let retiree = snapshot::is_retiree(&state);
-            Ok((
-                state.version,
-                [
-                    (snapshot::snapshot_key(state.member), Some(bytes)),
-                    (snapshot::retiree_key(state.member), retiree.then(Vec::new)),
-                ],
-            ))
-        };
-    for part in members.chunks(REBUILD_MEMBERS_PER_WRITE) {
-        let mut records = Vec::with_capacity(part.len() * 2);
-        for (version, pair) in fold_each(store, part, None, encode)? {
-            done += version;
-            records.extend(pair);
+    let encode = |state: MemberState| -> Result<(u64, [ProjectionRecord; 2]), StoreError> {
+        let bytes = snapshot::encode(&state).map_err(|reason| StoreError::Corrupt {
+            position: 0,
+            reason,
+        })?;
+        let retiree = snapshot::is_retiree(&state);
+        Ok((
+            state.version,
+            [
+                (snapshot::snapshot_key(state.member), Some(bytes)),
+                (snapshot::retiree_key(state.member), retiree.then(Vec::new)),
+            ],
+        ))
+    };
+    let parts: Vec<&[MemberId]> = members.chunks(REBUILD_MEMBERS_PER_WRITE).collect();
+    std::thread::scope(|scope| -> Result<(), StoreError> {
+        // The write waits on the disk while the next part's fold uses the processor; one part
+        // waits at most.
+        let (to_writer, written) = std::sync::mpsc::sync_channel::<Part>(1);
+        let known = &known;
+        let writer = scope.spawn(move || -> Result<(), StoreError> {
+            for part in written {
+                write_part(store, known, part)?;
+            }
+            Ok(())
+        });
+        for (i, part) in parts.iter().enumerate() {
+            let mut records = Vec::with_capacity(part.len() * 2);
+            for (version, pair) in fold_each(store, part, None, encode)? {
+                done += version;
+                records.extend(pair);
+            }
+            // The snapshot keys from this part's first member up to the next part's first.
+            let from = match i {
+                0 => snapshot::snapshot_prefix().to_vec(),
+                _ => snapshot::snapshot_key(part[0]),
+            };
+            let until = parts.get(i + 1).map(|next| snapshot::snapshot_key(next[0]));
+            if to_writer
+                .send(Part {
+                    records,
+                    from,
+                    until,
+                })
+                .is_err()
+            {
+                break; // The writer stopped on an error, returned below.
+            }
+            progress(done, total);
         }
-        store.write_projections(records)?;
-        progress(done, total);
-    }
-    let mut stale = Vec::new();
-    for key in store.projection_keys(&snapshot::snapshot_prefix())? {
-        if snapshot::member_of_key(&key).is_none_or(|m| !known.contains(&m)) {
-            stale.push((key, None));
-        }
-    }
-    store.write_projections(stale)?;
+        drop(to_writer);
+        writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
     Ok((done, members.len()))
+}
+
+/// A rebuilt part on its way to the store: its records, and the range of snapshot keys it
+/// covers (`until` excluded; `None`: every snapshot key after `from`).
+struct Part {
+    records: Vec<ProjectionRecord>,
+    from: Vec<u8>,
+    until: Option<Vec<u8>>,
+}
+
+/// Writes a part's records, and removes the snapshots in its range of members without events
+/// (never written by the ledger; a range at a time, so that finding them reads the pages the
+/// write reads anyway, never every snapshot at once).
+fn write_part(
+    store: &dyn EventStore,
+    known: &BTreeSet<MemberId>,
+    mut part: Part,
+) -> Result<(), StoreError> {
+    let [snapshots] = snapshot::snapshot_prefix();
+    let until = part.until.unwrap_or_else(|| vec![snapshots + 1]);
+    for key in store.projection_keys_in(&part.from, Some(&until))? {
+        if snapshot::member_of_key(&key).is_none_or(|m| !known.contains(&m)) {
+            part.records.push((key, None));
+        }
+    }
+    store.write_projections(part.records)
 }
 
 /// Every member with events, and its state as the stored projections give it: what `verify`

@@ -183,15 +183,13 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-prefixed UTF-8 string of at most `max` bytes.
-    pub fn str(&mut self, max: usize) -> Result<String, String> {
+    pub fn str(&mut self, max: usize) -> Result<&'a str, String> {
         let bytes = self.bytes(max)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_string)
-            .map_err(|_| "a string is not UTF-8".to_string())
+        std::str::from_utf8(bytes).map_err(|_| "a string is not UTF-8".to_string())
     }
 
     /// An optional string (presence byte 0 or 1).
-    pub fn opt_str(&mut self, max: usize) -> Result<Option<String>, String> {
+    pub fn opt_str(&mut self, max: usize) -> Result<Option<&'a str>, String> {
         match self.u8()? {
             0 => Ok(None),
             1 => self.str(max).map(Some),
@@ -218,8 +216,8 @@ mod tests {
             let mut r = Reader::new(&bytes);
             prop_assert_eq!(r.varint().map_err(TestCaseError::fail)?, a);
             prop_assert_eq!(r.zigzag().map_err(TestCaseError::fail)?, b);
-            prop_assert_eq!(r.str(1024).map_err(TestCaseError::fail)?, text.clone());
-            prop_assert_eq!(r.opt_str(1024).map_err(TestCaseError::fail)?, present.then_some(text));
+            prop_assert_eq!(r.str(1024).map_err(TestCaseError::fail)?, text.as_str());
+            prop_assert_eq!(r.opt_str(1024).map_err(TestCaseError::fail)?, present.then_some(text.as_str()));
             prop_assert!(r.is_empty());
         }
 

@@ -117,8 +117,8 @@ impl IdempotencyRecord {
                 KeyOutcome::Appended(positions)
             }
             RECORD_REJECTED => KeyOutcome::Rejected {
-                code: r.str(REJECTION_CODE_BYTES_MAX)?,
-                message: r.str(REJECTION_MESSAGE_BYTES_MAX)?,
+                code: r.str(REJECTION_CODE_BYTES_MAX)?.to_string(),
+                message: r.str(REJECTION_MESSAGE_BYTES_MAX)?.to_string(),
             },
             other => return Err(format!("unknown idempotency record kind {other}")),
         };

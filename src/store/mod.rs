@@ -45,7 +45,7 @@ pub use location::DataLocation;
 pub use log_reader::LogReader;
 #[cfg(feature = "postgres")]
 pub use pg_store::{PgOptions, PgStore};
-pub use record::{NewEvent, StoredEvent, GENESIS_HASH};
+pub use record::{NewEvent, RecordView, StoredEvent, GENESIS_HASH};
 pub use sled_store::{
     FaultPlan, ImportSource, LegacyEvent, LegacyLog, SledStore, StoreOptions, StoreSource,
     ANCHOR_FILE, SLED_VALUE_BYTES_MAX,
@@ -263,6 +263,20 @@ pub trait EventStore: Send + Sync + 'static {
         events.retain(|e| e.member_version > after_version);
         Ok(events)
     }
+    /// Hands `visit` a member's events after `after_version`, in order, each borrowed from the
+    /// stored bytes where the backend can (a fold that keeps nothing of them copies nothing);
+    /// stops at the first error, `visit`'s own included.
+    fn visit_member_after(
+        &self,
+        member: Uuid,
+        after_version: u64,
+        visit: &mut dyn FnMut(RecordView<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for stored in self.read_member_after(member, after_version)? {
+            visit(stored.view())?;
+        }
+        Ok(())
+    }
     /// The position of the event with this id, if the log has it.
     fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError>;
     /// Up to `limit` events from `from_position` on, in position order. Never one that a later
@@ -313,6 +327,22 @@ pub trait EventStore: Send + Sync + 'static {
             .projection_scan(prefix)?
             .into_iter()
             .map(|(key, _)| key)
+            .collect())
+    }
+    /// The keys of the projection records from `from` (included) to `until` (excluded; `None`:
+    /// to the end), in key order, without their values where the backend can.
+    fn projection_keys_in(
+        &self,
+        from: &[u8],
+        until: Option<&[u8]>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let common = until.map_or(0, |u| {
+            from.iter().zip(u).take_while(|(a, b)| a == b).count()
+        });
+        Ok(self
+            .projection_keys(&from[..common])?
+            .into_iter()
+            .filter(|k| k.as_slice() >= from && until.is_none_or(|u| k.as_slice() < u))
             .collect())
     }
     /// Rewrites projection records outside any append (a rebuild); durable on return.

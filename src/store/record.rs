@@ -235,32 +235,38 @@ impl StoredEvent {
     /// Decodes a record. `Corrupt` at `position` when the bytes are not a record of this
     /// format, or say another position. The hash is computed when first asked for.
     pub fn decode(position: u64, record: Vec<u8>) -> Result<StoredEvent, StoreError> {
-        let corrupt = |reason: String| StoreError::Corrupt { position, reason };
-        let fields = parse(&record).map_err(|e| corrupt(format!("record does not decode: {e}")))?;
-        if fields.position != position {
-            return Err(corrupt(format!(
-                "the record stored at position {position} says it is at {} (an event is missing \
-                 or out of place)",
-                fields.position
-            )));
-        }
+        let fields = parse_at(position, &record)?;
+        let owned = |s: Option<&str>| s.map(str::to_string);
         Ok(StoredEvent {
             position,
             event_id: fields.event_id,
-            schema_version: fields.schema_version,
-            member: fields.member,
-            member_version: fields.member_version,
-            event_type: fields.event_type,
-            effective_date: fields.effective_date,
+            schema_version: fields.view.schema_version,
+            member: fields.view.member,
+            member_version: fields.view.member_version,
+            event_type: fields.view.event_type.to_string(),
+            effective_date: fields.view.effective_date,
             recorded_at_ms: fields.recorded_at_ms,
-            idempotency_key: fields.idempotency_key,
-            actor: fields.actor,
-            policy_version: fields.policy_version,
+            idempotency_key: owned(fields.idempotency_key),
+            actor: owned(fields.actor),
+            policy_version: fields.policy_version.to_string(),
             prev_hash: fields.prev_hash,
             hash: OnceLock::new(),
             data_range: fields.data_range,
             record,
         })
+    }
+
+    /// The parts of the event a fold reads, borrowed from it.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            position: self.position,
+            member: self.member,
+            member_version: self.member_version,
+            schema_version: self.schema_version,
+            event_type: &self.event_type,
+            effective_date: self.effective_date,
+            data: self.data(),
+        }
     }
 
     /// Decodes a record whose position is not known beforehand (a dossier's): the position the
@@ -271,6 +277,7 @@ impl StoredEvent {
                 position: 0,
                 reason: format!("record does not decode: {e}"),
             })?
+            .view
             .position;
         StoredEvent::decode(position, record)
     }
@@ -309,24 +316,62 @@ impl StoredEvent {
     }
 }
 
-/// The fields of a record, parsed.
-struct Fields {
-    position: u64,
+/// The parts of a stored event a fold reads (what [`crate::codec`] decodes an event from),
+/// borrowed from the stored bytes: a fold that keeps nothing of a record copies nothing of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// Global position.
+    pub position: u64,
+    /// The member.
+    pub member: Uuid,
+    /// The member's version after this event.
+    pub member_version: u64,
+    /// Schema version of `data`.
+    pub schema_version: u32,
+    /// The event's type.
+    pub event_type: &'a str,
+    /// The date it takes effect.
+    pub effective_date: NaiveDate,
+    /// The event's fields, as [`crate::codec`] encoded them.
+    pub data: &'a [u8],
+}
+
+impl<'a> RecordView<'a> {
+    /// Reads the record stored at `position`, checked as [`StoredEvent::decode`] checks it
+    /// (the same errors), without copying anything.
+    pub fn of(position: u64, record: &'a [u8]) -> Result<RecordView<'a>, StoreError> {
+        parse_at(position, record).map(|f| f.view)
+    }
+}
+
+/// The fields of a record, parsed, borrowed from it.
+struct Fields<'a> {
+    view: RecordView<'a>,
     event_id: Uuid,
-    member: Uuid,
-    member_version: u64,
-    schema_version: u32,
-    event_type: String,
-    effective_date: NaiveDate,
     recorded_at_ms: i64,
-    idempotency_key: Option<String>,
-    actor: Option<String>,
-    policy_version: String,
+    idempotency_key: Option<&'a str>,
+    actor: Option<&'a str>,
+    policy_version: &'a str,
     data_range: (usize, usize),
     prev_hash: [u8; 32],
 }
 
-fn parse(record: &[u8]) -> Result<Fields, String> {
+/// Parses the record stored at `position`; `Corrupt` at `position` when the bytes are not a
+/// record of this format, or say another position.
+fn parse_at(position: u64, record: &[u8]) -> Result<Fields<'_>, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { position, reason };
+    let fields = parse(record).map_err(|e| corrupt(format!("record does not decode: {e}")))?;
+    if fields.view.position != position {
+        return Err(corrupt(format!(
+            "the record stored at position {position} says it is at {} (an event is missing \
+             or out of place)",
+            fields.view.position
+        )));
+    }
+    Ok(fields)
+}
+
+fn parse(record: &[u8]) -> Result<Fields<'_>, String> {
     let mut r = Reader::new(record);
     let format = r.u8()?;
     if format != RECORD_FORMAT {
@@ -350,19 +395,22 @@ fn parse(record: &[u8]) -> Result<Fields, String> {
     let policy_version = r.str(POLICY_VERSION_BYTES_MAX)?;
     let data_len = r.len_prefix(EVENT_DATA_BYTES_MAX)?;
     let start = r.offset();
-    r.skip(data_len)?;
+    let data = r.take(data_len)?;
     let prev_hash = r.array::<32>()?;
     if !r.is_empty() {
         return Err(format!("{} bytes after the record", r.remaining()));
     }
     Ok(Fields {
-        position,
+        view: RecordView {
+            position,
+            member,
+            member_version,
+            schema_version,
+            event_type,
+            effective_date,
+            data,
+        },
         event_id,
-        member,
-        member_version,
-        schema_version,
-        event_type,
-        effective_date,
         recorded_at_ms,
         idempotency_key,
         actor,
@@ -442,6 +490,26 @@ mod tests {
         let mut longer = record;
         longer.push(0);
         assert!(StoredEvent::decode(42, longer).is_err());
+    }
+
+    // Invariant: a record read in place (a fold's view) is read exactly as a decoded event
+    // is: the same parts, and the same error for the same bytes.
+    #[test]
+    fn a_view_of_a_record_reads_what_its_decoded_event_holds() {
+        let record = encode(&sample(vec![7; 12]), &envelope(42));
+        let stored = StoredEvent::decode(42, record.clone()).expect("decodes");
+        assert_eq!(RecordView::of(42, &record).ok(), Some(stored.view()));
+        for (position, cut) in [(43, record.len()), (42, 20), (42, record.len() - 1)] {
+            let bytes = &record[..cut];
+            let decoded = StoredEvent::decode(position, bytes.to_vec()).map(|_| ());
+            let viewed = RecordView::of(position, bytes).map(|_| ());
+            assert_eq!(
+                format!("{viewed:?}"),
+                format!("{decoded:?}"),
+                "at {position}, {cut} bytes"
+            );
+            assert!(viewed.is_err());
+        }
     }
 
     #[test]

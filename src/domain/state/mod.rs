@@ -158,13 +158,14 @@ pub struct MemberState {
     #[serde(default)]
     pub allocation_credits: BTreeMap<Month, (NaiveDate, Money)>,
     /// Net balance change per effective date, for checks on back-dated debits.
+    #[serde(serialize_with = "crate::month::serialize_dated_map")]
     pub balance_by_date: BTreeMap<NaiveDate, Money>,
     /// Latest effective date of any event.
     pub last_event_on: Option<NaiveDate>,
     /// Latest day the member used account benefits for himself.
     pub last_benefit_use: Option<NaiveDate>,
     /// Every day the member used account benefits for himself, with the number of uses (R13).
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::month::serialize_dated_map")]
     pub benefit_use_days: BTreeMap<NaiveDate, u32>,
     /// What the retirement required, once retired.
     #[serde(default)]

@@ -23,6 +23,7 @@ pub struct Payment {
     /// Credited to the personal account.
     pub credit: Money,
     /// Posting date.
+    #[serde(serialize_with = "crate::month::serialize_date")]
     pub posted: NaiveDate,
     /// Whether it was refunded.
     pub refunded: bool,

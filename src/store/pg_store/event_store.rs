@@ -170,6 +170,18 @@ impl EventStore for PgStore {
         })
     }
 
+    fn projection_keys_in(
+        &self,
+        from: &[u8],
+        until: Option<&[u8]>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let (from, until) = (from.to_vec(), until.map(<[u8]>::to_vec));
+        self.read(|r| {
+            let (from, until) = (from.clone(), until.clone());
+            async move { r.projection_keys_in(from, until).await }
+        })
+    }
+
     fn write_projections(
         &self,
         records: Vec<(Vec<u8>, Option<Vec<u8>>)>,

@@ -271,6 +271,19 @@ impl Reader {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
+    /// The keys of the projection records from `from` (included) to `until` (excluded).
+    pub async fn projection_keys_in(
+        &self,
+        from: Vec<u8>,
+        until: Option<Vec<u8>>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = self
+            .client
+            .query(&self.projection_scan, &[&from, &until])
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// What the log remembers of an idempotency key.
     pub async fn idempotency(&self, key: Vec<u8>) -> Result<Option<IdempotencyRecord>, StoreError> {
         match self.client.query_opt(&self.idempotency, &[&key]).await? {

@@ -383,6 +383,16 @@ impl EventStore for SledStore {
         self.chunks.events_at(&self.tree, &positions)
     }
 
+    fn visit_member_after(
+        &self,
+        member: Uuid,
+        after_version: u64,
+        visit: &mut dyn FnMut(crate::store::RecordView<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let positions = self.positions(member, after_version, u64::MAX)?;
+        self.chunks.visit_at(&self.tree, &positions, visit)
+    }
+
     fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
         if let Some(position) = self.ids.position_of(event_id) {
             let applied = self.shared.applied_position();
@@ -421,6 +431,21 @@ impl EventStore for SledStore {
 
     fn projection_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         read::projection_scan(&self.tree, prefix)
+    }
+
+    fn projection_keys_in(
+        &self,
+        from: &[u8],
+        until: Option<&[u8]>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let start = prefixed(b'P', from);
+        // Projection records are the `P` keys: past them when no end is given.
+        let end = until.map_or_else(|| vec![b'P' + 1], |u| prefixed(b'P', u));
+        let mut keys = Vec::new();
+        for item in self.tree.range(start..end) {
+            keys.push(item?.0[1..].to_vec());
+        }
+        Ok(keys)
     }
 
     fn write_projections(

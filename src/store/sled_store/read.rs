@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::keys::{be_u64, chunk_key, decode_run, piece_key, prefixed, run_key};
 use crate::store::chunk::{self, Chunk};
-use crate::store::{IdempotencyRecord, StoreError, StoredEvent};
+use crate::store::{IdempotencyRecord, RecordView, StoreError, StoredEvent};
 
 /// Decoded chunks kept for readers, bytes of uncompressed payload.
 pub const READ_CACHE_BYTES: usize = 16 * 1024 * 1024;
@@ -183,6 +183,34 @@ impl Chunks {
         positions: &[u64],
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = Vec::with_capacity(positions.len());
+        self.records_at(tree, positions, &mut |position, record| {
+            out.push(StoredEvent::decode(position, record.to_vec())?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands `visit` the events at `positions` (rising), each of which the log must hold,
+    /// borrowed from their decoded chunk.
+    pub fn visit_at(
+        &self,
+        tree: &sled::Tree,
+        positions: &[u64],
+        visit: &mut dyn FnMut(RecordView<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.records_at(tree, positions, &mut |position, record| {
+            visit(RecordView::of(position, record)?)
+        })
+    }
+
+    /// Hands `each` the stored record at every one of `positions` (rising), each of which the
+    /// log must hold, reading each chunk once for the positions it holds.
+    fn records_at(
+        &self,
+        tree: &sled::Tree,
+        positions: &[u64],
+        each: &mut dyn FnMut(u64, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut current: Option<(u64, Arc<Chunk>)> = None;
         for &position in positions {
             let holds = |(first, chunk): &(u64, Arc<Chunk>)| {
@@ -203,9 +231,9 @@ impl Chunks {
                 position,
                 reason: "an indexed event is missing from its chunk".into(),
             })?;
-            out.push(StoredEvent::decode(position, record.to_vec())?);
+            each(position, record)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Up to `limit` events from `from` on, none past `max_position`.
