@@ -320,6 +320,18 @@ fn projections_are_written_with_their_events_and_scanned_by_prefix() {
         let keys: Vec<&[u8]> = scan.iter().map(|(k, _)| k.as_slice()).collect();
         assert_eq!(keys, [&b"Ca"[..], b"Cb", b"C\xff"], "{}", f.backend);
         assert_eq!(store.projection_scan(b"").expect("scan").len(), 4);
+        // Key ranges: `from` included, `until` excluded, `None` to the end of every key.
+        let ranges: [(&[u8], Option<&[u8]>, Vec<&[u8]>); 5] = [
+            (b"C", Some(b"D"), vec![b"Ca", b"Cb", b"C\xff"]),
+            (b"Cb", Some(b"C\xff"), vec![b"Cb"]),
+            (b"Ca\x00", Some(b"Cb\x00"), vec![b"Cb"]),
+            (b"Cc", None, vec![b"C\xff", b"Ra"]),
+            (b"", Some(b"Ca"), vec![]),
+        ];
+        for (from, until, expected) in ranges {
+            let keys = store.projection_keys_in(from, until).expect("keys");
+            assert_eq!(keys, expected, "{} {from:?}..{until:?}", f.backend);
+        }
         let mut req = request(vec![new_event(a, 2)], vec![(a, 1)]);
         req.projections = vec![
             (b"Ca".to_vec(), None),

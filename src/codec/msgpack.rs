@@ -63,7 +63,7 @@ impl<'a> Cursor<'a> {
 
     /// A string, checked as UTF-8.
     pub(super) fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.str_bytes()?).ok()
+        simdutf8::basic::from_utf8(self.str_bytes()?).ok()
     }
 
     /// Whether the next value is nil; moves past it if so.
