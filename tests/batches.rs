@@ -4,7 +4,7 @@
 //!
 //! Invariant: whatever the interleaving, every command is answered once, every accepted month
 //! is in the log once, the balance is what the accepted commands add up to, and the checkpoints
-//! equal a replay.
+//! equal a replay. A batch decided while the last one is flushed answers as if submitted after it.
 
 use std::sync::Arc;
 
@@ -161,6 +161,65 @@ async fn a_typed_batch_answers_as_the_same_json_lines() {
             .iter()
             .all(|e| e.idempotency_key.as_deref() != Some(long_key.as_str())));
     }
+}
+
+/// Given an enrolment and twelve monthly contributions split over two batches, the second
+/// submitted while the first is still being flushed (`submit_batch_pending`, as `submit` does),
+/// when both are waited for, then every answer is what one batch after the other gives
+/// (positions 1..=13, the second batch's first contribution at position 8), the repeated key
+/// in the second batch answers the first batch's receipt, and the balance is 12 × 2 % × 6,000.00.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_decided_while_the_last_is_flushed_answers_as_one_after_the_other() {
+    use member_ledger::{parse_command, Submission};
+    let m = member(901);
+    let mut lines = vec![format!(
+        r#"{{"type":"enroll","member":"{m}","region":"luzhou","scheme":"employee","sex":"male","birth_date":"1980-01-01","date":"2024-01-01"}}"#
+    )];
+    for month in 1..=12 {
+        lines.push(format!(
+            r#"{{"type":"contribute","member":"{m}","month":"2024-{month:02}","wage":"6000.00","payer":"employer","key":"c-{month}"}}"#
+        ));
+    }
+    // The first batch's last command again, under its key: answered as the first time.
+    lines.push(lines[6].clone());
+    let typed: Vec<Submission> = lines
+        .iter()
+        .map(|line| {
+            let (command, key) = parse_command(line).expect("the line parses");
+            Submission { command, key }
+        })
+        .collect();
+    let (_dir, pipelined) = common_ledger().await;
+    let first = pipelined.submit_batch_pending(typed[..7].to_vec()).await;
+    let second = pipelined.submit_batch_pending(typed[7..].to_vec()).await;
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut answers = first.wait();
+        answers.extend(second.wait());
+        answers
+    })
+    .await
+    .expect("waited");
+    let (_dir_b, one_by_one) = common_ledger().await;
+    let mut expected = one_by_one.submit_batch(typed[..7].to_vec()).await;
+    expected.extend(one_by_one.submit_batch(typed[7..].to_vec()).await);
+    let answer = |r: &Result<member_ledger::Receipt, member_ledger::SubmitError>| match r {
+        Ok(receipt) => format!("ok {} {}", receipt.position, receipt.events.len()),
+        Err(e) => format!("refused {}", e.code()),
+    };
+    let got: Vec<String> = answers.iter().map(answer).collect();
+    let want: Vec<String> = expected.iter().map(answer).collect();
+    assert_eq!(got, want);
+    assert_eq!(got[7], "ok 8 1");
+    assert_eq!(got[12], "ok 13 1");
+    assert_eq!(
+        got[13], "ok 7 1",
+        "the repeated key answers its first receipt"
+    );
+    let view = pipelined
+        .account(m.parse().expect("member id"), ViewAt::Head)
+        .await
+        .expect("view");
+    assert_eq!(view.balance.to_string(), "1440.00");
 }
 
 async fn common_ledger() -> (tempfile::TempDir, Ledger) {

@@ -18,9 +18,10 @@ use tokio::sync::mpsc;
 use super::remote::{Remote, RemoteError, ResultObject};
 use super::{fail, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
 use member_ledger::codec::StoredJson;
+use member_ledger::ledger::PendingBatch;
 use member_ledger::server::{BATCH_COMMANDS_MAX, REQUEST_BODY_BYTES_MAX};
 use member_ledger::store::StoredEvent;
-use member_ledger::{Ledger, Receipt, SubmitError};
+use member_ledger::{Ledger, Receipt, Rejection, Submission, SubmitError};
 
 /// Longest command line accepted, in bytes.
 pub const SUBMIT_LINE_BYTES_MAX: usize = 64 * 1024;
@@ -31,8 +32,16 @@ pub const SUBMIT_BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// Lines read ahead of the ledger.
 const READ_AHEAD_LINES: usize = SUBMIT_BATCH_MAX / 2;
 
-/// One input line, or why it cannot be a command.
-type Line = Result<String, String>;
+/// One input line.
+enum Line {
+    /// A line for a server, as read.
+    Text(String),
+    /// A line for the local ledger, parsed as it was read (off the deciding thread): the
+    /// command and its key, or the parser's refusal; and the line's length.
+    Parsed(Result<Submission, Rejection>, usize),
+    /// Why the line cannot be a command (too long, not UTF-8, unreadable input).
+    Unreadable(String),
+}
 
 /// Where the commands go.
 enum Target {
@@ -64,13 +73,27 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>, server: Option<Remot
         },
     };
     let (tx, mut rx) = mpsc::channel::<Line>(READ_AHEAD_LINES);
-    std::thread::spawn(move || read_lines(input, tx));
-    // Results are printed by a thread of their own, so that the next batch is decided while
-    // the last one is written out (each is durable before it is handed over).
-    let (print_tx, print_rx) = std::sync::mpsc::sync_channel::<Vec<Answer>>(PRINT_AHEAD_BATCHES);
-    let printer = std::thread::spawn(move || print_results(print_rx));
+    let parse = matches!(target, Target::Local(_));
+    std::thread::spawn(move || read_lines(input, tx, parse));
+    // Results are printed by a thread of their own, once durable, so that the next batch is
+    // decided while the last one is flushed and written out.
+    let (print_tx, print_rx) = std::sync::mpsc::sync_channel::<Printable>(PRINT_AHEAD_BATCHES);
+    // Dropped when the printer stops (storage failed, or standard output did): stop reading.
+    let (stopped_tx, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let printer = std::thread::spawn(move || {
+        let printed = print_results(print_rx);
+        drop(stopped_tx);
+        printed
+    });
     let mut status = EXIT_OK;
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            line = rx.recv() => match line {
+                Some(line) => line,
+                None => break,
+            },
+            _ = &mut stopped => break,
+        };
         let mut bytes = line_bytes(&first);
         let mut batch = vec![first];
         while batch.len() < SUBMIT_BATCH_MAX && bytes < SUBMIT_BATCH_BYTES_MAX {
@@ -82,34 +105,42 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>, server: Option<Remot
                 Err(_) => break,
             }
         }
-        let results = match &target {
+        let printable = match &target {
             Target::Local(ledger) => submit_lines(ledger, batch).await,
-            Target::Remote(remote) => submit_remote(Arc::clone(remote), batch).await,
-        };
-        for result in &results {
-            if let Err((code, _)) = result {
-                status = status.max(if is_failure(code) {
-                    EXIT_FAILURE
-                } else {
-                    EXIT_REJECTED
-                });
+            Target::Remote(remote) => {
+                Printable::Ready(submit_remote(Arc::clone(remote), batch).await)
             }
-        }
-        if print_tx.send(results).is_err() || status == EXIT_FAILURE {
+        };
+        status = status.max(printable.status_known());
+        if print_tx.send(printable).is_err() || status == EXIT_FAILURE {
             break;
         }
     }
     drop(print_tx);
     match printer.join() {
-        Ok(true) => status,
+        Ok(Some(printed)) => status.max(printed),
         _ => EXIT_FAILURE,
     }
+}
+
+/// The exit status the answers call for: failure (exit 2) over refusal (exit 1) over success.
+fn status_of(answers: &[Answer]) -> u8 {
+    answers
+        .iter()
+        .map(|answer| match answer {
+            Ok(_) => EXIT_OK,
+            Err((code, _)) if is_failure(code) => EXIT_FAILURE,
+            Err(_) => EXIT_REJECTED,
+        })
+        .max()
+        .unwrap_or(EXIT_OK)
 }
 
 /// The bytes a line holds in memory.
 fn line_bytes(line: &Line) -> usize {
     match line {
-        Ok(text) | Err(text) => text.len(),
+        Line::Text(text) | Line::Unreadable(text) => text.len(),
+        Line::Parsed(_, bytes) => *bytes,
     }
 }
 
@@ -127,27 +158,73 @@ enum Accepted {
 /// A command's result line: accepted, or its error's code and message.
 type Answer = Result<Accepted, (String, String)>;
 
-/// Prints each batch of results, one JSON line per command, flushing after each batch (an
-/// interactive caller gets its line back at once). False when standard output failed.
-fn print_results(rx: std::sync::mpsc::Receiver<Vec<Answer>>) -> bool {
+/// A batch's results as handed to the printer.
+enum Printable {
+    /// Known now (a server's answers).
+    Ready(Vec<Answer>),
+    /// A local batch applied, its flush still running: the answers of lines refused before
+    /// the ledger (unreadable or not a command: code and message), and the batch, whose
+    /// results are answers once it is durable.
+    Pending(Vec<Option<(String, String)>>, PendingBatch),
+}
+
+impl Printable {
+    /// The exit status already known: a server's answers, or a local batch that storage failed
+    /// before its flush (the printer finds out the rest).
+    fn status_known(&self) -> u8 {
+        match self {
+            Printable::Ready(answers) => status_of(answers),
+            Printable::Pending(_, pending) if pending.storage_failed() => EXIT_FAILURE,
+            Printable::Pending(..) => EXIT_OK,
+        }
+    }
+
+    /// The answers, each durable or its failure (waits for a local batch's flush).
+    fn answers(self) -> Vec<Answer> {
+        let (answered, pending) = match self {
+            Printable::Ready(answers) => return answers,
+            Printable::Pending(answered, pending) => (answered, pending),
+        };
+        let mut submitted = pending.wait().into_iter();
+        answered
+            .into_iter()
+            .map(|line| match line {
+                Some(refused) => Err(refused),
+                None => match submitted.next() {
+                    Some(Ok(receipt)) => Ok(Accepted::Local(receipt)),
+                    Some(Err(e)) => Err((e.code().to_string(), message_of(&e))),
+                    None => Err(("storage_error".to_string(), "no result".to_string())),
+                },
+            })
+            .collect()
+    }
+}
+
+/// Prints each batch of results once durable, one JSON line per command, flushing after each
+/// batch (an interactive caller gets its line back at once). Stops after a batch that storage
+/// failed (the batches after it were not acknowledged either). The exit status of what it
+/// printed; `None` when standard output failed.
+fn print_results(rx: std::sync::mpsc::Receiver<Printable>) -> Option<u8> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-    for results in rx {
+    let mut status = EXIT_OK;
+    for printable in rx {
+        let results = printable.answers();
+        status = status.max(status_of(&results));
         for result in &results {
             let written = match result {
                 Ok(Accepted::Local(receipt)) => write_ok(&mut out, receipt),
                 Ok(Accepted::Remote(text)) => writeln!(out, "{text}"),
                 Err((code, message)) => writeln!(out, "{}", error_line(code, message)),
             };
-            if written.is_err() {
-                return false;
-            }
+            written.ok()?;
         }
-        if out.flush().is_err() {
-            return false;
+        out.flush().ok()?;
+        if status == EXIT_FAILURE {
+            break;
         }
     }
-    true
+    Some(status)
 }
 
 /// `{"ok":true,"position":N,"events":[…]}`, the events written straight from their records.
@@ -174,31 +251,34 @@ fn write_ok(out: &mut impl Write, receipt: &Receipt) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
-async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Vec<Answer> {
-    // The lines move into the batch; only which of them were unreadable is kept.
-    let mut unreadable: Vec<Option<String>> = Vec::with_capacity(batch.len());
-    let mut texts: Vec<String> = Vec::with_capacity(batch.len());
+/// Submits a batch of lines up to its flush; the printer waits for it.
+async fn submit_lines(ledger: &Ledger, batch: Vec<Line>) -> Printable {
+    // The commands move into the batch; only the lines answered here are kept.
+    let mut answered: Vec<Option<(String, String)>> = Vec::with_capacity(batch.len());
+    let mut commands: Vec<Submission> = Vec::with_capacity(batch.len());
     for line in batch {
-        match line {
-            Ok(text) => {
-                texts.push(text);
-                unreadable.push(None);
+        let parsed = match line {
+            Line::Parsed(parsed, _) => parsed,
+            Line::Text(text) => parse_submission(&text),
+            Line::Unreadable(why) => {
+                answered.push(Some(("invalid_input".to_string(), why)));
+                continue;
             }
-            Err(why) => unreadable.push(Some(why)),
+        };
+        match parsed {
+            Ok(command) => {
+                commands.push(command);
+                answered.push(None);
+            }
+            Err(r) => answered.push(Some((r.code.as_str().to_string(), r.message))),
         }
     }
-    let mut submitted = ledger.submit_json_batch(&texts).await.into_iter();
-    unreadable
-        .into_iter()
-        .map(|line| match line {
-            Some(why) => Err(("invalid_input".to_string(), why)),
-            None => match submitted.next() {
-                Some(Ok(receipt)) => Ok(Accepted::Local(receipt)),
-                Some(Err(e)) => Err((e.code().to_string(), message_of(&e))),
-                None => Err(("storage_error".to_string(), "no result".to_string())),
-            },
-        })
-        .collect()
+    Printable::Pending(answered, ledger.submit_batch_pending(commands).await)
+}
+
+/// A command line parsed as the ledger parses it.
+fn parse_submission(text: &str) -> Result<Submission, Rejection> {
+    member_ledger::domain::parse_command(text).map(|(command, key)| Submission { command, key })
 }
 
 /// Codes that mean the machine failed (exit 2), not that a command was refused (exit 1): storage,
@@ -230,11 +310,17 @@ async fn submit_remote(remote: Arc<Remote>, batch: Vec<Line>) -> Vec<Answer> {
         for (i, line) in batch.iter().enumerate() {
             answers.push(None);
             let text = match line {
-                Err(why) => {
+                Line::Unreadable(why) => {
                     answers[i] = Some(Err(("invalid_input".to_string(), why.clone())));
                     continue;
                 }
-                Ok(text) => text.as_str(),
+                // Lines for a server are read as text, never parsed here.
+                Line::Parsed(..) => {
+                    let why = "the line was parsed for a local ledger".to_string();
+                    answers[i] = Some(Err(("invalid_input".to_string(), why)));
+                    continue;
+                }
+                Line::Text(text) => text.as_str(),
             };
             if serde_json::from_str::<&serde_json::value::RawValue>(text).is_err() {
                 answers[i] = Some(Err(local_refusal(text)));
@@ -331,8 +417,9 @@ fn error_line(code: &str, message: &str) -> String {
 }
 
 /// Reads lines of at most [`SUBMIT_LINE_BYTES_MAX`] bytes; blank lines are skipped; a line that is
-/// too long or not UTF-8 becomes an error result of its own.
-fn read_lines(input: Box<dyn Read + Send>, tx: mpsc::Sender<Line>) {
+/// too long or not UTF-8 becomes an error result of its own. With `parse`, each line is parsed
+/// here, on the reader's thread, while the ledger decides the lines before it.
+fn read_lines(input: Box<dyn Read + Send>, tx: mpsc::Sender<Line>, parse: bool) {
     let mut reader = BufReader::new(input);
     loop {
         let mut buf = Vec::new();
@@ -341,18 +428,25 @@ fn read_lines(input: Box<dyn Read + Send>, tx: mpsc::Sender<Line>) {
             Ok(0) => return,
             Ok(n) => n,
             Err(e) => {
-                let _ = tx.blocking_send(Err(format!("cannot read input: {e}")));
+                let _ = tx.blocking_send(Line::Unreadable(format!("cannot read input: {e}")));
                 return;
             }
         };
         let line = if buf.last() != Some(&b'\n') && read > SUBMIT_LINE_BYTES_MAX {
             skip_rest_of_line(&mut reader);
-            Err(format!("line longer than {SUBMIT_LINE_BYTES_MAX} bytes"))
+            Line::Unreadable(format!("line longer than {SUBMIT_LINE_BYTES_MAX} bytes"))
         } else {
             match String::from_utf8(buf) {
                 Ok(s) if s.trim().is_empty() => continue,
-                Ok(s) => Ok(s.trim_end_matches(['\n', '\r']).to_string()),
-                Err(_) => Err("line is not valid UTF-8".to_string()),
+                Ok(s) => {
+                    let text = s.trim_end_matches(['\n', '\r']);
+                    if parse {
+                        Line::Parsed(parse_submission(text), text.len())
+                    } else {
+                        Line::Text(text.to_string())
+                    }
+                }
+                Err(_) => Line::Unreadable("line is not valid UTF-8".to_string()),
             }
         };
         if tx.blocking_send(line).is_err() {

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::core::{Core, Refused};
-use super::group::{Ahead, Carried, Group, Results, Unit};
+use super::group::{Ahead, AppliedBatch, Carried, Group, Results, Unit};
 use super::submit::{claim, recordable, rejection_request, wait, Durable};
 use super::{Receipt, Submission, SubmitError};
 use crate::domain::{decide, parse_command, Command, Context, MemberId, MemberState, Rejection};
@@ -86,6 +86,19 @@ impl Core {
         items: BatchInput<'_>,
         actor: Option<String>,
     ) -> Vec<Result<Receipt, SubmitError>> {
+        let applied = self.submit_batch_applied(items, actor);
+        self.finish_batch(applied)
+    }
+
+    /// [`Core::submit_batch`] up to its flush: every command decided and applied, the flush
+    /// asked for but not awaited. The results are answers only once [`Core::finish_batch`]
+    /// has waited for it; meanwhile the next batch may be decided on the states this one
+    /// leaves (the writer makes it durable after this one, or not at all).
+    pub fn submit_batch_applied(
+        &self,
+        items: BatchInput<'_>,
+        actor: Option<String>,
+    ) -> AppliedBatch {
         let mut run = Run {
             items,
             actor,
@@ -119,7 +132,7 @@ impl Core {
             }
             self.forget();
         }
-        self.finish_batch(run.results, run.pending, run.recorded)
+        self.applied_batch(run.results, run.pending, run.recorded)
     }
 
     /// Decides one group from `next` on against the states `carried` leaves, answers the group
@@ -340,23 +353,36 @@ impl Core {
         Ok(())
     }
 
-    /// Waits for the batch's flush; every answer is durable, or becomes the failure.
-    fn finish_batch(
+    /// A batch's results with its flush asked for (when it wrote anything).
+    fn applied_batch(
         &self,
         results: Results,
         pending: Vec<Durable>,
         recorded: Vec<usize>,
-    ) -> Vec<Result<Receipt, SubmitError>> {
+    ) -> AppliedBatch {
         let results: Vec<Result<Receipt, SubmitError>> = results
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(StoreError::Closed.into())))
             .collect();
         let wrote = results.iter().any(Result::is_ok) || !recorded.is_empty();
-        let mut synced = if wrote {
-            wait(self.store.sync())
-        } else {
-            Ok(())
-        };
+        AppliedBatch {
+            results,
+            pending,
+            recorded,
+            flush: wrote.then(|| self.store.sync()),
+        }
+    }
+
+    /// Waits for an applied batch's flush (on this, a blocking, thread); every answer is
+    /// durable, or becomes the failure.
+    pub fn finish_batch(&self, applied: AppliedBatch) -> Vec<Result<Receipt, SubmitError>> {
+        let AppliedBatch {
+            results,
+            pending,
+            recorded,
+            flush,
+        } = applied;
+        let mut synced = flush.map_or(Ok(()), wait);
         for durable in pending {
             if let Err(e) = wait(durable) {
                 synced = synced.and(Err(e));

@@ -3,6 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use std::sync::Arc;
+
+use super::core::Core;
+use super::submit::Durable;
 use super::{Receipt, SubmitError};
 use crate::domain::{MemberId, MemberState, Rejection};
 use crate::store::AppendRequest;
@@ -95,4 +99,61 @@ pub(super) enum Ahead {
 pub(super) struct Carried {
     pub(super) states: BTreeMap<MemberId, MemberState>,
     pub(super) keys: BTreeSet<String>,
+}
+
+/// A batch decided and applied whose flush is not yet awaited ([`Core::finish_batch`]).
+pub(super) struct AppliedBatch {
+    /// Each command's result, as if its flush succeeds.
+    pub(super) results: Vec<Result<Receipt, SubmitError>>,
+    /// The durability answers of the batch's appends.
+    pub(super) pending: Vec<Durable>,
+    /// The commands whose rejection was kept under their key (written, so they wait too).
+    pub(super) recorded: Vec<usize>,
+    /// The flush asked for at the end of the batch, when it wrote anything.
+    pub(super) flush: Option<Durable>,
+}
+
+impl AppliedBatch {
+    /// A batch none of whose `count` commands was applied: each answers `error`.
+    pub(super) fn failed(count: usize, error: impl Fn() -> SubmitError) -> AppliedBatch {
+        AppliedBatch {
+            results: (0..count).map(|_| Err(error())).collect(),
+            pending: Vec::new(),
+            recorded: Vec::new(),
+            flush: None,
+        }
+    }
+
+    /// Whether a command already failed on storage (not a refusal of the command).
+    pub(super) fn storage_failed(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r, Err(SubmitError::Storage(_))))
+    }
+}
+
+/// A batch applied, its flush not yet awaited ([`crate::Ledger::submit_batch_pending`]).
+pub struct PendingBatch {
+    pub(super) core: Arc<Core>,
+    pub(super) applied: AppliedBatch,
+}
+
+impl PendingBatch {
+    /// Blocks this thread until the batch's flush ends; then each result is durable, or the
+    /// storage failure. Call it on a thread of its own or a blocking one, never on an async
+    /// runtime's worker (it would stall the runtime, and tokio refuses it there).
+    pub fn wait(self) -> Vec<Result<Receipt, SubmitError>> {
+        self.core.finish_batch(self.applied)
+    }
+
+    /// Whether storage failed already while the batch was applied (then its flush fails too).
+    pub fn storage_failed(&self) -> bool {
+        self.applied.storage_failed()
+    }
+}
+
+impl std::fmt::Debug for PendingBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingBatch").finish_non_exhaustive()
+    }
 }

@@ -21,11 +21,13 @@ use chrono::NaiveDate;
 
 pub use self::batch::PIPELINE_GROUP_COMMANDS;
 pub use self::core::STATE_CACHE_MEMBERS;
+pub use self::group::PendingBatch;
 pub use self::submit::DECIDE_ATTEMPTS_MAX;
 pub use self::subscribe::{Subscription, SubscriptionCheckpoint, SUBSCRIPTION_READ_EVENTS};
 
 use self::batch::BatchInput;
 use self::core::Core;
+use self::group::AppliedBatch;
 use crate::audit::diff::Diff;
 use crate::audit::dossier::{Dossier, DossierError, DossierReport};
 use crate::audit::witness::{self, WitnessError, WitnessReport};
@@ -294,6 +296,29 @@ impl Ledger {
             core.submit_batch(BatchInput::Json(&lines), actor)
         })
         .await
+    }
+
+    /// [`Ledger::submit_batch`] up to its flush: returns once every command is decided and
+    /// applied, with the flush asked for. [`PendingBatch::wait`] gives the results once the
+    /// flush ends (each durable, or the failure). Meanwhile the next batch may be submitted:
+    /// it is decided on the states this one leaves and made durable after it (a failed flush
+    /// fails both). `submit` uses it to decide a batch while the last one is flushed and printed.
+    pub async fn submit_batch_pending(&self, commands: Vec<Submission>) -> PendingBatch {
+        let count = commands.len();
+        let core = Arc::clone(&self.core);
+        let applied = tokio::task::spawn_blocking(move || {
+            core.submit_batch_applied(BatchInput::Typed(&commands), None)
+        })
+        .await;
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => AppliedBatch::failed(count, || StoreError::Closed.into()),
+        };
+        PendingBatch {
+            core: Arc::clone(&self.core),
+            applied,
+        }
     }
 
     /// Runs a batch of `count` commands on a blocking thread; a batch the runtime lost answers
