@@ -2,16 +2,13 @@
 //! payer and tier (R3), rounded as the policy says (R7), and the surcharges charged beside it
 //! (R5). docs/RULES.md §2, §12.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 
 use super::Subject;
 use crate::domain::{CreditParts, ErrorCode, Rejection, SurchargePaid};
 use crate::money::{Money, Rate};
 use crate::month::Month;
-use crate::policy::{ContributionTerms, NotInForce, RegionPolicy, SurchargeGroup, SurchargePer};
+use crate::policy::{ContributionTerms, RegionPolicy, SurchargeGroup, SurchargePer};
 use crate::terms::{EmployerClass, Payer, Scheme, Tier};
 
 /// A contribution's shares, credit and surcharges, with the rule in words.
@@ -39,99 +36,25 @@ pub(super) fn price(
     age: u32,
 ) -> Result<Priced, Rejection> {
     let tier = s.state.rules.tier;
-    let key = TermsKey {
-        month,
-        payer: payer as u8,
-        class: class as u8,
-        tier: tier as u8,
-        age,
+    let terms: ContributionTerms = s
+        .policy
+        .contribution_terms(month, payer, class, tier, age)?;
+    let credit = terms.credit(base);
+    let rounding = match terms.rounding {
+        crate::policy::CreditRounding::Combined => "; credit rounded once [R7]",
+        crate::policy::CreditRounding::Separate => "",
     };
-    with_terms(
-        s,
-        key,
-        |policy| policy.contribution_terms(month, payer, class, tier, age),
-        |terms| {
-            let credit = terms.credit(base);
-            let rounding = match terms.rounding {
-                crate::policy::CreditRounding::Combined => "; credit rounded once [R7]",
-                crate::policy::CreditRounding::Separate => "",
-            };
-            Priced {
-                employee_rate: terms.employee_rate,
-                employer_rate: terms.employer_rate,
-                credit,
-                parts: CreditParts {
-                    own_rate: terms.own_rate,
-                    employer_part_rate: terms.employer_part_rate,
-                    rounding: terms.rounding,
-                    tier,
-                },
-                rule: based_rule(base, &terms.rule, rounding),
-            }
+    Ok(Priced {
+        employee_rate: terms.employee_rate,
+        employer_rate: terms.employer_rate,
+        credit,
+        parts: CreditParts {
+            own_rate: terms.own_rate,
+            employer_part_rate: terms.employer_part_rate,
+            rounding: terms.rounding,
+            tier,
         },
-    )
-    .map_err(Rejection::from)
-}
-
-/// What a contribution's terms depend on besides the policy: the month, the payer, the
-/// employer's class, the tier and the member's age (the enums as their discriminants).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct TermsKey {
-    month: Month,
-    payer: u8,
-    class: u8,
-    tier: u8,
-    age: u32,
-}
-
-/// Contribution terms kept on a thread, at most this many (emptied when full).
-const TERMS_CACHED_MAX: usize = 4096;
-
-/// Terms worked out already on this thread, by policy version (a digest of the region's file:
-/// the same version answers the same) and [`TermsKey`]. The rule text is the same words for
-/// every member of an age, tier, payer and class in a month; building it was about a twentieth
-/// of deciding a contribution.
-#[derive(Default)]
-struct TermsCache {
-    by_version: HashMap<String, HashMap<TermsKey, ContributionTerms>>,
-    entries: usize,
-}
-
-thread_local! {
-    static TERMS: RefCell<TermsCache> = RefCell::new(TermsCache::default());
-}
-
-/// `then` of the terms for `key` under the subject's policy: from this thread's cache, or
-/// worked out by `work` (and kept). A question the policy cannot answer is not kept.
-fn with_terms<T>(
-    s: &Subject<'_>,
-    key: TermsKey,
-    work: impl FnOnce(&RegionPolicy) -> Result<ContributionTerms, NotInForce>,
-    then: impl FnOnce(&ContributionTerms) -> T,
-) -> Result<T, NotInForce> {
-    if s.policy_version.is_empty() {
-        return work(s.policy).map(|terms| then(&terms));
-    }
-    TERMS.with_borrow_mut(|cache| {
-        if let Some(terms) = cache
-            .by_version
-            .get(s.policy_version)
-            .and_then(|m| m.get(&key))
-        {
-            return Ok(then(terms));
-        }
-        let terms = work(s.policy)?;
-        let answer = then(&terms);
-        if cache.entries >= TERMS_CACHED_MAX {
-            *cache = TermsCache::default();
-        }
-        cache
-            .by_version
-            .entry(s.policy_version.to_string())
-            .or_default()
-            .insert(key, terms);
-        cache.entries += 1;
-        Ok(answer)
+        rule: based_rule(base, &terms.rule, rounding),
     })
 }
 

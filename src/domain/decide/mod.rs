@@ -117,8 +117,6 @@ struct Subject<'a> {
     state: &'a MemberState,
     profile: &'a Profile,
     policy: &'a RegionPolicy,
-    /// The policy's version: a digest of its file, so equal versions answer alike.
-    policy_version: &'a str,
 }
 
 fn subject<'a>(ctx: &'a Context<'_>, member: MemberId) -> Result<Subject<'a>, Rejection> {
@@ -148,7 +146,6 @@ fn subject<'a>(ctx: &'a Context<'_>, member: MemberId) -> Result<Subject<'a>, Re
         state,
         profile,
         policy,
-        policy_version: ctx.policies.version(&profile.region).unwrap_or_default(),
     })
 }
 
