@@ -1,7 +1,7 @@
 //! The server's limits with their rare paths made quick (in-process, limits shrunk): a client
 //! too slow with its body gets 408 and writes nothing, one too slow with its headers loses the
-//! connection, a connection over the limit gets 503, and a shutdown finishes the request in
-//! flight before it returns.
+//! connection, a connection over the limit gets 503, a body over the limit gets a 413 the client
+//! reads, and a shutdown finishes the request in flight before it returns.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -211,4 +211,39 @@ fn a_shutdown_answers_the_command_in_flight_and_it_is_durable() {
         .block_on(async { server.ledger.log().event_at(1) })
         .expect("read");
     assert!(stored.is_some_and(|e| e.actor.as_deref() == Some("t")));
+}
+
+/// A body longer than the limit is answered 413, and the client still sending it reads that
+/// answer: the server reads on (and drops) up to `BODY_DRAIN_BYTES_MAX` more before it answers
+/// and closes. Closing with the rest unread reset the connection under the client's write, which
+/// saw a broken pipe instead of the 413 (found by the hostile-requests test failing in CI).
+#[test]
+fn a_body_over_the_limit_gets_413_read_back_by_the_client_still_sending() {
+    let body_bytes_max = 64 * 1024;
+    let server = start(Limits {
+        body_bytes_max,
+        ..small()
+    });
+    // Far more than the sockets buffer (about 8 MiB), less than the limit and the drain.
+    let body = format!(
+        "[{}]",
+        vec![ENROLL; 128 * body_bytes_max / ENROLL.len()].join(",")
+    );
+    assert!(body.len() > 100 * body_bytes_max);
+    assert!(body.len() < body_bytes_max + member_ledger::server::commands::BODY_DRAIN_BYTES_MAX);
+    for _ in 0..5 {
+        let mut stream = connect(&server.addr);
+        let head = format!(
+            "POST /v1/commands HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("head");
+        stream
+            .write_all(body.as_bytes())
+            .expect("the whole body is taken, not reset");
+        let answer = read_all(&mut stream);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains(r#""code":"too_large""#), "{answer}");
+    }
+    assert_eq!(server.head(), 0, "nothing written");
 }

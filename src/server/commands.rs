@@ -249,19 +249,23 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
+/// Bytes of a too-long body still read (and dropped) before its 413 is sent: a client still
+/// sending then reads the answer, not a connection reset under its write.
+pub const BODY_DRAIN_BYTES_MAX: usize = 16 * 1024 * 1024;
+
 /// The body, at most [`Limits::body_bytes_max`] bytes, read within
 /// [`Limits::request_timeout_ms`]: 413 when longer, 408 when the client is slower.
 pub async fn read_body(body: Body, limits: &Limits) -> Result<Bytes, ApiError> {
     let (bytes_max, timeout_ms) = (limits.body_bytes_max, limits.request_timeout_ms);
-    let read = axum::body::to_bytes(body, bytes_max);
+    let read = read_limited(body, bytes_max);
     match tokio::time::timeout(Duration::from_millis(timeout_ms), read).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
             format!("the body did not arrive within {timeout_ms} ms; nothing was written"),
         )),
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::too_large(format!(
+        Ok(Ok(Some(bytes))) => Ok(bytes),
+        Ok(Ok(None)) => Err(ApiError::too_large(format!(
             "the body is longer than {bytes_max} bytes; send smaller batches"
         ))),
         Ok(Err(e)) => Err(ApiError::invalid(format!(
@@ -270,13 +274,23 @@ pub async fn read_body(body: Body, limits: &Limits) -> Result<Bytes, ApiError> {
     }
 }
 
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
+/// The body when it is at most `bytes_max` bytes; `None` when longer. The rest of a longer
+/// body is read and dropped, up to [`BODY_DRAIN_BYTES_MAX`] more, so that the client gets its
+/// answer; memory holds at most `bytes_max`.
+async fn read_limited(mut body: Body, bytes_max: usize) -> Result<Option<Bytes>, axum::Error> {
+    use http_body_util::BodyExt;
+    let mut kept: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers carry no body bytes
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= bytes_max {
+            kept.extend_from_slice(&data);
+        } else if seen > bytes_max.saturating_add(BODY_DRAIN_BYTES_MAX) {
+            return Ok(None);
         }
-        source = err.source();
     }
-    false
+    Ok((seen <= bytes_max).then(|| Bytes::from(kept)))
 }
