@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use super::snapshot;
 use crate::codec;
 use crate::domain::{MemberId, MemberState};
-use crate::store::{settled_head, ChainWalk, EventStore, StoreError, StoredEvent};
+use crate::store::{settled_head, ChainWalk, EventStore, RecordView, StoreError, StoredEvent};
 
 /// Members whose rebuilt snapshots are written together.
 pub const REBUILD_MEMBERS_PER_WRITE: usize = 128;
@@ -25,18 +25,24 @@ pub fn fold_tail(
     tail: Vec<StoredEvent>,
 ) -> Result<MemberState, StoreError> {
     for stored in tail {
-        if stored.member_version != state.version + 1 {
-            return Err(StoreError::Corrupt {
-                position: stored.position,
-                reason: format!(
-                    "member {} jumps from version {} to {}",
-                    state.member, state.version, stored.member_version
-                ),
-            });
-        }
+        next_version(state.member, state.version, &stored.view())?;
         state.apply(&codec::decode(&stored)?);
     }
     Ok(state)
+}
+
+/// A member's event must be the version after `version`; otherwise the log is corrupt there.
+fn next_version(member: MemberId, version: u64, stored: &RecordView<'_>) -> Result<(), StoreError> {
+    if stored.member_version == version + 1 {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        position: stored.position,
+        reason: format!(
+            "member {member} jumps from version {version} to {}",
+            stored.member_version
+        ),
+    })
 }
 
 /// Members' states as the stored projections give them (snapshot plus the events after it), in
@@ -86,15 +92,7 @@ fn fold_one(
     let mut state = MemberState::new(member);
     let mut version = 0;
     store.visit_member_after(member, 0, &mut |stored| {
-        if stored.member_version != version + 1 {
-            return Err(StoreError::Corrupt {
-                position: stored.position,
-                reason: format!(
-                    "member {member} jumps from version {version} to {}",
-                    stored.member_version
-                ),
-            });
-        }
+        next_version(member, version, &stored)?;
         version = stored.member_version;
         if as_of.is_none_or(|d| stored.effective_date <= d) {
             state.apply(&codec::decode_view(&stored)?);

@@ -46,6 +46,7 @@ pub struct Reader {
     pub(super) idempotency_many: Statement,
     pub(super) projection: Statement,
     pub(super) projection_scan: Statement,
+    pub(super) projection_keys_in: Statement,
     pub(super) idempotency: Statement,
 }
 
@@ -99,6 +100,12 @@ impl Reader {
             projection_scan: client
                 .prepare(
                     "SELECT key, value FROM projections \
+                     WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key",
+                )
+                .await?,
+            projection_keys_in: client
+                .prepare(
+                    "SELECT key FROM projections \
                      WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key",
                 )
                 .await?,
@@ -279,7 +286,7 @@ impl Reader {
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let rows = self
             .client
-            .query(&self.projection_scan, &[&from, &until])
+            .query(&self.projection_keys_in, &[&from, &until])
             .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
