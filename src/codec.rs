@@ -18,7 +18,10 @@ use crate::store::{NewEvent, RecordView, StoreError, StoredEvent};
 
 mod contribution;
 mod msgpack;
+mod stored_json;
 mod tag_checked;
+
+pub use stored_json::{write_event as write_event_json, write_str as write_json_str};
 
 /// Wraps a decided event for the store; refused (with the reason) when a value could not be
 /// read back, such as an amount beyond what the ledger holds.
@@ -211,8 +214,8 @@ impl EventJson {
 }
 
 /// A stored event serialised as [`EventJson`] is, straight from its stored bytes: the fields
-/// are transcoded from their stored form into the output, with no value built in between (what
-/// `submit` prints for every event).
+/// are transcoded from their stored form into the output, with no value built in between (the
+/// server's answers; `submit` writes the same bytes by hand, [`write_event_json`]).
 #[derive(Clone, Copy, Debug)]
 pub struct StoredJson<'a>(pub &'a StoredEvent);
 
@@ -345,7 +348,7 @@ mod tests {
     }
 
     /// A contribution as a log stores it (the workload's first one).
-    const CONTRIBUTION: &str = r#"{"type":"contribution_posted","month":"2000-01","date":"2000-01-31","payer":"employer","employer_class":"enterprise","wage":"10000.00","base":"10000.00","employee_rate":"0.02","employer_rate":"0.0775","employee":"200.00","employer":"775.00","credit_rate":"0.028","account_credit":"280.00","counts_month":true,"credit":{"own_rate":"0.02","employer_part_rate":"0.008"},"benefits":null,"rule":"base 10000.00; employee 2% [000 Q43]"}"#;
+    pub(super) const CONTRIBUTION: &str = r#"{"type":"contribution_posted","month":"2000-01","date":"2000-01-31","payer":"employer","employer_class":"enterprise","wage":"10000.00","base":"10000.00","employee_rate":"0.02","employer_rate":"0.0775","employee":"200.00","employer":"775.00","credit_rate":"0.028","account_credit":"280.00","counts_month":true,"credit":{"own_rate":"0.02","employer_part_rate":"0.008"},"benefits":null,"rule":"base 10000.00; employee 2% [000 Q43]"}"#;
 
     /// What serde's internally tagged decoding makes of `bytes` (the reference).
     fn tagged(bytes: &[u8]) -> Option<Event> {

@@ -17,10 +17,9 @@ use tokio::sync::mpsc;
 
 use super::remote::{Remote, RemoteError, ResultObject};
 use super::{fail, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED};
-use member_ledger::codec::StoredJson;
+use member_ledger::codec::write_event_json;
 use member_ledger::ledger::PendingBatch;
 use member_ledger::server::{BATCH_COMMANDS_MAX, REQUEST_BODY_BYTES_MAX};
-use member_ledger::store::StoredEvent;
 use member_ledger::{Ledger, Receipt, Rejection, Submission, SubmitError};
 
 /// Longest command line accepted, in bytes.
@@ -200,25 +199,47 @@ impl Printable {
     }
 }
 
+/// Bytes of result lines gathered before they are written out (and at the end of each batch).
+const PRINT_BUFFER_BYTES: usize = 256 * 1024;
+
 /// Prints each batch of results once durable, one JSON line per command, flushing after each
 /// batch (an interactive caller gets its line back at once). Stops after a batch that storage
 /// failed (the batches after it were not acknowledged either). The exit status of what it
 /// printed; `None` when standard output failed.
 fn print_results(rx: std::sync::mpsc::Receiver<Printable>) -> Option<u8> {
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let mut out = stdout.lock();
+    let mut text: Vec<u8> = Vec::with_capacity(2 * PRINT_BUFFER_BYTES);
     let mut status = EXIT_OK;
     for printable in rx {
         let results = printable.answers();
         status = status.max(status_of(&results));
         for result in &results {
             let written = match result {
-                Ok(Accepted::Local(receipt)) => write_ok(&mut out, receipt),
-                Ok(Accepted::Remote(text)) => writeln!(out, "{text}"),
-                Err((code, message)) => writeln!(out, "{}", error_line(code, message)),
+                Ok(Accepted::Local(receipt)) => write_ok(&mut text, receipt),
+                Ok(Accepted::Remote(text_line)) => {
+                    text.extend_from_slice(text_line.as_bytes());
+                    text.push(b'\n');
+                    Ok(())
+                }
+                Err((code, message)) => {
+                    text.extend_from_slice(error_line(code, message).as_bytes());
+                    text.push(b'\n');
+                    Ok(())
+                }
             };
-            written.ok()?;
+            if written.is_err() {
+                // What was written so far goes out, as a buffered writer would on the way out.
+                let _ = out.write_all(&text).and_then(|()| out.flush());
+                return None;
+            }
+            if text.len() >= PRINT_BUFFER_BYTES {
+                out.write_all(&text).ok()?;
+                text.clear();
+            }
         }
+        out.write_all(&text).ok()?;
+        text.clear();
         out.flush().ok()?;
         if status == EXIT_FAILURE {
             break;
@@ -227,28 +248,20 @@ fn print_results(rx: std::sync::mpsc::Receiver<Printable>) -> Option<u8> {
     Some(status)
 }
 
-/// `{"ok":true,"position":N,"events":[…]}`, the events written straight from their records.
-fn write_ok(out: &mut impl Write, receipt: &Receipt) -> std::io::Result<()> {
-    #[derive(serde::Serialize)]
-    struct OkLine<'a> {
-        ok: bool,
-        position: u64,
-        events: Events<'a>,
-    }
-    /// The events as a JSON array, each straight from its record (no list built first).
-    struct Events<'a>(&'a [StoredEvent]);
-    impl serde::Serialize for Events<'_> {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.collect_seq(self.0.iter().map(StoredJson))
+/// `{"ok":true,"position":N,"events":[…]}` and its newline, the events written straight from
+/// their records (the bytes serde_json writes, see [`member_ledger::codec::write_event_json`]).
+fn write_ok(out: &mut Vec<u8>, receipt: &Receipt) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b"{\"ok\":true,\"position\":");
+    out.extend_from_slice(itoa::Buffer::new().format(receipt.position).as_bytes());
+    out.extend_from_slice(b",\"events\":[");
+    for (i, event) in receipt.events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
+        write_event_json(out, event)?;
     }
-    let line = OkLine {
-        ok: true,
-        position: receipt.position,
-        events: Events(&receipt.events),
-    };
-    serde_json::to_writer(&mut *out, &line)?;
-    out.write_all(b"\n")
+    out.extend_from_slice(b"]}\n");
+    Ok(())
 }
 
 /// Submits a batch of lines up to its flush; the printer waits for it.
@@ -467,6 +480,81 @@ fn skip_rest_of_line(reader: &mut impl BufRead) {
         reader.consume(used);
         if done {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use member_ledger::codec::StoredJson;
+    use member_ledger::store::record::{build, Envelope};
+    use member_ledger::store::{NewEvent, StoredEvent};
+
+    /// The result line as serde_json writes it from `StoredJson` (how it was printed before the
+    /// events were written by hand).
+    fn by_serde(receipt: &Receipt) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct OkLine<'a> {
+            ok: bool,
+            position: u64,
+            events: Vec<StoredJson<'a>>,
+        }
+        let line = OkLine {
+            ok: true,
+            position: receipt.position,
+            events: receipt.events.iter().map(StoredJson).collect(),
+        };
+        let mut text = serde_json::to_vec(&line).expect("serialises");
+        text.push(b'\n');
+        text
+    }
+
+    fn event(position: u64, rule: &str, key: Option<&str>) -> StoredEvent {
+        let fields = serde_json::json!({"type": "spent", "date": "2024-05-06", "amount": "12.30",
+            "purpose": "pharmacy", "rule": rule, "n": [1, -2, 3.5, null, true]});
+        let new = NewEvent {
+            member: uuid::Uuid::from_u128(5),
+            event_type: "spent".into(),
+            schema_version: 1,
+            effective_date: chrono::NaiveDate::from_ymd_opt(2024, 5, 6).expect("date"),
+            policy_version: "v1".into(),
+            data: rmp_serde::to_vec_named(&fields).expect("encodes"),
+        };
+        let envelope = Envelope {
+            position,
+            event_id: uuid::Uuid::from_u128(u128::from(position)),
+            member_version: position,
+            recorded_at_ms: 1_764_555_522_123,
+            idempotency_key: key,
+            actor: None,
+            prev_hash: [3; 32],
+        };
+        build(&new, &envelope)
+    }
+
+    #[test]
+    fn a_result_line_is_written_as_serde_json_writes_it() {
+        let receipts = [
+            Receipt {
+                position: 7,
+                events: vec![],
+            },
+            Receipt {
+                position: 9,
+                events: vec![
+                    event(8, "base 10000.00; \"quoted\" \\ 长\u{2028}\n", Some("k-1")),
+                    event(9, "plain", None),
+                ],
+            },
+        ];
+        for receipt in &receipts {
+            let mut text = Vec::new();
+            write_ok(&mut text, receipt).expect("writes");
+            assert_eq!(
+                String::from_utf8_lossy(&text),
+                String::from_utf8_lossy(&by_serde(receipt))
+            );
         }
     }
 }

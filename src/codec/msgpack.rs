@@ -7,6 +7,25 @@
 /// Deepest nesting [`Cursor::value`] walks (the events' own values nest three levels).
 const VALUE_DEPTH_MAX: u32 = 32;
 
+/// The head of a MessagePack value of a shape JSON has (see [`Cursor::token`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Token<'a> {
+    /// nil.
+    Nil,
+    /// A boolean.
+    Bool(bool),
+    /// A non-negative integer (or one written in a signed width).
+    Unsigned(u64),
+    /// A negative integer, or one written in a signed width.
+    Signed(i64),
+    /// A string's bytes, not checked as UTF-8.
+    Str(&'a [u8]),
+    /// An array of this many values, which follow.
+    Array(usize),
+    /// A map of this many key-value pairs, which follow.
+    Map(usize),
+}
+
 /// A read position in MessagePack bytes.
 pub(super) struct Cursor<'a> {
     bytes: &'a [u8],
@@ -82,6 +101,55 @@ impl<'a> Cursor<'a> {
             0xc3 => Some(true),
             _ => None,
         }
+    }
+
+    /// The next value's head when it is one of the shapes JSON has (nil, a boolean, an
+    /// integer, a string, the length of an array or a map), the cursor moved past it (past a
+    /// string's bytes, not past an array's or a map's entries); `None`, the cursor unmoved, for
+    /// anything else (a float, bytes, an extension) and for bytes cut short.
+    pub(super) fn token(&mut self) -> Option<Token<'a>> {
+        let mut ahead = Cursor { bytes: self.bytes };
+        let token = ahead.token_ahead()?;
+        self.bytes = ahead.bytes;
+        Some(token)
+    }
+
+    fn token_ahead(&mut self) -> Option<Token<'a>> {
+        let ahead_of_marker = self.bytes;
+        let marker = self.byte()?;
+        let unsigned = |c: &mut Self, width| c.length(width).and_then(|n| u64::try_from(n).ok());
+        let token = match marker {
+            0x00..=0x7f => Token::Unsigned(u64::from(marker)),
+            0xe0..=0xff => Token::Signed(i64::from(i8::from_be_bytes([marker]))),
+            0xc0 => Token::Nil,
+            0xc2 => Token::Bool(false),
+            0xc3 => Token::Bool(true),
+            0x80..=0x8f => Token::Map(usize::from(marker & 0x0f)),
+            0x90..=0x9f => Token::Array(usize::from(marker & 0x0f)),
+            0xa0..=0xbf | 0xd9..=0xdb => {
+                // `str_bytes` reads the marker again.
+                self.bytes = ahead_of_marker;
+                Token::Str(self.str_bytes()?)
+            }
+            0xcc => Token::Unsigned(unsigned(self, 1)?),
+            0xcd => Token::Unsigned(unsigned(self, 2)?),
+            0xce => Token::Unsigned(unsigned(self, 4)?),
+            0xcf => Token::Unsigned(u64::from_be_bytes(self.take(8)?.try_into().ok()?)),
+            0xd0 => Token::Signed(i64::from(i8::from_be_bytes(self.take(1)?.try_into().ok()?))),
+            0xd1 => Token::Signed(i64::from(i16::from_be_bytes(
+                self.take(2)?.try_into().ok()?,
+            ))),
+            0xd2 => Token::Signed(i64::from(i32::from_be_bytes(
+                self.take(4)?.try_into().ok()?,
+            ))),
+            0xd3 => Token::Signed(i64::from_be_bytes(self.take(8)?.try_into().ok()?)),
+            0xdc => Token::Array(self.length(2)?),
+            0xdd => Token::Array(self.length(4)?),
+            0xde => Token::Map(self.length(2)?),
+            0xdf => Token::Map(self.length(4)?),
+            _ => return None,
+        };
+        Some(token)
     }
 
     /// The bytes of the next value, whatever it is, the cursor moved past it.
