@@ -594,6 +594,108 @@ async fn a_snapshot_of_another_state_format_is_ignored_and_the_member_folded_fro
     );
 }
 
+/// A snapshot as format 1 wrote it (the format before this build's): the state as MessagePack
+/// with named fields in serde's human-readable form (the months as a map of named fields,
+/// amounts and dates as text, ids as text), LZ4 with its size first, headed by 1.
+fn format_1_snapshot(state: &MemberState) -> Vec<u8> {
+    use serde::Serialize;
+    let mut raw = Vec::new();
+    let mut serializer = rmp_serde::Serializer::new(&mut raw)
+        .with_struct_map()
+        .with_human_readable();
+    state.serialize(&mut serializer).expect("encodes");
+    let mut bytes = 1u32.to_le_bytes().to_vec();
+    bytes.extend(lz4_flex::block::compress_prepend_size(&raw));
+    bytes
+}
+
+/// The member's state folded from scratch from the events of the log up to `version`.
+fn folded_from_scratch(store: &SledStore, member: MemberId, version: u64) -> MemberState {
+    let head = store.head().expect("head").position;
+    let events = store
+        .read_from(1, usize::try_from(head).expect("small"))
+        .expect("log");
+    let mut state = MemberState::new(member);
+    for stored in events
+        .iter()
+        .filter(|e| e.member == member && e.member_version <= version)
+    {
+        state.apply(&codec::decode(stored).expect("decodes"));
+    }
+    state
+}
+
+/// Given a member whose snapshot is replaced by one of the previous format (1) holding a state
+/// 1,000.00 richer, then a fresh ledger does not read it, nor misread it as one of its own (its
+/// months are a map where this format holds bytes): the account is the fold of the member's
+/// events from scratch. When the member next crosses a multiple of `SNAPSHOT_EVERY_EVENTS`,
+/// its snapshot is written again in this build's format, and reads back as that fold.
+#[tokio::test]
+async fn a_snapshot_of_the_previous_format_is_ignored_and_rewritten() {
+    assert_eq!(
+        STATE_FORMAT, 2,
+        "format_1_snapshot writes the format before this one"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SledStore::open(dir.path()).expect("open"));
+    let member: MemberId = LONG.parse().expect("uuid");
+    let first = Ledger::with_store(store.clone(), PolicySet::shipped());
+    submit_all(&first, &long_career()).await;
+    let before = first.account(member, ViewAt::Head).await.expect("view");
+    let key = snapshot::snapshot_key(member);
+    let stored = store.projection(&key).expect("read").expect("a snapshot");
+    let mut richer = snapshot::decode(&stored)
+        .expect("decodes")
+        .expect("this format");
+    let extra: Money = "1000.00".parse().expect("money");
+    richer.balance += extra;
+    richer.credited += extra;
+
+    let old = format_1_snapshot(&richer);
+    assert_eq!(snapshot::decode(&old), Ok(None), "another format: not read");
+    let mut relabelled = old.clone();
+    relabelled[..4].copy_from_slice(&STATE_FORMAT.to_le_bytes());
+    assert!(
+        snapshot::decode(&relabelled).is_err(),
+        "format 1's bytes are no state of this format: never misread"
+    );
+    store
+        .write_projections(vec![(key.clone(), Some(old))])
+        .expect("write");
+    drop(first);
+    let other = Ledger::with_store(store.clone(), PolicySet::shipped());
+    let view = other.account(member, ViewAt::Head).await.expect("view");
+    assert_eq!(view, before, "the member is folded from its events");
+    assert_eq!(view.balance.to_string(), "10500.00");
+    let version = store.member_versions(&[member]).expect("versions")[0];
+    let scratch = folded_from_scratch(&store, member, version);
+    assert_eq!(
+        other.checkpoints().await.expect("checkpoints")[&member],
+        scratch
+    );
+
+    // 2020-11 onwards, up to version 128: a snapshot is due again.
+    let more: Vec<String> = (70..127)
+        .map(|n| {
+            let month = format!("{}-{:02}", 2015 + n / 12, n % 12 + 1);
+            line(json!({"type":"contribute","member":LONG,"month":month,
+                        "wage":"5000.00","payer":"employer"}))
+        })
+        .collect();
+    submit_all(&other, &more).await;
+    let rewritten = store.projection(&key).expect("read").expect("a snapshot");
+    assert_eq!(
+        rewritten[..4],
+        STATE_FORMAT.to_le_bytes(),
+        "rewritten in this format"
+    );
+    let state = snapshot::decode(&rewritten)
+        .expect("decodes")
+        .expect("this format");
+    assert_eq!(state.version, 128);
+    assert_eq!(state, folded_from_scratch(&store, member, 128));
+}
+
 /// Invariant: a rebuild leaves exactly one snapshot per member with events, whatever was stored
 /// before: a snapshot of a member without events (which the ledger never writes) is removed
 /// wherever its key falls among the parts a rebuild writes one after another (before the first

@@ -8,7 +8,10 @@
 //! made it.
 //!
 //! Encoding: [`STATE_FORMAT`] (`u32` LE) ‖ LZ4 block of the state as MessagePack with named
-//! fields (a long career's state is tens of KiB, and alike from month to month).
+//! fields in serde's binary (not human-readable) form: ids as 16 bytes, and the months, nearly
+//! all of a career's state, as compact bytes (`domain::state::months_binary`); amounts and
+//! dates elsewhere stay text. Format 1 was the human-readable form throughout (a long career's
+//! state was tens of KiB); a build of format 2 ignores those snapshots and writes its own.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +24,7 @@ use crate::domain::{MemberId, MemberState};
 /// recorded ones and this number still equals the recorded one; after the bump, regenerate
 /// the golden with `UPDATE_GOLDEN=1 cargo test --test snapshots`. (A field skipped when empty
 /// and left empty by every recorded member escapes it: give the golden's history such a member.)
-pub const STATE_FORMAT: u32 = 1;
+pub const STATE_FORMAT: u32 = 2;
 /// A member's snapshot is rewritten each time its version crosses a multiple of this: a cold
 /// read folds fewer events than this after the snapshot, and a long history is not rewritten
 /// on every event.
@@ -74,9 +77,7 @@ pub fn is_retiree(state: &MemberState) -> bool {
 /// A snapshot's bytes.
 pub fn encode(state: &MemberState) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::with_capacity(4096);
-    let mut serializer = rmp_serde::Serializer::new(&mut bytes)
-        .with_struct_map()
-        .with_human_readable();
+    let mut serializer = rmp_serde::Serializer::new(&mut bytes).with_struct_map();
     state
         .serialize(&mut serializer)
         .map_err(|e| format!("member {}'s state does not encode: {e}", state.member))?;
@@ -103,7 +104,7 @@ pub fn decode(bytes: &[u8]) -> Result<Option<MemberState>, String> {
     }
     let raw = lz4_flex::block::decompress_size_prepended(body)
         .map_err(|e| format!("a snapshot does not decompress: {e}"))?;
-    let mut de = rmp_serde::Deserializer::from_read_ref(&raw).with_human_readable();
+    let mut de = rmp_serde::Deserializer::from_read_ref(&raw);
     MemberState::deserialize(&mut de)
         .map(Some)
         .map_err(|e| format!("a snapshot does not decode: {e}"))

@@ -2,7 +2,8 @@
 //! would break an invariant (a balance below zero) is a bug or a corrupt log, and it asserts.
 //!
 //! This file holds [`MemberState`] and the small records it keeps; the rest is by job:
-//! `months` (the payments by month and the months that count, docs/RULES.md §3), `resident` (a
+//! `months` (the payments by month and the months that count, docs/RULES.md §3),
+//! `months_binary` (their compact form in a snapshot), `resident` (a
 //! resident's paid coverage years, §4, §11), `rules` (what the §12 rules keep), `apply` (the
 //! fold, one function per family of events) and `correct` (taking an event back off the record:
 //! reversals and months voided after a death).
@@ -10,6 +11,7 @@
 mod apply;
 mod correct;
 mod months;
+mod months_binary;
 mod resident;
 mod rules;
 
@@ -136,7 +138,8 @@ pub struct MemberState {
     pub refunded: Money,
     /// Lump sums paid.
     pub lump_sum_paid: Money,
-    /// Payments by contribution month.
+    /// Payments by contribution month (compact bytes in a binary serialisation: a snapshot).
+    #[serde(with = "months_binary")]
     pub months: BTreeMap<Month, MonthCover>,
     /// Deemed months without a calendar month (pre-1997 service, military, transfers that named
     /// no months); see [`MemberState::months_deemed`].
