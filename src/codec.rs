@@ -87,7 +87,7 @@ fn decode_current(event_type: &str, data: &[u8]) -> Result<Event, rmp_serde::dec
             if let Some(read) = contribution::read(data, CONTRIBUTION_POSTED) {
                 return Ok(Event::ContributionPosted(read));
             }
-            let fields = tag_checked::Fields::new(&mut de, CONTRIBUTION_POSTED);
+            let fields = tag_checked::fields(&mut de, CONTRIBUTION_POSTED);
             Ok(Event::ContributionPosted(Contribution::deserialize(
                 fields,
             )?))

@@ -1327,3 +1327,42 @@ fn r15_browser_repeats_the_table_header_on_every_page() {
         );
     }
 }
+
+/// Given a member's enrolment and contributions submitted in one batch with the statement of
+/// their year after them (as a batch of commands or a JSON Lines file submits them), then the
+/// statement seals the figures those commands left: the same as when issued alone afterwards,
+/// and the same as the statement view. (Its figures were once read from durable events only,
+/// while the batch's earlier commands were applied but not yet flushed: stale figures, or none.)
+#[tokio::test]
+async fn r15_a_statement_issued_in_the_batch_of_the_years_commands_seals_them() {
+    for round in 0..4 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let l = Ledger::open(dir.path()).await.expect("open");
+        let batch = vec![
+            enroll(A, "luzhou", "2024-01-01"),
+            contribute(A, "2024-01"),
+            contribute(A, "2024-02"),
+            issue(A, 2024, "2025-01-05"),
+        ];
+        let results = l.submit_json_batch(&batch).await;
+        let receipt = match &results[3] {
+            Ok(receipt) => receipt.clone(),
+            Err(e) => panic!("round {round}: the statement was refused: {e}"),
+        };
+        let issued = event_json(
+            &l.log()
+                .event_at(receipt.position)
+                .expect("read")
+                .expect("the statement's event"),
+        );
+        assert_eq!(issued["type"], "statement_issued");
+        assert_eq!(
+            issued["closing_balance"], "320.00",
+            "round {round}: {issued}"
+        );
+        assert_eq!(issued["months_total"], 2, "round {round}: {issued}");
+        let view = statement(&l, A, 2024).await;
+        assert_eq!(view.closing.balance, money("320.00"));
+        assert_eq!(issued["digest"], view.digest.as_str(), "round {round}");
+    }
+}

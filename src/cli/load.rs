@@ -48,6 +48,7 @@ pub(super) async fn run(data: &Path, population: Population) -> u8 {
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     let after = ledger.head().map(|h| h.position).unwrap_or(0);
     let events = after - before;
+    super::page_table::note_appended(data, events);
     let disk = ledger.log().size_on_disk().unwrap_or(0);
     #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
     let (rate, per_command) = (events as f64 / seconds, commands as f64 / seconds);

@@ -7,8 +7,15 @@ use std::path::Path;
 use super::{fail, EXIT_OK, EXIT_REJECTED};
 use member_ledger::store::DataLocation;
 
-pub(super) async fn run(from: &Path, to: &Path, policies: member_ledger::policy::PolicySet) -> u8 {
-    let (from, to) = (DataLocation::from_path(from), DataLocation::from_path(to));
+pub(super) async fn run(
+    from: &Path,
+    to_path: &Path,
+    policies: member_ledger::policy::PolicySet,
+) -> u8 {
+    let (from, to) = (
+        DataLocation::from_path(from),
+        DataLocation::from_path(to_path),
+    );
     if !from.may_exist() {
         return fail(format!("no ledger at {from}"));
     }
@@ -16,6 +23,7 @@ pub(super) async fn run(from: &Path, to: &Path, policies: member_ledger::policy:
         Ok(report) => report,
         Err(e) => return fail(format!("cannot copy {from} into {to}: {e}")),
     };
+    super::page_table::note_appended(to_path, report.copied);
     println!(
         "migrate: {} events copied from {from} to {to}; {} members' projections rebuilt",
         report.copied, report.members_rebuilt

@@ -8,6 +8,7 @@ mod common;
 mod demo;
 mod load;
 mod migrate;
+mod page_table;
 mod policy;
 mod query;
 mod remote;
@@ -232,6 +233,18 @@ enum Sub {
         #[arg(long, value_name = "FILE")]
         tokens: Option<PathBuf>,
     },
+    /// Internal: opens and closes the sled database at --data so that sled writes the snapshot
+    /// of its page table, then exits with --exit-status (run by the process itself after it
+    /// appended many events; see src/cli/page_table.rs).
+    #[command(hide = true, name = "snapshot-page-table")]
+    SnapshotPageTable {
+        /// The status to exit with.
+        #[arg(long = "exit-status", default_value_t = EXIT_OK)]
+        exit_status: u8,
+        /// Print how long it took.
+        #[arg(long)]
+        report: bool,
+    },
     /// Copy a ledger's log to another location (sled directory ↔ PostgreSQL), every event
     /// verbatim with its position and hashes; rebuild the projections there and verify it.
     Migrate {
@@ -282,6 +295,13 @@ enum CheckpointAction {
 /// Parses the arguments, runs the subcommand, and returns its exit status.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    if let Sub::SnapshotPageTable {
+        exit_status,
+        report,
+    } = args.command
+    {
+        return ExitCode::from(page_table::run(&args.data, exit_status, report));
+    }
     let format = match args.log_format.as_str() {
         "json" => LogFormat::Json,
         _ => LogFormat::Text,
@@ -323,7 +343,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    ExitCode::from(runtime.block_on(dispatch(args)))
+    let report = matches!(args.command, Sub::Load { .. });
+    let status = runtime.block_on(dispatch(args));
+    // Every ledger handle is closed once the runtime has stopped.
+    drop(runtime);
+    ExitCode::from(page_table::after_appends(status, report))
 }
 
 /// Runs the subcommand: on a running server with `--server`, else on the ledger at `--data`.
@@ -431,9 +455,10 @@ async fn run_local(data: &Path, command: Sub) -> u8 {
             migrate::run(&from, &to, policies).await
         }
         Sub::Serve { listen, tokens } => serve::run(data, &listen, tokens.as_deref()).await,
-        Sub::Submit { .. } | Sub::Account { .. } | Sub::Statement { .. } => {
-            fail("internal: a query reached the local dispatch")
-        }
+        Sub::Submit { .. }
+        | Sub::Account { .. }
+        | Sub::Statement { .. }
+        | Sub::SnapshotPageTable { .. } => fail("internal: a query reached the local dispatch"),
     }
 }
 

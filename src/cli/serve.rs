@@ -35,7 +35,12 @@ pub(super) async fn run(data: &Path, listen: &str, tokens: Option<&Path>) -> u8 
     tracing::info!(%address, clients = tokens.len(), data = %super::shown(data), "listening");
     println!("listening on {address}");
     let reload = tokio::spawn(reload_on_hangup(Arc::clone(&tokens)));
+    let before = ledger.head().map(|h| h.position).unwrap_or(0);
+    let log = ledger.log();
     server::serve(ledger, listener, tokens, shutdown_signal()).await;
+    let after = log.head().map(|h| h.position).unwrap_or(before);
+    drop(log);
+    super::page_table::note_appended(data, after.saturating_sub(before));
     reload.abort();
     tracing::info!("stopped");
     EXIT_OK

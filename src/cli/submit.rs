@@ -71,6 +71,7 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>, server: Option<Remot
             }
         },
     };
+    let head_before = local_head(&target);
     let (tx, mut rx) = mpsc::channel::<Line>(READ_AHEAD_LINES);
     let parse = matches!(target, Target::Local(_));
     std::thread::spawn(move || read_lines(input, tx, parse));
@@ -116,9 +117,21 @@ pub(super) async fn run(data: &Path, file: Option<PathBuf>, server: Option<Remot
         }
     }
     drop(print_tx);
-    match printer.join() {
+    let status = match printer.join() {
         Ok(Some(printed)) => status.max(printed),
         _ => EXIT_FAILURE,
+    };
+    if let (Some(before), Some(after)) = (head_before, local_head(&target)) {
+        super::page_table::note_appended(data, after.saturating_sub(before));
+    }
+    status
+}
+
+/// The durable head's position of a ledger opened here (`None` for a server).
+fn local_head(target: &Target) -> Option<u64> {
+    match target {
+        Target::Local(ledger) => Some(ledger.head().map(|h| h.position).unwrap_or(0)),
+        Target::Remote(_) => None,
     }
 }
 

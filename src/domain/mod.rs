@@ -14,6 +14,7 @@ mod command;
 mod coverage;
 mod decide;
 mod event;
+pub mod map_without;
 mod rejection;
 mod share;
 mod state;

@@ -4,9 +4,10 @@
 
 use std::fmt;
 
-use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+
+use super::map_without::{MapWithout, TakenEntry, Text};
 
 /// Parses JSON text into a value, refusing malformed text and objects that repeat a key.
 pub fn parse_strict(text: &str) -> Result<Value, String> {
@@ -103,111 +104,22 @@ pub fn from_str_without<'de, T: serde::Deserialize<'de>>(
     skip: &str,
 ) -> Result<T, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = T::deserialize(Without {
-        inner: &mut de,
-        skip,
-    })?;
+    let value = T::deserialize(MapWithout::new(&mut de, skip, Ignored))?;
     de.end()?;
     Ok(value)
 }
 
-/// A deserializer of an object that leaves out its entry `skip`.
-struct Without<'s, D> {
-    inner: D,
-    skip: &'s str,
-}
+/// The entry taken out by [`from_str_without`]: its value read and dropped, however often it
+/// appears (a repeated key is still refused by the scans that check for repeats).
+struct Ignored;
 
-impl<'de, D: Deserializer<'de>> Deserializer<'de> for Without<'_, D> {
-    type Error = D::Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        let skip = self.skip;
-        self.inner.deserialize_map(SkipEntry { visitor, skip })
+impl<'de> TakenEntry<'de> for Ignored {
+    fn take<A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<(), A::Error> {
+        map.next_value::<de::IgnoredAny>().map(|_| ())
     }
 
-    fn is_human_readable(&self) -> bool {
-        self.inner.is_human_readable()
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
-        identifier ignored_any
-    }
-}
-
-/// Hands the visitor the map without the entry `skip`.
-struct SkipEntry<'s, V> {
-    visitor: V,
-    skip: &'s str,
-}
-
-impl<'de, V: Visitor<'de>> Visitor<'de> for SkipEntry<'_, V> {
-    type Value = V::Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.visitor.expecting(f)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
-        self.visitor.visit_map(WithoutEntry {
-            map,
-            skip: self.skip,
-        })
-    }
-}
-
-/// The entries of a map but `skip`.
-struct WithoutEntry<'s, A> {
-    map: A,
-    skip: &'s str,
-}
-
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for WithoutEntry<'_, A> {
-    type Error = A::Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
-        loop {
-            let Some(key) = self.map.next_key_seed(Scan)? else {
-                return Ok(None);
-            };
-            let key = key.ok_or_else(|| de::Error::custom("a key is not a string"))?;
-            if key.as_str() == self.skip {
-                self.map.next_value::<de::IgnoredAny>()?;
-                continue;
-            }
-            return match key {
-                Text::Borrowed(k) => seed.deserialize(BorrowedStrDeserializer::new(k)),
-                Text::Owned(k) => seed.deserialize(StringDeserializer::new(k)),
-            }
-            .map(Some);
-        }
-    }
-
-    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
-        self.map.next_value_seed(seed)
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        self.map.size_hint()
-    }
-}
-
-/// A key or string value, borrowed from the text when it has no escapes.
-enum Text<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl Text<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            Text::Borrowed(s) => s,
-            Text::Owned(s) => s,
-        }
+    fn finish<E: de::Error>(&self) -> Result<(), E> {
+        Ok(())
     }
 }
 

@@ -90,6 +90,12 @@ impl AnnualStatement {
 /// The seals an `issue_statement` needs: for each member it reads, the statement of the year
 /// built from the member's events up to the version in `states` (so the decision and the append's
 /// version check agree on what was sealed). `None` for any other command.
+///
+/// The events are read as a decision reads them, every applied append included: a statement
+/// decided in a batch right after the member's other commands (applied, their flush still
+/// running) must seal them too. Reading only durable events sealed stale figures there, or none.
+/// A member whose events read stop short of its state's version is an error, never a seal of
+/// fewer events.
 pub fn seals_for(
     store: &dyn EventStore,
     policies: &PolicySet,
@@ -102,10 +108,20 @@ pub fn seals_for(
     let mut seals = StatementSeals::new();
     for (member, state) in states {
         let events: Vec<StoredEvent> = store
-            .read_member(*member, None)?
+            .read_member_after(*member, 0)?
             .into_iter()
             .filter(|e| e.member_version <= state.version)
             .collect();
+        let read_to = events.last().map_or(0, |e| e.member_version);
+        if read_to != state.version {
+            return Err(StoreError::Corrupt {
+                position: 0,
+                reason: format!(
+                    "member {member}: the statement's events end at version {read_to}, the member is at {}",
+                    state.version
+                ),
+            });
+        }
         if let Some(statement) = AnnualStatement::build(*member, &events, *year, None, policies)? {
             seals.insert(*member, statement.seal(state.version));
         }
