@@ -155,24 +155,6 @@ impl Money {
         i64::try_from(fen.trunc().mantissa()).expect("money within i64 fen")
     }
 
-    /// The amount in fen when it is within [`MONEY_YUAN_MAX`] (what the ledger writes), `None`
-    /// beyond: the compact form of an amount, read back by [`Money::from_fen_within_bound`].
-    pub fn fen_within_bound(self) -> Option<i64> {
-        if !self.within_bound() {
-            return None;
-        }
-        if self.0.scale() == MONEY_SCALE_DIGITS {
-            // Within the bound, the mantissa at scale 2 is the amount in fen.
-            return i64::try_from(self.0.mantissa()).ok();
-        }
-        Some(self.fen())
-    }
-
-    /// The amount of `fen` when it is within [`MONEY_YUAN_MAX`], `None` beyond.
-    pub fn from_fen_within_bound(fen: i64) -> Option<Money> {
-        (fen.unsigned_abs() <= MONEY_FEN_MAX).then(|| Money(Decimal::new(fen, MONEY_SCALE_DIGITS)))
-    }
-
     /// `self × rate`, rounded half-up (away from zero at the midpoint) to the fen.
     /// docs/RULES.md §10.
     pub fn times_rate(self, rate: Rate) -> Money {

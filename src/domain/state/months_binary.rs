@@ -26,7 +26,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::months::{MonthCover, Payment};
-use crate::money::Money;
+use crate::money::{Money, MONEY_SCALE_DIGITS, MONEY_YUAN_MAX};
 use crate::month::Month;
 
 const EMPLOYER_PAID: u8 = 1;
@@ -34,6 +34,9 @@ const EMPLOYER_REFUNDED: u8 = 2;
 const INDIVIDUAL_PAID: u8 = 4;
 const INDIVIDUAL_REFUNDED: u8 = 8;
 const FLAGS_KNOWN: u8 = EMPLOYER_PAID | EMPLOYER_REFUNDED | INDIVIDUAL_PAID | INDIVIDUAL_REFUNDED;
+
+/// [`MONEY_YUAN_MAX`] in fen: the largest amount (either sign) written or read.
+const MONEY_FEN_MAX: u64 = MONEY_YUAN_MAX.unsigned_abs() * 100;
 
 /// Bytes reserved per month when encoding (a month with one payment takes about 15).
 const MONTH_BYTES_TYPICAL: usize = 16;
@@ -164,13 +167,31 @@ fn put_payment(out: &mut Vec<u8>, payment: &Payment) -> Result<(), String> {
         payment.employer,
         payment.credit,
     ] {
-        let fen = amount
-            .fen_within_bound()
+        let fen = fen_within_bound(amount)
             .ok_or_else(|| format!("the amount {amount} is beyond the largest the ledger holds"))?;
         put_signed(out, fen);
     }
     put_signed(out, i64::from(payment.posted.num_days_from_ce()));
     Ok(())
+}
+
+/// The amount in fen when within [`MONEY_YUAN_MAX`] (what the ledger writes), `None` beyond.
+fn fen_within_bound(amount: Money) -> Option<i64> {
+    let decimal = amount.as_decimal();
+    // Money holds two decimals (zero may hold none): the mantissa is then the amount in fen.
+    let fen = if decimal.scale() == MONEY_SCALE_DIGITS {
+        i64::try_from(decimal.mantissa()).ok()?
+    } else if amount.abs() <= Money::yuan(MONEY_YUAN_MAX) {
+        amount.fen()
+    } else {
+        return None;
+    };
+    (fen.unsigned_abs() <= MONEY_FEN_MAX).then_some(fen)
+}
+
+/// The amount of `fen` when within [`MONEY_YUAN_MAX`], `None` beyond.
+fn money_within_bound(fen: i64) -> Option<Money> {
+    (fen.unsigned_abs() <= MONEY_FEN_MAX).then(|| Money::from_fen(fen))
 }
 
 fn put_unsigned(out: &mut Vec<u8>, mut value: u64) {
@@ -225,7 +246,7 @@ impl Reader<'_> {
 
     fn money(&mut self) -> Result<Money, String> {
         let fen = self.signed()?;
-        Money::from_fen_within_bound(fen).ok_or_else(|| format!("{fen} fen is beyond the bound"))
+        money_within_bound(fen).ok_or_else(|| format!("{fen} fen is beyond the bound"))
     }
 
     fn payment(&mut self, refunded: bool) -> Result<Payment, String> {
@@ -263,10 +284,10 @@ mod tests {
                 "a valid day",
                 |((base, employee, employer, credit), day, refunded)| {
                     Some(Payment {
-                        base: Money::from_fen_within_bound(base)?,
-                        employee: Money::from_fen_within_bound(employee)?,
-                        employer: Money::from_fen_within_bound(employer)?,
-                        credit: Money::from_fen_within_bound(credit)?,
+                        base: money_within_bound(base)?,
+                        employee: money_within_bound(employee)?,
+                        employer: money_within_bound(employer)?,
+                        credit: money_within_bound(credit)?,
                         posted: NaiveDate::from_num_days_from_ce_opt(day)?,
                         refunded,
                     })
@@ -359,7 +380,7 @@ mod tests {
         let mut over = bytes;
         over.push(0);
         assert!(decode(&over).is_err(), "bytes left over");
-        let beyond = Money::from_fen_within_bound(10_000_000_000_000).expect("the bound");
+        let beyond = money_within_bound(10_000_000_000_000).expect("the bound");
         let mut rich = BTreeMap::new();
         rich.insert(
             month(2024, 1),
