@@ -461,3 +461,96 @@ async fn r2_at_position_shows_what_was_known_then() {
     let known_then = l.account(id(), ViewAt::Position(4)).await.expect("view");
     assert_eq!(known_then.months.actual, 3);
 }
+
+/// Given a member whose employer paid January to March and who is suspended on 10 April with
+/// April unpaid, then from 1 April the member is in a gap (`suspended`, no first day of benefits:
+/// "the suspended month itself stays covered if paid"); when the employer pays April on its last
+/// day, April shows covered as now known, while the view of that date as known at the suspension
+/// (`--as-of` with `--at`) still shows the gap. Given instead a member's own payment for May on 10 May, then the member
+/// is `waiting` while the gap's window is open (April unpaid).
+#[tokio::test]
+async fn r2_an_unpaid_suspended_month_is_a_gap_from_its_first_day() {
+    let mut lines = vec![enroll("2024-01-01")];
+    lines.extend(
+        months("2024-01", "2024-03")
+            .iter()
+            .map(|m| pay(m, "employer")),
+    );
+    lines.push(suspend("2024-04-10"));
+    let (_dir, l) = given(&lines).await;
+    let v = on(&l, "2024-03-31").await;
+    assert_eq!(
+        (status(&v), from(&v)),
+        ("active".into(), Some("2024-01-01".into()))
+    );
+    for day in ["2024-04-01", "2024-04-15"] {
+        let v = on(&l, day).await;
+        assert_eq!((status(&v), from(&v)), ("suspended".into(), None), "{day}");
+    }
+    let suspended_at = l.head().expect("head").position;
+
+    let paid = l.submit_json(&pay("2024-04", "employer")).await;
+    assert!(paid.is_ok(), "{paid:?}");
+    let v = on(&l, "2024-04-15").await;
+    assert_eq!(
+        (status(&v), from(&v)),
+        ("active".into(), Some("2024-01-01".into()))
+    );
+    // The same date as the ledger knew it at the suspension (`--as-of` with `--at`).
+    let then = l
+        .account(
+            id(),
+            ViewAt::AsOfAt("2024-04-15".parse().expect("date"), suspended_at),
+        )
+        .await
+        .expect("view");
+    assert_eq!((status(&then), from(&then)), ("suspended".into(), None));
+    assert_eq!(then.position, suspended_at);
+    assert_eq!(then.months.actual, 3, "April's payment was not known then");
+
+    let mut lines = vec![enroll("2024-01-01")];
+    lines.extend(
+        months("2024-01", "2024-03")
+            .iter()
+            .map(|m| pay(m, "employer")),
+    );
+    lines.push(suspend("2024-04-10"));
+    lines.push(pay_on("2024-05", "individual", "2024-05-10"));
+    let (_dir, l) = given(&lines).await;
+    let v = on(&l, "2024-05-15").await;
+    assert_eq!((status(&v), from(&v)), ("waiting".into(), None));
+}
+
+/// Given a member enrolled on 1 January, when the employer's first declaration, for February,
+/// is posted on 20 January (a later month than the posting month, R2), then it is accepted and
+/// benefits start on its posting date; a member's own payment for a month not yet begun, or a
+/// declaration posted before the enrolment, is `invalid_input` and writes nothing.
+#[tokio::test]
+async fn r2_an_employer_may_declare_a_later_month_than_it_posts_in() {
+    let (_dir, l) = given(&[enroll("2024-01-01")]).await;
+    let early = l
+        .submit_json(&pay_on("2024-03", "individual", "2024-02-20"))
+        .await;
+    assert!(
+        matches!(&early, Err(SubmitError::Rejected(r)) if r.code.as_str() == "invalid_input"),
+        "{early:?}"
+    );
+    let before = l
+        .submit_json(&pay_on("2024-02", "employer", "2023-12-20"))
+        .await;
+    assert!(
+        matches!(&before, Err(SubmitError::Rejected(r)) if r.code.as_str() == "invalid_input"),
+        "{before:?}"
+    );
+    assert_eq!(l.head().expect("head").position, 1, "nothing written");
+    let declared = l
+        .submit_json(&pay_on("2024-02", "employer", "2024-01-20"))
+        .await;
+    assert!(declared.is_ok(), "{declared:?}");
+    let v = on(&l, "2024-02-15").await;
+    assert_eq!(
+        (status(&v), from(&v)),
+        ("active".into(), Some("2024-01-20".into()))
+    );
+    assert_eq!(v.months.actual, 1);
+}

@@ -188,3 +188,21 @@ async fn r14_a_relatives_premium_in_a_batch_reads_and_writes_both_members() {
     );
     verified(&l, 4).await;
 }
+
+/// Given a Luzhou member before the region's start of mutual aid (2021-04-13), spending for a
+/// relative is `relative_not_registered` (no registration can be in force that day, R14), and
+/// writes nothing.
+#[tokio::test]
+async fn r14_spending_for_a_relative_before_the_regions_start_has_no_registration() {
+    let mut lines = vec![json!({"type":"enroll","member":P,"region":"luzhou","scheme":"employee","sex":"male","birth_date":"1980-01-01","date":"2021-01-01"}).to_string()];
+    for month in ["2021-01", "2021-02", "2021-03"] {
+        lines.push(json!({"type":"contribute","member":P,"month":month,"wage":"10000.00","payer":"employer"}).to_string());
+    }
+    let (_d, l) = given(&lines).await;
+    let head = l.head().expect("head").position;
+    assert_eq!(
+        code(when(&l, &care("Wang Li", "2021-04-12")).await),
+        "relative_not_registered"
+    );
+    assert_eq!(l.head().expect("head").position, head, "nothing written");
+}

@@ -264,7 +264,8 @@ struct Account {
 /// R2 in the model's own terms, on month indices (0 = 2023-01) for a Luzhou member enrolled on
 /// 2023-01-01: a 90-day window from a gap's first day, a 6-month wait after resuming as an
 /// individual or first enrolling as one, months due by the last day of the following month,
-/// months after the suspended one due before they begin. No payment in this timeline resumes
+/// months after the suspended one due before they begin, the suspended month itself covered only
+/// if paid (a gap month from its first day while unpaid). No payment in this timeline resumes
 /// after the suspension (every month paid is before it), so a suspension never ends.
 mod r2 {
     use super::{first_day, last_day, month_index, Account};
@@ -296,14 +297,24 @@ mod r2 {
         }
     }
 
+    /// The last day month `m` is covered while unpaid.
+    fn lapses_after(a: &Account, m: i32) -> NaiveDate {
+        match a.suspended_on {
+            Some(s) if month_index(s) == m => first_day(m).pred_opt().expect("eve"),
+            _ => deadline(a, m),
+        }
+    }
+
     fn lapsed(a: &Account, m: i32, on: NaiveDate, relax_from: Option<(i32, NaiveDate)>) -> bool {
         let mut deadline = deadline(a, m);
+        let mut lapses_after = lapses_after(a, m);
         if let Some((g, w)) = relax_from {
-            if m >= g && w > deadline {
-                deadline = w;
+            if m >= g {
+                deadline = deadline.max(w);
+                lapses_after = lapses_after.max(w);
             }
         }
-        on > deadline && first_posted(a, m).is_none_or(|p| p > deadline)
+        on > lapses_after && first_posted(a, m).is_none_or(|p| p > deadline)
     }
 
     /// `Ok((status, benefits_from))` on `on`, or `Err(gap)` of the latest gap met: the
@@ -341,7 +352,7 @@ mod r2 {
             let w = window(g);
             last_gap = Some((g, w));
             let closed = (g..=month_index(w))
-                .all(|m| deadline(a, m) >= w || first_posted(a, m).is_some_and(|p| p <= w));
+                .all(|m| lapses_after(a, m) >= w || first_posted(a, m).is_some_and(|p| p <= w));
             if closed {
                 relax = Some((g, w));
                 scan = g + 1;

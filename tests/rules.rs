@@ -548,3 +548,51 @@ async fn s7_resident_premium_refundable_before_the_year_starts_not_after_000_q31
     );
     assert_eq!(l.head().expect("head").position, head);
 }
+
+/// Given an employee-scheme member paying as an individual (benefits from 1 July 2024, after six
+/// paid months), a refund for reason `error` follows the window of the other reasons (§7): the
+/// member's payment for February is refunded on 10 March, before the benefit period; once the
+/// period has begun, a refund for `error` of August is `refund_not_allowed` and writes nothing.
+#[tokio::test]
+async fn s7_an_employee_refund_for_error_stops_once_benefits_began_000_q56() {
+    let pay = |month: &str, date: &str| {
+        format!(
+            r#"{{"type":"contribute","member":"{M}","month":"{month}","wage":"5000.00","payer":"individual","date":"{date}"}}"#
+        )
+    };
+    let refund = |date: &str, month: &str| {
+        format!(
+            r#"{{"type":"refund","member":"{M}","date":"{date}","reason":"error","months":["{month}"]}}"#
+        )
+    };
+    let (_d, l) = given(&[
+        enroll("male", "1985-01-01", "2024-01-01"),
+        pay("2024-01", "2024-01-05"),
+        pay("2024-02", "2024-02-05"),
+        pay("2024-03", "2024-03-05"),
+    ])
+    .await;
+    l.submit_json(&refund("2024-03-10", "2024-02"))
+        .await
+        .expect("refunded before the benefit period");
+    for (month, date) in [("2024-04", "2024-04-05"), ("2024-05", "2024-05-05")] {
+        l.submit_json(&pay(month, date)).await.expect("paid");
+    }
+    for month in ["2024-06", "2024-07", "2024-08", "2024-09"] {
+        let date = format!("{month}-05");
+        l.submit_json(&pay(month, &date)).await.expect("paid");
+    }
+    let v = l
+        .account(id(), ViewAt::AsOf("2024-09-10".parse().expect("date")))
+        .await
+        .expect("view");
+    let began = v.benefits_from.expect("benefits began");
+    assert!(began <= "2024-09-10".parse().expect("date"), "{began}");
+    let head = l.head().expect("head").position;
+    let late = l.submit_json(&refund("2024-09-10", "2024-08")).await;
+    assert!(
+        matches!(&late, Err(member_ledger::SubmitError::Rejected(r)) if r.code.as_str() == "refund_not_allowed"),
+        "{late:?}"
+    );
+    assert_eq!(l.head().expect("head").position, head, "nothing written");
+}

@@ -509,7 +509,7 @@ fn hostile_requests_get_4xx_and_write_nothing() {
         format!("/v1/members/{m}/account?as_of=2024-02-30"),
         format!("/v1/members/{m}/account?as_of=2024-1-1"),
         format!("/v1/members/{m}/account?at=-1"),
-        format!("/v1/members/{m}/account?as_of=2024-01-01&at=3"),
+        format!("/v1/members/{m}/account?as_of=2024-01-01&at=x"),
         format!("/v1/members/{m}/account?color=red"),
         format!("/v1/members/{m}/statement?from=yesterday"),
         format!("/v1/members/{m}/statement?to=2024-01-01&to=2024-02-01"),

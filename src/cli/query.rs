@@ -28,12 +28,13 @@ pub(super) async fn account(data: &Path, args: AccountArgs<'_>, remote: Option<&
         Ok(m) => m,
         Err(e) => return fail(e),
     };
-    let view_at = match (args.as_of, args.at) {
-        (Some(_), Some(_)) => return fail("give --as-of or --at, not both"),
-        (Some(d), None) => match parse_date(d, "--as-of") {
-            Ok(d) => ViewAt::AsOf(d),
-            Err(e) => return fail(e),
-        },
+    let as_of = match args.as_of.map(|d| parse_date(d, "--as-of")).transpose() {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let view_at = match (as_of, args.at) {
+        (Some(d), Some(p)) => ViewAt::AsOfAt(d, p),
+        (Some(d), None) => ViewAt::AsOf(d),
         (None, Some(p)) => ViewAt::Position(p),
         (None, None) => ViewAt::Head,
     };
@@ -63,6 +64,7 @@ async fn remote_account(remote: &Remote, member: MemberId, at: ViewAt, json: boo
         ViewAt::Head => String::new(),
         ViewAt::AsOf(d) => format!("?as_of={d}"),
         ViewAt::Position(p) => format!("?at={p}"),
+        ViewAt::AsOfAt(d, p) => format!("?as_of={d}&at={p}"),
     };
     let body = match remote_get(remote, format!("/v1/members/{member}/account{query}")).await {
         Ok(b) => b,

@@ -10,7 +10,9 @@
 //! - A month *lapses* when no counted payment for it was posted by its deadline and the judged
 //!   date is past that deadline. The deadline is the policy's due day of the following month
 //!   ([`RegionPolicy::last_day_due`]); for a month after a suspended month (until a payment
-//!   resumes contributions) it is the day before the month begins.
+//!   resumes contributions) it is the day before the month begins. The month of a `suspend`
+//!   itself keeps its due day for payments but lapses, while unpaid, as soon as it begins (R2:
+//!   "the suspended month itself stays covered if paid").
 //! - The first lapsed month begins a *gap* on its first day (a transfer-in's first gap begins
 //!   the day after the origin's last paid month); its window ends `rejoin.window_days` later.
 //! - The gap is *closed* when every month lapsed by the window's end was paid by then: the
@@ -225,13 +227,29 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// The last day `month` is covered while unpaid: its posting deadline, or the day before it
+    /// begins for the month of a `suspend` (covered only if paid, R2).
+    fn lapses_after(&self, month: Month) -> NaiveDate {
+        let suspended_in = self
+            .state
+            .suspensions
+            .iter()
+            .any(|s| Month::of(*s) == month);
+        match month.first_day().pred_opt() {
+            Some(eve) if suspended_in => eve,
+            _ => self.deadline(month),
+        }
+    }
+
     /// Whether `month` has lapsed on `on`; `relax` (a closed gap) extends deadlines to its window.
     fn lapsed(&self, month: Month, on: NaiveDate, relax: Option<(Month, NaiveDate)>) -> bool {
         let mut deadline = self.deadline(month);
+        let mut lapses_after = self.lapses_after(month);
         if let Some((_, window_ends)) = relax.filter(|(first, _)| month >= *first) {
             deadline = deadline.max(window_ends);
+            lapses_after = lapses_after.max(window_ends);
         }
-        on > deadline && self.first_posted(month).is_none_or(|p| p > deadline)
+        on > lapses_after && self.first_posted(month).is_none_or(|p| p > deadline)
     }
 
     fn first_lapse(
@@ -256,7 +274,7 @@ impl<'a> Walk<'a> {
         let last = Month::of(window_ends);
         let mut month = first;
         while month <= last {
-            let due_before_end = self.deadline(month) < window_ends;
+            let due_before_end = self.lapses_after(month) < window_ends;
             if due_before_end && self.first_posted(month).is_none_or(|p| p > window_ends) {
                 return false;
             }

@@ -17,6 +17,24 @@ use crate::projection::Point;
 use crate::projection::{self, AccountView, Statement, ViewAt};
 use crate::store::{settled_head, StoreError, StoredEvent};
 
+/// The view as of `date` from a member's `events` (those known at `position`): money as in
+/// force on the date, coverage as those events make it known (docs/RULES.md §12 R2).
+fn as_of(
+    member: MemberId,
+    events: Vec<StoredEvent>,
+    date: NaiveDate,
+    position: u64,
+    policies: &crate::policy::PolicySet,
+) -> Result<Option<AccountView>, StoreError> {
+    let known = projection::fold_member(member, &events)?;
+    let effective: Vec<StoredEvent> = events
+        .into_iter()
+        .filter(|e| e.effective_date <= date)
+        .collect();
+    let state = projection::fold_member(member, &effective)?;
+    Ok(AccountView::of(&state, &known, policies, date, position))
+}
+
 impl Core {
     /// The account view of a member: at the head (from its checkpoint, no replay), as of a date,
     /// or as the ledger knew it after a position (both by folding that member's events). A view
@@ -37,16 +55,14 @@ impl Core {
                 view
             }
             ViewAt::AsOf(date) => {
-                // Money as in force on the date; coverage as now known (docs/RULES.md §12 R2).
-                let head = self.store.head()?;
+                let head = self.store.head()?.position;
                 let events = self.store.read_member(member, None)?;
-                let known = projection::fold_member(member, &events)?;
-                let effective: Vec<StoredEvent> = events
-                    .into_iter()
-                    .filter(|e| e.effective_date <= date)
-                    .collect();
-                let state = projection::fold_member(member, &effective)?;
-                AccountView::of(&state, &known, policies, date, head.position)
+                as_of(member, events, date, head, policies)?
+            }
+            ViewAt::AsOfAt(date, position) => {
+                let position = position.min(self.store.head()?.position);
+                let events = self.store.read_member(member, Some(position))?;
+                as_of(member, events, date, position, policies)?
             }
             ViewAt::Position(position) => {
                 let head = self.store.head()?;

@@ -181,4 +181,7 @@ pub enum ViewAt {
     AsOf(NaiveDate),
     /// What the ledger knew after a position.
     Position(u64),
+    /// What was in force on a date as the ledger knew it after a position (`--as-of` with
+    /// `--at`: the view a past answer about that date was given from).
+    AsOfAt(NaiveDate, u64),
 }

@@ -43,15 +43,24 @@ pub async fn account(
     caller.require(Role::Read)?;
     let member = member_of(member)?;
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let at =
-        match (params.as_of, params.at) {
-            (Some(_), Some(_)) => return Err(ApiError::invalid("give as_of or at, not both")),
-            (Some(date), None) => ViewAt::AsOf(date_of(&date, "as_of")?),
-            (None, Some(position)) => ViewAt::Position(position.parse().map_err(|_| {
-                ApiError::invalid(format!("at '{position}' is not a log position"))
-            })?),
-            (None, None) => ViewAt::Head,
-        };
+    let as_of = params
+        .as_of
+        .map(|date| date_of(&date, "as_of"))
+        .transpose()?;
+    let position = params
+        .at
+        .map(|position| {
+            position
+                .parse::<u64>()
+                .map_err(|_| ApiError::invalid(format!("at '{position}' is not a log position")))
+        })
+        .transpose()?;
+    let at = match (as_of, position) {
+        (Some(date), Some(position)) => ViewAt::AsOfAt(date, position),
+        (Some(date), None) => ViewAt::AsOf(date),
+        (None, Some(position)) => ViewAt::Position(position),
+        (None, None) => ViewAt::Head,
+    };
     let view = within(&state, state.ledger.account(member, at)).await?;
     Ok(Json(view))
 }

@@ -102,9 +102,17 @@ fn check_month(
         );
         return Err(Rejection::invalid(msg));
     }
-    if date < month.first_day() {
+    // An employer may declare a later month than the one it posts in (R2: "declares the month in
+    // which the declaration is posted, or a later one"); a member pays a month once it has begun.
+    if date < month.first_day() && payer == Payer::Individual {
         return Err(Rejection::invalid(format!(
-            "posting date {date} is before the contribution month {month} begins"
+            "posting date {date} is before the contribution month {month} begins: a member pays a month once it has begun (an employer may declare a later month) [R2]"
+        )));
+    }
+    if date < s.profile.enrolled_on {
+        return Err(Rejection::invalid(format!(
+            "posting date {date} is before the member's enrolment on {}",
+            s.profile.enrolled_on
         )));
     }
     let makeup = makeup_allowed(s, month, date, payer)?;

@@ -114,17 +114,26 @@ fn refund_one(
             }
             Payer::Individual
         }
-        RefundReason::Error if cover.paid_by(Payer::Individual) => Payer::Individual,
-        RefundReason::Error if cover.paid_by(Payer::Employer) => Payer::Employer,
-        RefundReason::Error => return not_allowed(format!("{month} has no payment to refund")),
+        // An error follows the window of the other reasons (§7): none once benefits began;
+        // before that, the member's payment, else the employer's declaration.
+        RefundReason::Error => {
+            let payer = if cover.paid_by(Payer::Individual) {
+                Payer::Individual
+            } else if cover.paid_by(Payer::Employer) {
+                Payer::Employer
+            } else {
+                return not_allowed(format!("{month} has no payment to refund"));
+            };
+            if let Some(from) = benefits_began(s, date)? {
+                return not_allowed(format!("the benefit period began on {from}; an error is corrected, not refunded, once it has begun [§7, 000 Q31, Q56]"));
+            }
+            payer
+        }
         _ => {
             if !cover.paid_by(Payer::Individual) {
                 return not_allowed(format!("{month} has no payment by the member; employer declarations are refunded only for errors"));
             }
-            let began = coverage_on(s.state, s.policy, date)?
-                .benefits_from
-                .filter(|from| *from <= date);
-            if let Some(from) = began {
+            if let Some(from) = benefits_began(s, date)? {
                 return not_allowed(format!("the benefit period began on {from}; an individual's contributions are no longer refunded [000 Q56]"));
             }
             Payer::Individual
@@ -148,6 +157,13 @@ fn refund_one(
         amount,
         month_still_counts: cover.paid_by(other),
     })
+}
+
+/// The first day of the benefit period in force on `date`, when it has begun by then.
+fn benefits_began(s: &Subject<'_>, date: NaiveDate) -> Result<Option<NaiveDate>, Rejection> {
+    Ok(coverage_on(s.state, s.policy, date)?
+        .benefits_from
+        .filter(|from| *from <= date))
 }
 
 /// R13: a day the member used benefits inside the overlap (a month paid by both the employer and

@@ -39,10 +39,14 @@ pub(super) fn spend(ctx: &Context<'_>, command: &Command) -> Result<Decision, Re
         )));
     }
     if purpose.is_for_relative() {
+        // No registration can be in force before the region allows mutual aid (R14).
         if !s.policy.family_mutual_aid_allowed(*date) {
-            return Err(Rejection::invalid(format!(
-                "spending on relatives (家庭共济) is not allowed on {date} [nat 2021]"
-            )));
+            return Err(Rejection::new(
+                ErrorCode::RelativeNotRegistered,
+                format!(
+                    "spending on relatives (家庭共济) is not allowed on {date}: no relative can be registered before the region's start [R14, nat 2021]"
+                ),
+            ));
         }
         if beneficiary.as_deref().is_none_or(|b| b.trim().is_empty()) {
             return Err(Rejection::invalid(
