@@ -19,8 +19,8 @@ use member_ledger::store::{DataLocation, SledStore};
 
 /// Events a process appends to one sled directory before it has sled write its page-table
 /// snapshot as it ends (unless [`SNAPSHOT_AFTER_ENV`] says otherwise). Reading the log since
-/// the last snapshot costs sled ≈ 0.28 s per million events (BENCHMARKS.md), so below this an
-/// open pays at most ≈ 30 ms for it.
+/// the last snapshot costs sled ≈ 0.25 s per million events (BENCHMARKS.md), so below this an
+/// open pays at most ≈ 25 ms for it.
 pub const PAGE_TABLE_SNAPSHOT_AFTER_EVENTS: u64 = 100_000;
 
 /// The environment variable that replaces [`PAGE_TABLE_SNAPSHOT_AFTER_EVENTS`] (a count of
