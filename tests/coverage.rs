@@ -462,14 +462,8 @@ async fn r2_at_position_shows_what_was_known_then() {
     assert_eq!(known_then.months.actual, 3);
 }
 
-/// Given a member whose employer paid January to March and who is suspended on 10 April with
-/// April unpaid, then from 1 April the member is in a gap (`suspended`, no first day of benefits:
-/// "the suspended month itself stays covered if paid"); when the employer pays April on its last
-/// day, April shows covered as now known, while the view of that date as known at the suspension
-/// (`--as-of` with `--at`) still shows the gap. Given instead a member's own payment for May on 10 May, then the member
-/// is `waiting` while the gap's window is open (April unpaid).
-#[tokio::test]
-async fn r2_an_unpaid_suspended_month_is_a_gap_from_its_first_day() {
+/// Enrolled 2024-01-01, the employer's payments for January to March, suspended on 10 April.
+fn paid_to_march_suspended_in_april() -> Vec<String> {
     let mut lines = vec![enroll("2024-01-01")];
     lines.extend(
         months("2024-01", "2024-03")
@@ -477,6 +471,18 @@ async fn r2_an_unpaid_suspended_month_is_a_gap_from_its_first_day() {
             .map(|m| pay(m, "employer")),
     );
     lines.push(suspend("2024-04-10"));
+    lines
+}
+
+/// Given a member whose employer paid January to March and who is suspended on 10 April with
+/// April unpaid, then from 1 April the member is in a gap (`suspended`, no first day of benefits:
+/// "the suspended month itself stays covered if paid"); when the employer pays April on its last
+/// day, April shows covered as now known, while the view of that date as known at the
+/// suspension (`--as-of` with `--at`) still shows the gap. Given instead a member's own payment
+/// for May on 10 May, then the member is `waiting` while the gap's window is open (April unpaid).
+#[tokio::test]
+async fn r2_an_unpaid_suspended_month_is_a_gap_from_its_first_day() {
+    let lines = paid_to_march_suspended_in_april();
     let (_dir, l) = given(&lines).await;
     let v = on(&l, "2024-03-31").await;
     assert_eq!(
@@ -508,13 +514,7 @@ async fn r2_an_unpaid_suspended_month_is_a_gap_from_its_first_day() {
     assert_eq!(then.position, suspended_at);
     assert_eq!(then.months.actual, 3, "April's payment was not known then");
 
-    let mut lines = vec![enroll("2024-01-01")];
-    lines.extend(
-        months("2024-01", "2024-03")
-            .iter()
-            .map(|m| pay(m, "employer")),
-    );
-    lines.push(suspend("2024-04-10"));
+    let mut lines = paid_to_march_suspended_in_april();
     lines.push(pay_on("2024-05", "individual", "2024-05-10"));
     let (_dir, l) = given(&lines).await;
     let v = on(&l, "2024-05-15").await;

@@ -42,28 +42,23 @@ pub fn write_event(out: &mut Vec<u8>, stored: &StoredEvent) -> Result<(), serde_
     Ok(())
 }
 
+/// A UUID as serde writes it (hyphenated, lower case), without quotes.
+fn write_uuid(out: &mut Vec<u8>, id: uuid::Uuid) {
+    let mut text = uuid::Uuid::encode_buffer();
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut text).as_bytes());
+}
+
 /// The envelope's entries, from `{` to the policy version.
 fn write_envelope(out: &mut Vec<u8>, e: &StoredEvent) {
-    let mut uuid_text = uuid::Uuid::encode_buffer();
     let mut number = itoa::Buffer::new();
     out.extend_from_slice(b"{\"position\":");
     out.extend_from_slice(number.format(e.position).as_bytes());
     out.extend_from_slice(b",\"event_id\":\"");
-    out.extend_from_slice(
-        e.event_id
-            .hyphenated()
-            .encode_lower(&mut uuid_text)
-            .as_bytes(),
-    );
+    write_uuid(out, e.event_id);
     out.extend_from_slice(b"\",\"schema_version\":");
     out.extend_from_slice(number.format(e.schema_version).as_bytes());
     out.extend_from_slice(b",\"member\":\"");
-    out.extend_from_slice(
-        e.member
-            .hyphenated()
-            .encode_lower(&mut uuid_text)
-            .as_bytes(),
-    );
+    write_uuid(out, e.member);
     out.extend_from_slice(b"\",\"member_version\":");
     out.extend_from_slice(number.format(e.member_version).as_bytes());
     out.extend_from_slice(b",\"type\":");
