@@ -111,10 +111,7 @@ fn last_chunk(tree: &sled::Tree, head: &Head) -> Result<Tail, StoreError> {
                 reason: format!("the head says {} but the log holds no event", head.position),
             });
         }
-        return Ok(Tail {
-            first: 1,
-            records: Vec::new(),
-        });
+        return Ok(Tail::new(1, Vec::new()));
     };
     let first = be_u64(&key[1..], "chunk key")?;
     let chunk = chunk::decode(&value).map_err(|reason| StoreError::Corrupt {
@@ -136,15 +133,12 @@ fn last_chunk(tree: &sled::Tree, head: &Head) -> Result<Tail, StoreError> {
     }
     let raw: usize = chunk.records().map(<[u8]>::len).sum();
     if chunk.len() >= CHUNK_SEAL_RECORDS || raw >= CHUNK_SEAL_RAW_BYTES {
-        return Ok(Tail {
-            first: head.position + 1,
-            records: Vec::new(),
-        });
+        return Ok(Tail::new(head.position + 1, Vec::new()));
     }
-    Ok(Tail {
+    Ok(Tail::new(
         first,
-        records: chunk.records().map(<[u8]>::to_vec).collect(),
-    })
+        chunk.records().map(<[u8]>::to_vec).collect(),
+    ))
 }
 
 /// Refuses a log that holds less than the anchor says was durable, or another event there.
