@@ -429,8 +429,26 @@ impl Rate {
 struct Percent(Decimal);
 
 impl fmt::Display for Percent {
+    /// `(rate × 100).normalize()` and `%`, written without decimal arithmetic: ×100 is two
+    /// places less of scale, and normalizing drops trailing zeros of the fraction. Every
+    /// contribution's rule text holds four of these (multiplying and formatting them as
+    /// decimals was 2.4 % of `submit`'s samples).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}%", (self.0 * Decimal::ONE_HUNDRED).normalize())
+        let (mut mantissa, mut scale) = (self.0.mantissa(), self.0.scale());
+        if scale >= 2 {
+            scale -= 2;
+        } else {
+            // A mantissa is below 2^96: times 100 it fits 128 bits.
+            mantissa *= 10_i128.pow(2 - scale);
+            scale = 0;
+        }
+        while scale > 0 && mantissa % 10 == 0 {
+            mantissa /= 10;
+            scale -= 1;
+        }
+        let mut buf = [0u8; 48];
+        f.write_str(write_decimal(mantissa, scale, &mut buf))?;
+        f.write_str("%")
     }
 }
 
@@ -559,6 +577,18 @@ mod tests {
     }
 
     proptest::proptest! {
+        // A rate shown as a percentage reads exactly as the decimal rate times one hundred,
+        // normalized, followed by `%`.
+        #[test]
+        fn percent_text_is_the_normalized_decimal_times_one_hundred(
+            mantissa in -10_000_000_000_i64..10_000_000_000,
+            scale in 0u32..=12,
+        ) {
+            let rate = Decimal::new(mantissa, scale);
+            let expected = format!("{}%", (rate * Decimal::ONE_HUNDRED).normalize());
+            proptest::prop_assert_eq!(Percent(rate).to_string(), expected);
+        }
+
         // The quick reading of plain decimal texts gives exactly what the general parse gives,
         // value and scale, or the same refusal.
         #[test]
