@@ -248,41 +248,37 @@ impl std::iter::Sum for Money {
 /// Writes a decimal (`mantissa` × 10^-`scale`) as text into `buf` without allocating, with
 /// exactly `scale` decimals, as `Decimal`'s own `Display` does; returns the text.
 fn write_decimal(mantissa: i128, scale: u32, buf: &mut [u8; 48]) -> &str {
-    let mut end = buf.len();
-    let mut written = 0u32;
-    let mut digits = mantissa.unsigned_abs();
-    // Every amount and rate the ledger holds fits 64 bits: divide in 64 bits (a 128-bit
-    // division by ten costs several times as much).
-    let mut small = u64::try_from(digits).ok();
-    while written <= scale || small.map_or(digits > 0, |d| d > 0) {
-        if written == scale && scale > 0 {
-            end -= 1;
-            buf[end] = b'.';
+    // The digits by `itoa` (two at a time; every amount and rate the ledger holds fits 64
+    // bits, where a 128-bit division costs several times as much), then the point put in.
+    let mut text = itoa::Buffer::new();
+    let magnitude = mantissa.unsigned_abs();
+    let digits = match u64::try_from(magnitude) {
+        Ok(small) => text.format(small),
+        Err(_) => text.format(magnitude),
+    }
+    .as_bytes();
+    let scale = scale as usize;
+    // Zeros in front, so that at least one digit stands before the point.
+    let zeros = (scale + 1).saturating_sub(digits.len());
+    let whole = zeros + digits.len() - scale;
+    let mut end = 0;
+    let mut put = |byte: u8| {
+        if let Some(slot) = buf.get_mut(end) {
+            *slot = byte;
+            end += 1;
         }
-        end -= 1;
-        // Truncation intended: a single decimal digit.
-        #[allow(clippy::cast_possible_truncation)]
-        let digit = match small.as_mut() {
-            Some(d) => {
-                let digit = (*d % 10) as u8;
-                *d /= 10;
-                digit
-            }
-            None => {
-                let digit = (digits % 10) as u8;
-                digits /= 10;
-                small = u64::try_from(digits).ok();
-                digit
-            }
-        };
-        buf[end] = b'0' + digit;
-        written += 1;
-    }
+    };
     if mantissa < 0 {
-        end -= 1;
-        buf[end] = b'-';
+        put(b'-');
     }
-    std::str::from_utf8(&buf[end..]).unwrap_or("?")
+    let all = std::iter::repeat_n(b'0', zeros).chain(digits.iter().copied());
+    for (i, digit) in all.enumerate() {
+        if i == whole {
+            put(b'.');
+        }
+        put(digit);
+    }
+    std::str::from_utf8(&buf[..end]).unwrap_or("?")
 }
 
 impl Money {
@@ -577,6 +573,25 @@ mod tests {
     }
 
     proptest::proptest! {
+        // A decimal written without allocating reads exactly as `Decimal`'s own `Display`
+        // writes it: sign, at least one digit before the point, `scale` digits after it.
+        #[test]
+        fn decimal_text_is_what_decimal_displays(
+            mantissa in proptest::prop_oneof![
+                -1_000_000_i64..1_000_000,
+                proptest::prelude::any::<i64>(),
+            ],
+            wide in proptest::prelude::any::<bool>(),
+            scale in 0u32..=28,
+        ) {
+            // Beyond 64 bits too (a decimal's mantissa has 96).
+            let mantissa = if wide { i128::from(mantissa) << 31 } else { i128::from(mantissa) };
+            let decimal = Decimal::from_i128_with_scale(mantissa, scale);
+            let mut buf = [0u8; 48];
+            let text = write_decimal(decimal.mantissa(), decimal.scale(), &mut buf).to_string();
+            proptest::prop_assert_eq!(text, decimal.to_string());
+        }
+
         // A rate shown as a percentage reads exactly as the decimal rate times one hundred,
         // normalized, followed by `%`.
         #[test]

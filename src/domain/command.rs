@@ -354,10 +354,33 @@ impl Command {
     }
 }
 
+/// The command types of the contract.
+const COMMAND_TYPE_NAMES: [&str; 19] = [
+    "enroll",
+    "recognize_deemed",
+    "contribute",
+    "pay_premium",
+    "suspend",
+    "transfer_in",
+    "transfer_out",
+    "refund",
+    "retire",
+    "lump_sum_makeup",
+    "credit_retiree_allocation",
+    "spend",
+    "record_death",
+    "settle_inheritance",
+    "reverse",
+    "set_pension",
+    "register_relative",
+    "credit_interest",
+    "issue_statement",
+];
+
 /// The command types of the contract, for messages.
-const COMMAND_TYPES: &str = "enroll, recognize_deemed, contribute, pay_premium, suspend, transfer_in, transfer_out, \
-refund, retire, lump_sum_makeup, credit_retiree_allocation, spend, record_death, settle_inheritance, reverse, \
-set_pension, register_relative, credit_interest, issue_statement";
+fn command_types() -> String {
+    COMMAND_TYPE_NAMES.join(", ")
+}
 
 /// Parses one JSON command (a line of `submit`), returning it with its idempotency key.
 ///
@@ -392,7 +415,7 @@ fn parse_plain_command(text: &str) -> Option<(Command, Option<String>)> {
             key.is_some()
         }
         "type" => {
-            known_type = value.is_some_and(|t| COMMAND_TYPES.split(", ").any(|k| k == t));
+            known_type = value.is_some_and(|t| COMMAND_TYPE_NAMES.contains(&t));
             known_type
         }
         _ if DATE_FIELDS.contains(&field) => value.is_none_or(is_iso_date),
@@ -431,13 +454,15 @@ pub fn parse_command_value(
         Some(_) => return Err(Rejection::invalid("\"type\" must be a string")),
         None => {
             return Err(Rejection::invalid(format!(
-                "missing \"type\"; one of: {COMMAND_TYPES}"
+                "missing \"type\"; one of: {}",
+                command_types()
             )))
         }
     };
-    if !COMMAND_TYPES.split(", ").any(|t| t == type_name) {
+    if !COMMAND_TYPE_NAMES.contains(&type_name.as_str()) {
         return Err(Rejection::invalid(format!(
-            "unknown command type '{type_name}'; one of: {COMMAND_TYPES}"
+            "unknown command type '{type_name}'; one of: {}",
+            command_types()
         )));
     }
     if let Some(object) = value.as_object() {
@@ -473,6 +498,22 @@ fn is_iso_date(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Every listed type is a command serde knows: one without its fields is refused for a
+    // missing field, never as an unknown type or variant.
+    #[test]
+    fn every_listed_type_is_a_command() {
+        for name in COMMAND_TYPE_NAMES {
+            let Err(refused) = parse_command(&format!("{{\"type\":\"{name}\"}}")) else {
+                panic!("{name} without its fields was accepted");
+            };
+            assert!(
+                refused.message.contains("missing field"),
+                "{name}: {}",
+                refused.message
+            );
+        }
+    }
 
     #[test]
     fn parses_a_contribution_with_defaults_and_key() {
