@@ -2,7 +2,8 @@
 //! (`src/cli/page_table.rs`): sled 0.34 writes it only while opening, so the first open after a
 //! big writer read everything that writer wrote (2.75 s after a 10 M-event load).
 //!
-//! **Invariant**: when `load` (or `submit`, `migrate`, `serve`) appended at least
+//! **Invariant**: when `load` (or `submit`, `migrate`, `serve`; or `replay`, which rewrites
+//! every member's projections, counted by the events it replayed) appended at least
 //! `PAGE_TABLE_SNAPSHOT_AFTER_EVENTS` events to a sled directory, the newest sled snapshot in it
 //! covers the whole log when the command exits (opening sled again writes no newer one), and the
 //! command's exit status is the one its own work called for. Below the threshold nothing extra
@@ -146,4 +147,39 @@ fn the_snapshot_step_keeps_the_exit_status_and_refuses_a_missing_database() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not written"));
     assert!(!missing.exists(), "no database is created");
     assert!(SledStore::snapshot_page_table(&missing).is_err());
+}
+
+#[test]
+fn a_replay_over_the_threshold_leaves_a_snapshot_of_what_it_rewrote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("ledger");
+    let out = run(
+        &data,
+        &["load", "--members", "6", "--years", "5", "--seed", "3"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The threshold lowered to a few events so that the replay crosses it.
+    let out = run_with(&data, &["replay"], "10");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("page table: sled's snapshot written"),
+        "the replay re-executed itself to write the snapshot: {stdout}"
+    );
+    let after_replay = snapshots(&data);
+    assert!(
+        !after_replay.is_empty(),
+        "a snapshot exists after the replay"
+    );
+    SledStore::snapshot_page_table(&data).expect("open and close");
+    assert_eq!(
+        snapshots(&data),
+        after_replay,
+        "the replay's snapshot already covered what it wrote"
+    );
 }

@@ -343,7 +343,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let report = matches!(args.command, Sub::Load { .. });
+    // The commands that print their own figures print the page-table step's too.
+    let report = matches!(args.command, Sub::Load { .. } | Sub::Replay { .. });
     let status = runtime.block_on(dispatch(args));
     // Every ledger handle is closed once the runtime has stopped.
     drop(runtime);
