@@ -11,6 +11,8 @@
 
 pub mod accrual;
 mod command;
+mod command_line;
+mod contribute_line;
 mod coverage;
 mod decide;
 mod event;
@@ -23,9 +25,9 @@ pub mod strict_json;
 use serde::{Deserialize, Serialize};
 
 pub use command::{
-    parse_command, Command, Heir, MonthSpan, RefundMonths, RetirementCategory,
-    IDEMPOTENCY_KEY_BYTES_MAX,
+    Command, Heir, MonthSpan, RefundMonths, RetirementCategory, IDEMPOTENCY_KEY_BYTES_MAX,
 };
+pub use command_line::parse_command;
 pub use coverage::{coverage_on, current_gap, is_past_month, CoverageOn, Gap, SCAN_STEPS_MAX};
 pub use decide::{decide, statement_due, Context, Decision, StatementSeal, StatementSeals};
 pub use event::{
