@@ -32,12 +32,7 @@ pub(super) async fn account(data: &Path, args: AccountArgs<'_>, remote: Option<&
         Ok(d) => d,
         Err(e) => return fail(e),
     };
-    let view_at = match (as_of, args.at) {
-        (Some(d), Some(p)) => ViewAt::AsOfAt(d, p),
-        (Some(d), None) => ViewAt::AsOf(d),
-        (None, Some(p)) => ViewAt::Position(p),
-        (None, None) => ViewAt::Head,
-    };
+    let view_at = ViewAt::from_options(as_of, args.at);
     if let Some(remote) = remote {
         return remote_account(remote, member, view_at, args.json).await;
     }

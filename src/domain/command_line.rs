@@ -7,8 +7,6 @@
 
 use super::command::{Command, IDEMPOTENCY_KEY_BYTES_MAX};
 use super::Rejection;
-#[cfg(test)]
-use crate::terms::EmployerClass;
 
 /// The command types of the contract.
 const COMMAND_TYPE_NAMES: [&str; 19] = [
@@ -157,6 +155,7 @@ pub(super) fn is_iso_date(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::terms::EmployerClass;
 
     // Every listed type is a command serde knows: one without its fields is refused for a
     // missing field, never as an unknown type or variant.

@@ -22,7 +22,10 @@ use crate::money::Money;
 use crate::month::Month;
 use crate::terms::{EmployerClass, Payer};
 
-/// A `contribute` line's fields as written, the key and the date still to be checked.
+/// A `contribute` line's fields as written, the key and the date still to be checked. They
+/// mirror `Command::Contribute`'s: the command is built from them field by field (a field taken
+/// out of the command no longer compiles here), and a field the command gains is unknown here, so
+/// its lines go to the general reading until it is added.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Line<'a> {

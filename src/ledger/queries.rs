@@ -54,13 +54,12 @@ impl Core {
                 self.remember(BTreeMap::from([(member, state)]));
                 view
             }
-            ViewAt::AsOf(date) => {
+            ViewAt::AsOf(date) | ViewAt::AsOfAt(date, _) => {
                 let head = self.store.head()?.position;
-                let events = self.store.read_member(member, None)?;
-                as_of(member, events, date, head, policies)?
-            }
-            ViewAt::AsOfAt(date, position) => {
-                let position = position.min(self.store.head()?.position);
+                let position = match at {
+                    ViewAt::AsOfAt(_, position) => position.min(head),
+                    _ => head,
+                };
                 let events = self.store.read_member(member, Some(position))?;
                 as_of(member, events, date, position, policies)?
             }

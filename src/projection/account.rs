@@ -185,3 +185,16 @@ pub enum ViewAt {
     /// `--at`: the view a past answer about that date was given from).
     AsOfAt(NaiveDate, u64),
 }
+
+impl ViewAt {
+    /// The view the two options ask for (`--as-of` / `as_of`, `--at` / `at`), either, both or
+    /// neither.
+    pub fn from_options(as_of: Option<NaiveDate>, at: Option<u64>) -> ViewAt {
+        match (as_of, at) {
+            (Some(date), Some(position)) => ViewAt::AsOfAt(date, position),
+            (Some(date), None) => ViewAt::AsOf(date),
+            (None, Some(position)) => ViewAt::Position(position),
+            (None, None) => ViewAt::Head,
+        }
+    }
+}

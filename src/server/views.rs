@@ -55,12 +55,7 @@ pub async fn account(
                 .map_err(|_| ApiError::invalid(format!("at '{position}' is not a log position")))
         })
         .transpose()?;
-    let at = match (as_of, position) {
-        (Some(date), Some(position)) => ViewAt::AsOfAt(date, position),
-        (Some(date), None) => ViewAt::AsOf(date),
-        (None, Some(position)) => ViewAt::Position(position),
-        (None, None) => ViewAt::Head,
-    };
+    let at = ViewAt::from_options(as_of, position);
     let view = within(&state, state.ledger.account(member, at)).await?;
     Ok(Json(view))
 }
