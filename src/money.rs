@@ -286,6 +286,12 @@ impl fmt::Display for Money {
 }
 
 impl Money {
+    /// Appends the amount as text (`-1234.56`, what `Display` writes unpadded) to `out`.
+    pub fn push_text(self, out: &mut String) {
+        let mut buf = [0u8; 48];
+        out.push_str(self.write_text(&mut buf));
+    }
+
     /// |amount| ≤ [`MONEY_YUAN_MAX`], compared on the integer mantissa (|m| / 10^scale ≤ max
     /// exactly when |m| ≤ max × 10^scale; a bound beyond 128 bits holds every mantissa).
     fn within_bound(self) -> bool {
@@ -379,6 +385,13 @@ impl Rate {
     /// The rate as a percentage text, `7.75%`.
     pub fn percent(self) -> String {
         self.as_percent().to_string()
+    }
+
+    /// Appends the rate as a percentage text (`7.75%`, what [`Rate::percent`] returns) to `out`.
+    pub fn push_percent(self, out: &mut String) {
+        let mut buf = [0u8; 48];
+        out.push_str(decimal_text::percent_digits(self.0, &mut buf));
+        out.push('%');
     }
 
     /// The rate written as a percentage (`7.75%`) where it is displayed, with no text built

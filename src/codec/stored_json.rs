@@ -18,9 +18,6 @@ use crate::store::StoredEvent;
 /// levels); deeper fields go to serde_json.
 const FIELDS_DEPTH_MAX: u32 = 32;
 
-/// Bytes of text scanned at a time for a byte that needs escaping.
-const SCAN_CHUNK_BYTES: usize = 32;
-
 /// Appends `stored` as JSON, byte for byte what `serde_json::to_writer(out, &StoredJson(stored))`
 /// writes (and its error where that one fails).
 pub fn write_event(out: &mut Vec<u8>, stored: &StoredEvent) -> Result<(), serde_json::Error> {
@@ -226,17 +223,56 @@ fn utf8(bytes: &[u8]) -> Option<&[u8]> {
 fn write_str_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    // The chunks with nothing to escape, found without a branch per byte.
+    // The words with nothing to escape, found eight bytes at a time.
     let clean = bytes
-        .chunks(SCAN_CHUNK_BYTES)
-        .take_while(|chunk| !chunk.iter().fold(false, |any, b| any | needs_escape(*b)))
-        .map(<[u8]>::len)
-        .sum::<usize>();
-    out.extend_from_slice(&bytes[..clean]);
-    if clean < bytes.len() {
-        write_escaped(out, &bytes[clean..]);
+        .chunks_exact(WORD_BYTES)
+        .take_while(|word| {
+            let word = u64::from_le_bytes(<[u8; WORD_BYTES]>::try_from(*word).unwrap_or([0; 8]));
+            !word_needs_escape(word)
+        })
+        .count()
+        * WORD_BYTES;
+    let rest = &bytes[clean..];
+    if rest.len() < WORD_BYTES && !word_needs_escape(padded_word(rest)) {
+        // The last few bytes, checked as one word too (most stored strings are this short).
+        out.extend_from_slice(bytes);
+    } else {
+        out.extend_from_slice(&bytes[..clean]);
+        write_escaped(out, rest);
     }
     out.push(b'"');
+}
+
+/// Fewer than eight bytes as a word, padded with `a` (which never needs escaping); built by
+/// shifts (a copy into an array became a call to `memcpy`, and a stall, for every string).
+fn padded_word(bytes: &[u8]) -> u64 {
+    let filled_bits = 8 * bytes.len().min(WORD_BYTES - 1);
+    let padding = u64::from_le_bytes([b'a'; WORD_BYTES]) & !((1u64 << filled_bits) - 1);
+    bytes
+        .iter()
+        .take(WORD_BYTES - 1)
+        .enumerate()
+        .fold(padding, |word, (i, byte)| {
+            word | u64::from(*byte) << (8 * i)
+        })
+}
+
+/// Bytes in a word of [`word_needs_escape`].
+const WORD_BYTES: usize = 8;
+
+/// Whether any of the eight bytes of `word` [`needs_escape`]: the bit tricks of "Bit Twiddling
+/// Hacks" (`hasless(x, n)` for the control characters, `haszero(x ^ c)` for `"` and `\`), each
+/// exact as an answer for the whole word (a borrow can only mark a byte above one that matched).
+/// A byte of 0x80 or more never matches: its top bit is cleared by `!word`.
+fn word_needs_escape(word: u64) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let is_quote = quote.wrapping_sub(ONES) & !quote & HIGH;
+    let is_backslash = backslash.wrapping_sub(ONES) & !backslash & HIGH;
+    below_space | is_quote | is_backslash != 0
 }
 
 /// `bytes` escaped as serde_json escapes them (short escapes where JSON has one, `\u00XX` with
@@ -336,6 +372,41 @@ mod tests {
         // Invariant: a string is written exactly as serde_json writes it, whatever it holds
         // (quotes, backslashes, every control character, U+007F, U+2028, any non-ASCII text),
         // and wherever the first character to escape stands relative to the scanned chunks.
+        // Invariant: a word needs escaping exactly when one of its eight bytes does (so a
+        // string is copied whole only when serde_json would copy it whole).
+        #[test]
+        fn a_word_needs_escaping_when_one_of_its_bytes_does(
+            bytes in proptest::array::uniform8(prop_oneof![
+                any::<u8>(),
+                Just(b'"'),
+                Just(b'\\'),
+                0x1eu8..=0x22,
+                0x5bu8..=0x5d,
+            ]),
+        ) {
+            prop_assert_eq!(
+                word_needs_escape(u64::from_le_bytes(bytes)),
+                bytes.iter().any(|b| needs_escape(*b))
+            );
+        }
+
+        // Invariant: a short tail as a padded word needs escaping exactly when one of its
+        // bytes does.
+        #[test]
+        fn a_padded_tail_needs_escaping_when_one_of_its_bytes_does(
+            bytes in proptest::collection::vec(prop_oneof![
+                any::<u8>(),
+                Just(b'"'),
+                Just(b'\\'),
+                0x1eu8..=0x22,
+            ], 0..WORD_BYTES),
+        ) {
+            prop_assert_eq!(
+                word_needs_escape(padded_word(&bytes)),
+                bytes.iter().any(|b| needs_escape(*b))
+            );
+        }
+
         #[test]
         fn a_string_is_written_as_serde_json_writes_it(
             text in "(\\PC|[\"\\\\\u{0}-\u{1f}\u{7f}\u{2028}\u{2029}])*",

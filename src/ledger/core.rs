@@ -204,12 +204,8 @@ impl Core {
             let state = states
                 .entry(*member)
                 .or_insert_with(|| MemberState::new(*member));
-            let region = state
-                .profile
-                .as_ref()
-                .map(|p| p.region.clone())
-                .unwrap_or_default();
-            let new = match codec::encode(*member, event, self.policy_version(&region, event)) {
+            let region = state.profile.as_ref().map_or("", |p| p.region.as_str());
+            let new = match codec::encode(*member, event, self.policy_version(region, event)) {
                 Ok(new) => new,
                 Err(why) => {
                     return Err(self.refused(out_of_range(&why), expected, states, &before))

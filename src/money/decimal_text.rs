@@ -46,27 +46,27 @@ pub(super) fn write_decimal(mantissa: i128, scale: u32, buf: &mut [u8; 48]) -> &
 pub(super) struct Percent(pub(super) Decimal);
 
 impl fmt::Display for Percent {
-    /// `(rate × 100).normalize()` and `%`, written without decimal arithmetic: ×100 is two
-    /// places less of scale, and normalizing drops trailing zeros of the fraction. Every
-    /// contribution's rule text holds four of these (multiplying and formatting them as
-    /// decimals was 2.4 % of `submit`'s samples).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (mut mantissa, mut scale) = (self.0.mantissa(), self.0.scale());
-        if scale >= 2 {
-            scale -= 2;
-        } else {
-            // A mantissa is below 2^96: times 100 it fits 128 bits.
-            mantissa *= 10_i128.pow(2 - scale);
-            scale = 0;
-        }
-        while scale > 0 && mantissa % 10 == 0 {
-            mantissa /= 10;
-            scale -= 1;
-        }
         let mut buf = [0u8; 48];
-        f.write_str(write_decimal(mantissa, scale, &mut buf))?;
+        f.write_str(percent_digits(self.0, &mut buf))?;
         f.write_str("%")
     }
+}
+
+/// The digits of `rate` times one hundred, normalized (`7.75` for 0.0775), written into `buf`.
+pub(super) fn percent_digits(rate: Decimal, buf: &mut [u8; 48]) -> &str {
+    let (mut mantissa, mut scale) = (rate.mantissa(), rate.scale());
+    if scale >= 2 {
+        scale -= 2;
+    } else {
+        mantissa *= 10_i128.pow(2 - scale);
+        scale = 0;
+    }
+    while scale > 0 && mantissa % 10 == 0 {
+        mantissa /= 10;
+        scale -= 1;
+    }
+    write_decimal(mantissa, scale, buf)
 }
 
 #[cfg(test)]

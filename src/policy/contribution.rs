@@ -134,20 +134,31 @@ impl RegionPolicy {
 }
 
 /// The rule of an employer-paid contribution in words: the employee, employer, own credited
-/// and employer-part rates and the sources of the first two and of the credit, written into one
-/// string of the right size (no percentage text built first).
+/// and employer-part rates and the sources of the first two and of the credit, appended piece
+/// by piece into one string of the right size (no formatting machinery: this runs for every
+/// contribution).
 fn employer_paid_rule(rates: [Rate; 4], sources: [&str; 3], age: u32, tier: Tier) -> String {
-    use std::fmt::Write;
-    let [employee_rate, employer_rate, own_rate, part_rate] = rates.map(Rate::as_percent);
+    let [employee_rate, employer_rate, own_rate, part_rate] = rates;
     let [employee_src, employer_src, credit_src] = sources;
     let mut rule =
         String::with_capacity(RULE_TEXT_BYTES + sources.iter().map(|s| s.len()).sum::<usize>());
-    // Writing into a String cannot fail.
-    let _ = write!(
-        rule,
-        "employee {employee_rate} {employee_src}; employer {employer_rate} {employer_src}; account credit {own_rate} + {part_rate} at age {age} {credit_src}{}",
-        pool_only_note(tier),
-    );
+    rule.push_str("employee ");
+    employee_rate.push_percent(&mut rule);
+    rule.push(' ');
+    rule.push_str(employee_src);
+    rule.push_str("; employer ");
+    employer_rate.push_percent(&mut rule);
+    rule.push(' ');
+    rule.push_str(employer_src);
+    rule.push_str("; account credit ");
+    own_rate.push_percent(&mut rule);
+    rule.push_str(" + ");
+    part_rate.push_percent(&mut rule);
+    rule.push_str(" at age ");
+    rule.push_str(itoa::Buffer::new().format(age));
+    rule.push(' ');
+    rule.push_str(credit_src);
+    rule.push_str(pool_only_note(tier));
     rule
 }
 
@@ -192,5 +203,44 @@ pub fn credit_of(base: Money, own: Rate, part: Rate, rounding: CreditRounding) -
     match rounding {
         CreditRounding::Separate => base.times_rate(own) + base.times_rate(part),
         CreditRounding::Combined => base.times_rate(own.plus(part)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    proptest::proptest! {
+        // Invariant: the rule appended piece by piece reads exactly as the one sentence written
+        // with `format!` reads, whatever the rates, sources, age and tier.
+        #[test]
+        fn the_rule_reads_as_its_sentence(
+            mantissas in proptest::array::uniform4(0i64..2_000_000),
+            scales in proptest::array::uniform4(0u32..=8),
+            sources in proptest::array::uniform3("\\PC{0,30}"),
+            age in 0u32..130,
+            pool_only in proptest::bool::ANY,
+        ) {
+            let rates: [Rate; 4] =
+                std::array::from_fn(|i| Rate::new(Decimal::new(mantissas[i], scales[i])));
+            let tier = if pool_only { Tier::PoolOnly } else { Tier::WithAccount };
+            let [employee_src, employer_src, credit_src] = &sources;
+            let sentence = format!(
+                "employee {} {employee_src}; employer {} {employer_src}; account credit {} + {} at age {age} {credit_src}{}",
+                rates[0].percent(),
+                rates[1].percent(),
+                rates[2].percent(),
+                rates[3].percent(),
+                pool_only_note(tier),
+            );
+            let built = employer_paid_rule(
+                rates,
+                [employee_src.as_str(), employer_src.as_str(), credit_src.as_str()],
+                age,
+                tier,
+            );
+            proptest::prop_assert_eq!(built, sentence);
+        }
     }
 }

@@ -60,10 +60,10 @@ pub(super) fn price(
 
 /// `base {base}; {rule}{rounding}`, in one string with room for the notes added after it.
 fn based_rule(base: Money, rule: &str, rounding: &str) -> String {
-    use std::fmt::Write;
     let mut text = String::with_capacity(rule.len() + BASED_RULE_EXTRA_BYTES);
-    // Writing into a String cannot fail.
-    let _ = write!(text, "base {base}; ");
+    text.push_str("base ");
+    base.push_text(&mut text);
+    text.push_str("; ");
     text.push_str(rule);
     text.push_str(rounding);
     text
