@@ -227,6 +227,8 @@ fn write_str_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     let clean = bytes
         .chunks_exact(WORD_BYTES)
         .take_while(|word| {
+            // Exact chunks are eight bytes; were one not, the zero word would count as one to
+            // escape, and the bytes would be escaped one by one.
             let word = u64::from_le_bytes(<[u8; WORD_BYTES]>::try_from(*word).unwrap_or([0; 8]));
             !word_needs_escape(word)
         })
@@ -369,9 +371,6 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1024))]
 
-        // Invariant: a string is written exactly as serde_json writes it, whatever it holds
-        // (quotes, backslashes, every control character, U+007F, U+2028, any non-ASCII text),
-        // and wherever the first character to escape stands relative to the scanned chunks.
         // Invariant: a word needs escaping exactly when one of its eight bytes does (so a
         // string is copied whole only when serde_json would copy it whole).
         #[test]
@@ -407,6 +406,9 @@ mod tests {
             );
         }
 
+        // Invariant: a string is written exactly as serde_json writes it, whatever it holds
+        // (quotes, backslashes, every control character, U+007F, U+2028, any non-ASCII text),
+        // and wherever the first character to escape stands relative to the scanned words.
         #[test]
         fn a_string_is_written_as_serde_json_writes_it(
             text in "(\\PC|[\"\\\\\u{0}-\u{1f}\u{7f}\u{2028}\u{2029}])*",

@@ -53,12 +53,16 @@ impl fmt::Display for Percent {
     }
 }
 
-/// The digits of `rate` times one hundred, normalized (`7.75` for 0.0775), written into `buf`.
+/// The digits of `rate` times one hundred, normalized (`7.75` for 0.0775), written into `buf`:
+/// `(rate × 100).normalize()` without decimal arithmetic (×100 is two places less of scale, and
+/// normalizing drops trailing zeros of the fraction). Every contribution's rule text holds four
+/// of these (multiplying and formatting them as decimals was 2.4 % of `submit`'s samples).
 pub(super) fn percent_digits(rate: Decimal, buf: &mut [u8; 48]) -> &str {
     let (mut mantissa, mut scale) = (rate.mantissa(), rate.scale());
     if scale >= 2 {
         scale -= 2;
     } else {
+        // A mantissa is below 2^96: times 100 it fits 128 bits.
         mantissa *= 10_i128.pow(2 - scale);
         scale = 0;
     }
