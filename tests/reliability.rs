@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use member_ledger::ledger::PIPELINE_GROUP_COMMANDS;
 use member_ledger::policy::PolicySet;
 use member_ledger::projection::ViewAt;
 use member_ledger::store::{FaultPlan, SledStore, StoreOptions};
@@ -128,17 +129,19 @@ async fn commands_decided_after_a_storage_failure_answer_storage_error() {
     let store = SledStore::open_with(dir.path(), options).expect("open");
     let l = Ledger::with_store(Arc::new(store), PolicySet::shipped());
     // Two groups of commands: the second group's write fails.
+    let enrolments = PIPELINE_GROUP_COMMANDS + 88;
     let mut lines = Vec::new();
-    for i in 0..600u32 {
+    for i in 0..enrolments {
         lines.push(enroll(&format!("00000000-0000-4000-8000-{i:012}")));
     }
     // In the second group: the same enrolment again (would be already_enrolled), and a line
     // that is not a command at all (invalid whatever the storage does).
-    lines.push(enroll("00000000-0000-4000-8000-000000000590"));
+    let again = enrolments - 10;
+    lines.push(enroll(&format!("00000000-0000-4000-8000-{again:012}")));
     lines.push("{not json".into());
     plan.fail_nth_batch(2);
     let results = l.submit_json_batch(&lines).await;
-    for (i, result) in results.iter().enumerate().take(601) {
+    for (i, result) in results.iter().enumerate().take(enrolments + 1) {
         assert!(
             matches!(result, Err(SubmitError::Storage(_))),
             "line {i}: {:?} (nothing was acknowledged)",
@@ -146,7 +149,10 @@ async fn commands_decided_after_a_storage_failure_answer_storage_error() {
         );
     }
     assert_eq!(
-        results[601].as_ref().map(|_| ()).map_err(SubmitError::code),
+        results[enrolments + 1]
+            .as_ref()
+            .map(|_| ())
+            .map_err(SubmitError::code),
         Err("invalid_input")
     );
 }
